@@ -1,0 +1,47 @@
+# Two commands: `make up` (installs what is missing, starts the stack) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+LS_VENV := .venv-localstack
+SANDBOX := $(VENV)/bin/sandbox
+PYTEST_ARGS ?=
+
+.PHONY: up down status test lint install clean-install help
+.DEFAULT_GOAL := help
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+up: install  ## Install what is missing, start the stack, print the endpoints
+	@$(SANDBOX) up $(UP_ARGS)
+
+down:  ## Stop the stack (FORCE=1 to drop queued messages)
+	@$(SANDBOX) down $(if $(FORCE),--force)
+
+status:  ## Health, roles, replication, queue and DLQ depth
+	@$(SANDBOX) status
+
+test: install  ## Run the test suite on a real stack of its own
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install  ## ruff
+	$(VENV)/bin/ruff check sandbox tests
+	$(VENV)/bin/ruff format --check sandbox tests
+
+install: $(VENV)/.installed $(LS_VENV)/.installed system-packages  ## Install what is missing
+
+$(VENV)/.installed: pyproject.toml
+	@echo "==> project environment ($(VENV))"
+	@rm -rf $(VENV) && $$(scripts/find-python 3.12) -m venv $(VENV)
+	@$(VENV)/bin/pip install -q --upgrade pip
+	@$(VENV)/bin/pip install -q -e '.[dashboard,compose,dev]'
+	@touch $@
+
+$(LS_VENV)/.installed: requirements/localstack.txt
+	@echo "==> LocalStack environment ($(LS_VENV), Python >= 3.13)"
+	@rm -rf $(LS_VENV) && $$(scripts/find-python 3.13) -m venv $(LS_VENV)
+	@$(LS_VENV)/bin/pip install -q --upgrade pip
+	@$(LS_VENV)/bin/pip install -q -r requirements/localstack.txt
+	@touch $@
+
+system-packages:
+	@scripts/install-system-packages

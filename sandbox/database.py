@@ -1,0 +1,186 @@
+"""The Aurora stand-in: a PostgreSQL primary (the writer) and a streaming replica (the reader).
+
+Synchronous replication with ``remote_apply`` by default, so a commit is acknowledged only once the
+reader has applied it, which is what lets a failover lose no acknowledged write (Aurora gets the
+same from its quorum storage). Each node runs as the unprivileged service user.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from sandbox import process
+from sandbox.state import Node, StackState
+
+SETTINGS = """
+listen_addresses = '127.0.0.1'
+wal_level = replica
+wal_log_hints = on                 # lets pg_rewind turn an old writer into a reader
+hot_standby = on
+max_wal_senders = 10
+wal_keep_size = 64MB
+wal_retrieve_retry_interval = 100ms
+synchronous_commit = remote_apply  # ack once the reader has applied the commit
+password_encryption = scram-sha-256
+shared_buffers = 32MB
+max_connections = 100
+log_min_messages = warning
+log_line_prefix = '%m [%p] %q%a '
+"""
+HBA = """
+local all all trust
+host all all 127.0.0.1/32 scram-sha-256
+host replication replicator 127.0.0.1/32 scram-sha-256
+"""
+
+
+def bin_dir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+    if not found:
+        raise FileNotFoundError("PostgreSQL server not found: apt-get install postgresql")
+    return Path(found[-1]).parent
+
+
+def pg(tool: str) -> str:
+    return str(bin_dir() / tool)
+
+
+@dataclass
+class PostgresNode:
+    """One node's lifecycle, in the style of a testcontainers module: init, start, stop, health."""
+
+    name: str
+
+    def node(self, state: StackState) -> Node:
+        return state.nodes[self.name]
+
+    def start(self, state: StackState) -> None:
+        node = self.node(state)
+        argv = [
+            pg("postgres"), "-D", node.data_dir, "-p", str(node.port),
+            "-c", f"cluster_name={node.name}",
+            "-c", f"unix_socket_directories={Path(node.data_dir).parent}",
+        ]  # fmt: skip
+        log = Path(state.data_root, f"{self.name}.log")
+        state.pids[self.name] = process.spawn(argv, log=log, user=state.service_user or None)
+        process.wait_until(lambda: self.healthy(state), timeout=30, what=f"PostgreSQL {self.name}")
+
+    def stop(self, state: StackState) -> None:
+        # SIGINT is PostgreSQL's "fast" shutdown: roll back, checkpoint, exit.
+        process.stop(state.pids.pop(self.name, None), sig=2, timeout=20)
+
+    def healthy(self, state: StackState) -> bool:
+        with connect(state, self.name, dbname="postgres", connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return True
+
+
+def connect(state: StackState, node: str, *, dbname: str | None = None, **kwargs: Any):
+    """An admin (superuser) connection straight to one node, bypassing the proxy."""
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=state.nodes[node].port,
+        dbname=dbname or state.db_name,
+        user="postgres",
+        password=state.admin_password,
+        autocommit=True,
+        **({"connect_timeout": 5} | kwargs),
+    )
+
+
+def init_writer(state: StackState, name: str) -> None:
+    """initdb, configure, start, and create the roles and the orders schema."""
+    node = state.nodes[name]
+    user = state.service_user or None
+    pwfile = Path(state.data_root, "pwfile")
+    pwfile.write_text(state.admin_password)
+    process.chown(pwfile, user)
+    process.run(
+        [pg("initdb"), "-D", node.data_dir, "-U", "postgres", f"--pwfile={pwfile}",
+         "--auth-local=trust", "--auth-host=scram-sha-256", "--wal-segsize=1",
+         "--encoding=UTF8", "--locale=C", "--no-instructions"],
+        user=user,
+    )  # fmt: skip
+    pwfile.unlink()
+    Path(node.data_dir, "postgresql.conf").open("a").write(SETTINGS)
+    Path(node.data_dir, "pg_hba.conf").write_text(HBA)
+    PostgresNode(name).start(state)
+    with connect(state, name, dbname="postgres") as conn:
+        conn.execute(
+            f"CREATE ROLE replicator WITH REPLICATION LOGIN PASSWORD '{state.admin_password}'"
+        )
+        conn.execute(f"CREATE ROLE {state.db_user} LOGIN PASSWORD '{state.db_password}'")
+        conn.execute(f"CREATE DATABASE {state.db_name}")
+    with connect(state, name) as conn:
+        conn.execute(files("sandbox").joinpath("schema.sql").read_text())
+        conn.execute(f"GRANT SELECT, INSERT ON orders TO {state.db_user}")
+        conn.execute(f"GRANT SELECT ON customers TO {state.db_user}")
+
+
+def clone_reader(state: StackState, name: str) -> None:
+    """Make ``name`` a streaming replica of the writer with pg_basebackup, and start it."""
+    writer = state.writer
+    node = state.nodes[name]
+    process.run(
+        [pg("pg_basebackup"), "-h", "127.0.0.1", "-p", str(writer.port), "-U", "replicator",
+         "-D", node.data_dir, "-X", "stream", "-c", "fast", "--no-password"],
+        user=state.service_user or None,
+        env={"PGPASSWORD": state.admin_password},
+    )  # fmt: skip
+    follow(state, name)
+    PostgresNode(name).start(state)
+
+
+def follow(state: StackState, name: str) -> None:
+    """Configure a (stopped) node to stream from the current writer."""
+    node = state.nodes[name]
+    conninfo = (
+        f"host=127.0.0.1 port={state.writer.port} user=replicator "
+        f"password={state.admin_password} application_name={name}"
+    )
+    Path(node.data_dir, "standby.signal").touch()
+    auto = Path(node.data_dir, "postgresql.auto.conf")
+    kept = [line for line in auto.read_text().splitlines() if not line.startswith(
+        ("primary_conninfo", "synchronous_standby_names"))]  # fmt: skip
+    auto.write_text("\n".join([*kept, f"primary_conninfo = '{conninfo}'", ""]))
+
+
+def set_replication(state: StackState, mode: str) -> None:
+    """sync: the writer waits for the reader to apply each commit; async: it does not wait."""
+    names = ",".join(node.name for node in state.readers) if mode == "sync" else ""
+    with connect(state, state.writer.name, dbname="postgres") as conn:
+        conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{names}'")
+        conn.execute("SELECT pg_reload_conf()")
+    state.replication = "sync" if mode == "sync" else "async"
+
+
+def replication_status(state: StackState) -> dict[str, dict[str, Any]]:
+    """Each node's role and replication state, as the writer and the readers see it."""
+    report: dict[str, dict[str, Any]] = {
+        name: {"role": node.role, "up": False} for name, node in state.nodes.items()
+    }
+    for name in state.nodes:
+        try:
+            with connect(state, name, dbname="postgres", connect_timeout=2) as conn:
+                row = conn.execute(
+                    "SELECT pg_is_in_recovery(), "
+                    "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())"
+                ).fetchone()
+                report[name] |= {"up": True, "in_recovery": row[0]}
+                if not row[0]:
+                    for peer, st, sync, lag in conn.execute(
+                        "SELECT application_name, state, sync_state, "
+                        "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) "
+                        "FROM pg_stat_replication"
+                    ):
+                        if peer in report:
+                            report[peer] |= {"state": st, "sync": sync, "lag_bytes": int(lag or 0)}
+        except psycopg.Error:
+            continue
+    return report

@@ -1,0 +1,48 @@
+"""Producer function: API Gateway -> SQS. Validates an order and queues it; never touches the DB."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sandbox.functions.orders import MAX_MESSAGE_BYTES, InvalidOrder, accepted, parse_order
+
+logger = Logger(service="producer")
+sqs = boto3.client("sqs")
+QUEUE_URL = os.environ["QUEUE_URL"]
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    body = event.get("body") or ""
+    if len(body.encode()) > MAX_MESSAGE_BYTES:
+        return response(413, {"message": f"body over {MAX_MESSAGE_BYTES} bytes (the SQS limit)"})
+    try:
+        order = parse_order(body)
+    except InvalidOrder as error:
+        return response(400, {"message": str(error), "field": error.field})
+
+    message = accepted(order, event["requestContext"]["requestTimeEpoch"]).model_dump_json()
+    if len(message.encode()) > MAX_MESSAGE_BYTES:
+        return response(413, {"message": f"order over {MAX_MESSAGE_BYTES} bytes (the SQS limit)"})
+    # The order id is the idempotency key: a retried request is deduplicated by FIFO SQS, and
+    # the consumer's insert ignores it if it arrives anyway (standard queue, or after 5 minutes).
+    fifo = {"MessageGroupId": order.order_id, "MessageDeduplicationId": order.order_id}
+    sent = sqs.send_message(
+        QueueUrl=QUEUE_URL, MessageBody=message, **(fifo if QUEUE_URL.endswith(".fifo") else {})
+    )
+    logger.info("order queued", order_id=order.order_id, message_id=sent["MessageId"])
+    return response(202, {"order_id": order.order_id, "message_id": sent["MessageId"]})
+
+
+def response(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body),
+    }

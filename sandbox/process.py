@@ -1,0 +1,174 @@
+"""Native processes: start detached, check, stop. The small lifecycle every native component uses."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pwd
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+
+class CommandFailed(RuntimeError):
+    """A setup command failed; the message carries its last output lines."""
+
+
+def service_user() -> str | None:
+    """The unprivileged user that PostgreSQL and PgBouncer run as (both refuse root).
+
+    None means "whoever we are" when we are not root.
+    """
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "sandbox"):
+        with contextlib.suppress(KeyError):
+            pwd.getpwnam(name)
+            return name
+    run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "sandbox"])
+    return "sandbox"
+
+
+def owned_dir(path: Path, user: str | None) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    chown(path, user)
+    return path
+
+
+def chown(path: Path, user: str | None) -> None:
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def data_root(run_dir: Path, user: str | None) -> Path:
+    """Where the service user keeps its files: in the run dir if it can reach it, else /var/tmp.
+
+    A clone under /root (mode 700) is not reachable by ``postgres``; the fallback keeps one
+    folder per run dir so parallel stacks never share one.
+    """
+    preferred = run_dir / "services"
+    if user is None or run(["test", "-x", str(run_dir)], user=user, check=False).returncode == 0:
+        return preferred
+    digest = hashlib.sha1(str(run_dir).encode()).hexdigest()[:12]
+    return Path("/var/tmp/nzrpo-sandbox") / digest
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    user: str | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run a short command to completion, as ``user`` if given."""
+    result = subprocess.run(
+        list(argv),
+        user=user,
+        env={**os.environ, **(env or {})},
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
+        raise CommandFailed(f"{Path(argv[0]).name} failed ({result.returncode}): {tail}")
+    return result
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    log: Path,
+    user: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Start a long-running process in its own session, output to ``log``; return its pid."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        chown(log, user)
+        child = subprocess.Popen(
+            list(argv),
+            user=user,
+            env={**os.environ, **(env or {})},
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return child.pid
+
+
+def alive(pid: int | None) -> bool:
+    """True if ``pid`` runs. A zombie (killed, not yet reaped) counts as dead."""
+    if not pid:
+        return False
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def signal_group(pid: int, sig: int) -> None:
+    """Signal a process and everything it started (it leads its own session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def stop(pid: int | None, *, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """Ask a process group to stop; kill it if it has not after ``timeout`` seconds."""
+    if not alive(pid):
+        return
+    assert pid is not None
+    signal_group(pid, sig)
+    if not wait_dead(pid, timeout):
+        signal_group(pid, signal.SIGKILL)
+        wait_dead(pid, 5.0)
+
+
+def wait_dead(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def wait_until(
+    check: Callable[[], object],
+    *,
+    timeout: float,
+    interval: float = 0.1,
+    what: str = "service",
+    fatal: type[BaseException] | tuple[type[BaseException], ...] = (),
+) -> None:
+    """Poll ``check()`` until it is truthy; raise TimeoutError naming ``what`` otherwise.
+
+    Exceptions from ``check`` mean "not yet", except those of the ``fatal`` types, which end the wait.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except fatal:
+            raise
+        except Exception:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
+        time.sleep(interval)

@@ -1,0 +1,109 @@
+"""The RDS Proxy stand-in: PgBouncer in transaction pooling in front of the writer.
+
+Like RDS Proxy it keeps client connections while the database behind it changes: PAUSE holds new
+transactions, RESUME releases them, and repointing ``[databases]`` plus RELOAD moves the pool to the
+new writer. All control goes through PgBouncer's admin console.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from sandbox import process
+from sandbox.state import StackState
+
+ADMIN_USER = "pgbouncer"
+
+
+def binary() -> str:
+    found = shutil.which("pgbouncer") or (
+        "/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None
+    )
+    if not found:
+        raise FileNotFoundError("PgBouncer not found: apt-get install pgbouncer")
+    return found
+
+
+def config_path(state: StackState) -> Path:
+    return Path(state.data_root, "pgbouncer.ini")
+
+
+def write_config(state: StackState) -> None:
+    """Write pgbouncer.ini pointing at the current writer (atomically: RELOAD never sees half)."""
+    root = Path(state.data_root)
+    userlist = root / "userlist.txt"
+    userlist.write_text(
+        f'"{state.db_user}" "{state.db_password}"\n"{ADMIN_USER}" "{state.admin_password}"\n'
+    )
+    process.chown(userlist, state.service_user or None)
+    config = f"""\
+[databases]
+{state.db_name} = host=127.0.0.1 port={state.writer.port} dbname={state.db_name}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {state.ports["proxy"]}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = {userlist}
+admin_users = {ADMIN_USER}
+pool_mode = transaction
+default_pool_size = 20
+max_client_conn = 1000
+; a failed login must not block the pool for 15 s after a failover
+server_login_retry = 0
+; clients wait (as with RDS Proxy) rather than fail while the writer is paused or away
+query_wait_timeout = 120
+server_connect_timeout = 3
+ignore_startup_parameters = extra_float_digits,options
+log_connections = 0
+log_disconnections = 0
+"""
+    target = config_path(state)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(config)
+    process.chown(tmp, state.service_user or None)
+    tmp.replace(target)
+
+
+@dataclass
+class Proxy:
+    name: str = "proxy"
+
+    def start(self, state: StackState) -> None:
+        write_config(state)
+        log = Path(state.data_root, "pgbouncer.log")
+        argv = [binary(), str(config_path(state))]
+        state.pids[self.name] = process.spawn(argv, log=log, user=state.service_user or None)
+        process.wait_until(lambda: self.healthy(state), timeout=15, what="PgBouncer")
+
+    def stop(self, state: StackState) -> None:
+        # SIGINT: PgBouncer's "safe shutdown" waits for clients; SIGTERM exits at once.
+        process.stop(state.pids.pop(self.name, None), timeout=5)
+
+    def healthy(self, state: StackState) -> bool:
+        with admin(state, connect_timeout=2) as conn:
+            conn.execute("SHOW VERSION")
+        return True
+
+
+def admin(state: StackState, **kwargs) -> psycopg.Connection:
+    """PgBouncer's admin console (the ``pgbouncer`` pseudo-database)."""
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=state.ports["proxy"],
+        dbname="pgbouncer",
+        user=ADMIN_USER,
+        password=state.admin_password,
+        autocommit=True,
+        **({"connect_timeout": 5} | kwargs),
+    )
+
+
+def command(state: StackState, sql: str) -> None:
+    with admin(state) as conn:
+        conn.execute(sql)

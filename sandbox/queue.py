@@ -1,0 +1,111 @@
+"""The durable queue and its dead-letter queue: settings and setup.
+
+`QueueSettings` is the one definition of the queue that both the local sandbox (LocalStack) and the
+CDK app in ``aws/`` read, so the two can never drift apart. Its defaults are the guidance's: FIFO with
+content-based deduplication, 14 days of retention, a 5 s visibility timeout, and a redrive to the DLQ
+after 25 failed receives.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+QueueType = Literal["fifo", "standard"]
+
+FOURTEEN_DAYS = 14 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """The queue's shape. Every field is a knob the workshop can turn."""
+
+    name: str = "orders"
+    type: QueueType = "fifo"
+    retention_seconds: int = FOURTEEN_DAYS
+    visibility_timeout_seconds: int = 5
+    max_receive_count: int = 25
+
+    @property
+    def fifo(self) -> bool:
+        return self.type == "fifo"
+
+    @property
+    def queue_name(self) -> str:
+        return f"{self.name}.fifo" if self.fifo else self.name
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.name}-dlq.fifo" if self.fifo else f"{self.name}-dlq"
+
+    def queue_attributes(self, dlq_arn: str) -> dict[str, str]:
+        """SQS attributes of the source queue, with its redrive policy pointing at the DLQ."""
+        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.max_receive_count}
+        return self._common() | {
+            "VisibilityTimeout": str(self.visibility_timeout_seconds),
+            "RedrivePolicy": json.dumps(redrive),
+        }
+
+    def dlq_attributes(self) -> dict[str, str]:
+        return self._common()
+
+    def _common(self) -> dict[str, str]:
+        attributes = {"MessageRetentionPeriod": str(self.retention_seconds)}
+        if self.fifo:
+            attributes |= {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+        return attributes
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Queues:
+    """Where the provisioned queue and DLQ live."""
+
+    url: str
+    arn: str
+    dlq_url: str
+    dlq_arn: str
+
+
+def ensure_queues(sqs: Any, settings: QueueSettings) -> Queues:
+    """Create the DLQ, then the queue that redrives to it (idempotent: safe to run again)."""
+    dlq_url = sqs.create_queue(QueueName=settings.dlq_name, Attributes=settings.dlq_attributes())[
+        "QueueUrl"
+    ]
+    dlq_arn = _arn(sqs, dlq_url)
+    url = sqs.create_queue(
+        QueueName=settings.queue_name, Attributes=settings.queue_attributes(dlq_arn)
+    )["QueueUrl"]
+    return Queues(url=url, arn=_arn(sqs, url), dlq_url=dlq_url, dlq_arn=dlq_arn)
+
+
+@dataclass(frozen=True)
+class Depth:
+    """Approximate message counts, as SQS (and CloudWatch) report them."""
+
+    visible: int
+    in_flight: int
+
+    @property
+    def total(self) -> int:
+        return self.visible + self.in_flight
+
+
+def depth(sqs: Any, url: str) -> Depth:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return Depth(
+        visible=int(attributes["ApproximateNumberOfMessages"]),
+        in_flight=int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+    )
+
+
+def _arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]

@@ -1,0 +1,215 @@
+"""The whole stack: bring it up, check it, take it down, through one small component interface.
+
+Every component (``LocalStack``, ``PostgresNode``, ``Proxy``, ``GatewayService``, ``ConsumerRunner``)
+has ``name``, ``start(state)``, ``stop(state)`` and ``healthy(state)``. The native ones run processes
+on loopback; the Compose profile runs the same components as containers behind the same interface,
+so the functions, the CLI and the tests never know which runtime they talk to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from sandbox import database, identity, localstack, process
+from sandbox.database import PostgresNode
+from sandbox.gateway import GatewayService
+from sandbox.localstack import LocalStack
+from sandbox.proxy import Proxy
+from sandbox.queue import QueueSettings, depth, ensure_queues
+from sandbox.runner import ConsumerRunner
+from sandbox.secret import ensure_secret
+from sandbox.state import Node, NotRunning, RunnerSettings, StackState, load, run_dir
+
+DEFAULT_PORTS = {
+    "n1": 15432,
+    "n2": 15433,
+    "proxy": 16432,
+    "aws": 14566,
+    "api": 18080,
+    "dashboard": 18501,
+}
+Report = Callable[[str], None]
+
+
+class Component(Protocol):
+    name: str
+
+    def start(self, state: StackState) -> None: ...
+    def stop(self, state: StackState) -> None: ...
+    def healthy(self, state: StackState) -> bool: ...
+
+
+def components() -> list[Component]:
+    """In start order; stopped in reverse."""
+    return [LocalStack(), PostgresNode("n1"), PostgresNode("n2"), Proxy(), GatewayService(),
+            ConsumerRunner()]  # fmt: skip
+
+
+def component(name: str) -> Component:
+    return next(c for c in components() if c.name == name)
+
+
+class StackError(RuntimeError):
+    """Something the user must act on; the message says what."""
+
+
+@dataclass
+class Options:
+    """What `sandbox up` can change. The defaults are the guidance's."""
+
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    runner: RunnerSettings = field(default_factory=RunnerSettings)
+    replication: str = "sync"
+    auto_ports: bool = False
+
+
+def health(state: StackState) -> dict[str, bool]:
+    report = {}
+    for item in components():
+        try:
+            report[item.name] = bool(item.healthy(state))
+        except Exception:
+            report[item.name] = False
+    return report
+
+
+def up(options: Options, report: Report = print) -> tuple[StackState, bool]:
+    """Start the stack; returns (state, started). Already up: nothing changes, started is False."""
+    with contextlib.suppress(NotRunning):
+        state = load()
+        alive = health(state)
+        if all(alive.values()):
+            return state, False
+        if any(process.alive(pid) for pid in state.pids.values()):
+            down_names = ", ".join(name for name, ok in alive.items() if not ok)
+            raise StackError(f"stack is partly up ({down_names} down): run `make down` first")
+        _remove(state)  # left over from a reboot or a crash: nothing of it runs any more
+    state = _new_state(options)
+    state.save()
+    aws = LocalStack()
+    try:
+        report("starting LocalStack (SQS, Secrets Manager, CloudWatch)")
+        aws.start(state)
+        report("creating the writer n1 (initdb, roles, schema)")
+        database.init_writer(state, "n1")
+        report("cloning the reader n2 (pg_basebackup) and streaming")
+        database.clone_reader(state, "n2")
+        database.set_replication(state, options.replication)
+        report("starting PgBouncer (the RDS Proxy stand-in)")
+        Proxy().start(state)
+        report("waiting for LocalStack")
+        aws.wait(state)
+        report("creating the queue, the DLQ and the DB secret")
+        _provision(state)
+        report("starting the API gateway and the consumer runner")
+        identity.create_pool(state)
+        state.save()
+        GatewayService().start(state)
+        ConsumerRunner().start(state)
+    except BaseException:
+        state.save()
+        report("start failed: stopping what was started")
+        stop_all(state)
+        raise
+    state.save()
+    return state, True
+
+
+def _provision(state: StackState) -> None:
+    queues = ensure_queues(localstack.client(state, "sqs"), state.queue)
+    state.queue_url, state.dlq_url = queues.url, queues.dlq_url
+    state.secret_id = ensure_secret(localstack.client(state, "secretsmanager"), state)
+
+
+def _new_state(options: Options) -> StackState:
+    root = run_dir()
+    user = process.service_user() or ""
+    data = process.owned_dir(process.data_root(root, user or None), user or None)
+    ports = _free_ports() if options.auto_ports else _check_ports(DEFAULT_PORTS)
+    nodes = {
+        name: Node(name=name, port=ports[name], role=role, data_dir=str(data / name))
+        for name, role in (("n1", "writer"), ("n2", "reader"))
+    }
+    return StackState(
+        run_dir=str(root),
+        service_user=user,
+        data_root=str(data),
+        ports=ports,
+        nodes=nodes,
+        queue=options.queue,
+        runner=options.runner,
+        db_password=secrets.token_hex(16),
+        admin_password=secrets.token_hex(16),
+    )
+
+
+def _check_ports(ports: dict[str, int]) -> dict[str, int]:
+    for name, port in ports.items():
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise StackError(
+                    f"port {port} ({name}) is in use: stop what holds it, or `sandbox up --auto-ports`"
+                )
+    return dict(ports)
+
+
+def _free_ports() -> dict[str, int]:
+    holders = []
+    for _ in DEFAULT_PORTS:
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", 0))
+        holders.append(holder)
+    ports = {name: h.getsockname()[1] for name, h in zip(DEFAULT_PORTS, holders, strict=True)}
+    for holder in holders:
+        holder.close()
+    return ports
+
+
+def queued(state: StackState) -> tuple[int, int]:
+    """Messages in the queue and in the DLQ (visible + in flight)."""
+    sqs = localstack.client(state, "sqs")
+    return depth(sqs, state.queue_url).total, depth(sqs, state.dlq_url).total
+
+
+def down(force: bool = False, report: Report = print) -> None:
+    """Stop everything and remove its data. Refuses while messages wait, unless ``force``."""
+    state = load()
+    if not force:
+        try:
+            in_queue, in_dlq = queued(state)
+        except Exception:
+            in_queue = in_dlq = 0  # LocalStack is down: its messages are gone already
+        if in_queue or in_dlq:
+            raise StackError(
+                f"{in_queue} message(s) in the queue and {in_dlq} in the DLQ would be lost: "
+                "drain or redrive them, or force with `make down FORCE=1` (sandbox down --force)"
+            )
+    stop_all(state, report)
+    _remove(state)
+
+
+def stop_all(state: StackState, report: Report = print) -> None:
+    for item in reversed(components()):
+        if item.name in state.pids:
+            report(f"stopping {item.name}")
+            item.stop(state)
+    state.save()
+
+
+def _remove(state: StackState) -> None:
+    """Delete the stack's data; keep its logs for a post-mortem."""
+    shutil.rmtree(state.data_root, ignore_errors=True)
+    for part in ("state.json", "identity", "localstack"):
+        target = Path(state.run_dir, part)
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+

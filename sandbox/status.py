@@ -1,0 +1,46 @@
+"""One snapshot of the running stack, for `sandbox status`, the dashboard and the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox import database, stack
+from sandbox.state import StackState
+
+
+def endpoints(state: StackState) -> dict[str, str]:
+    return {
+        "aws": state.aws_endpoint,
+        "n1": f"127.0.0.1:{state.ports['n1']}",
+        "n2": f"127.0.0.1:{state.ports['n2']}",
+        "proxy": f"127.0.0.1:{state.ports['proxy']}",
+        "api": state.api_url,
+        "consumer": state.queue_url.rsplit("/", 1)[-1],
+    }
+
+
+def collect(state: StackState) -> dict[str, Any]:
+    healthy = stack.health(state)
+    where = endpoints(state)
+    nodes = database.replication_status(state)
+    for name, node in nodes.items():
+        node["port"] = state.nodes[name].port
+    try:
+        sqs = stack.localstack.client(state, "sqs")
+        queues = {
+            "queue": vars(stack.depth(sqs, state.queue_url)),
+            "dlq": vars(stack.depth(sqs, state.dlq_url)),
+        }
+    except Exception:
+        queues = {}
+    return {
+        "components": [
+            {"name": name, "healthy": ok, "pid": state.pids.get(name), "endpoint": where[name]}
+            for name, ok in healthy.items()
+        ],
+        "writer": state.writer.name,
+        "readers": [node.name for node in state.readers],
+        "replication": state.replication,
+        "nodes": nodes,
+        "queues": queues,
+    }
