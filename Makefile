@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "==> project environment ($(VENV))"
 	@rm -rf $(VENV) && $$(scripts/find-python 3.12) -m venv $(VENV)
 	@$(VENV)/bin/pip install -q --upgrade pip
-	@$(VENV)/bin/pip install -q -e '.[dashboard,compose,dev]'
+	@$(VENV)/bin/pip install -q -e '.[dashboard,compose,dev,aws]'
 	@touch $@
 
 $(LS_VENV)/.installed: requirements/localstack.txt

@@ -1,4 +1,4 @@
-"""The `sandbox` command: everything the Makefile, the workshop and the drills do, from a terminal."""
+"""The `sandbox` command: what the Makefile, the workshop and the drills do, from a terminal."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from sandbox import identity, stack
 from sandbox.load import POISON_CUSTOMER_ID, Client, order, send_orders
@@ -30,13 +31,17 @@ console = Console()
 @app.command()
 def up(
     queue_type: Annotated[str, typer.Option(help="fifo or standard")] = "fifo",
-    max_receive_count: Annotated[int, typer.Option(min=1, max=1000, help="Receives before the DLQ")] = 25,  # noqa: E501
+    max_receive_count: Annotated[
+        int, typer.Option(min=1, max=1000, help="Receives before the DLQ")
+    ] = 25,
     visibility_timeout: Annotated[int, typer.Option(min=0, max=43200, help="Seconds")] = 5,
     replication: Annotated[str, typer.Option(help="sync (Aurora-like) or async")] = "sync",
     batch_size: Annotated[int, typer.Option(min=1, max=10)] = 10,
     concurrency: Annotated[int, typer.Option(min=1, max=16, help="Consumer instances")] = 2,
     function_timeout: Annotated[float, typer.Option(min=0.5, max=900, help="Seconds")] = 5.0,
-    auto_ports: Annotated[bool, typer.Option(help="Pick free ports instead of the defaults")] = False,  # noqa: E501
+    auto_ports: Annotated[
+        bool, typer.Option(help="Pick free ports instead of the defaults")
+    ] = False,
 ) -> None:
     """Start the whole stack (a no-op that prints status if it is already up)."""
     if queue_type not in ("fifo", "standard"):
@@ -44,10 +49,16 @@ def up(
     if replication not in ("sync", "async"):
         raise stack.StackError("--replication must be sync or async")
     options = stack.Options(
-        queue=QueueSettings(type=queue_type, max_receive_count=max_receive_count,  # type: ignore[arg-type]
-                            visibility_timeout_seconds=visibility_timeout),  # fmt: skip
-        runner=RunnerSettings(batch_size=batch_size, concurrency=concurrency,
-                              function_timeout_seconds=function_timeout),  # fmt: skip
+        queue=QueueSettings(
+            type=queue_type,
+            max_receive_count=max_receive_count,  # type: ignore[arg-type]
+            visibility_timeout_seconds=visibility_timeout,
+        ),
+        runner=RunnerSettings(
+            batch_size=batch_size,
+            concurrency=concurrency,
+            function_timeout_seconds=function_timeout,
+        ),
         replication=replication,
         auto_ports=auto_ports,
     )
@@ -63,7 +74,7 @@ def up(
     console.print(f"  AWS endpoint         {state.aws_endpoint}  (region {state.region})")
     console.print(f"  Queue                {state.queue_url}")
     console.print("  Token                `sandbox token` (or `.venv/bin/sandbox token`)")
-    console.print('  Try                  `sandbox send` then `sandbox load --count 100 --rate 20`')
+    console.print("  Try                  `sandbox send` then `sandbox load --count 100 --rate 20`")
 
 
 def _step(spinner, step: str) -> None:
@@ -72,14 +83,20 @@ def _step(spinner, step: str) -> None:
 
 
 @app.command()
-def down(force: Annotated[bool, typer.Option("--force", help="Stop even if messages would be lost")] = False) -> None:  # noqa: E501
+def down(
+    force: Annotated[
+        bool, typer.Option("--force", help="Stop even if messages would be lost")
+    ] = False,
+) -> None:
     """Stop everything and remove its data (refuses while messages are queued, unless --force)."""
     stack.down(force=force, report=lambda step: console.print(f"  [dim]-[/dim] {step}"))
     console.print("[green]The stack is down.[/green]")
 
 
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable")] = False) -> None:  # noqa: E501
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable")] = False,
+) -> None:
     """Health of each component, each node's role and replication, queue and DLQ depth."""
     from sandbox.status import collect
 
@@ -93,14 +110,27 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     console.print(table)
     nodes = Table("node", "role", "up", "port", "replication", "lag (bytes)", title="database")
     for name, node in report["nodes"].items():
-        replication = f"{node.get('state', '-')} / {node.get('sync', '-')}" if node["role"] == "reader" else report["replication"]  # noqa: E501
-        nodes.add_row(name, node["role"], _ok(node["up"]), str(node["port"]), replication,
-                      str(node.get("lag_bytes", "-")))  # fmt: skip
+        replication = (
+            f"{node.get('state', '-')} / {node.get('sync', '-')}"
+            if node["role"] == "reader"
+            else report["replication"]
+        )
+        nodes.add_row(
+            name,
+            node["role"],
+            _ok(node["up"]),
+            str(node["port"]),
+            replication,
+            str(node.get("lag_bytes", "-")),
+        )
     console.print(nodes)
     queues = report["queues"]
     if queues:
-        console.print(f"queue: {queues['queue']['visible']} visible, {queues['queue']['in_flight']} in flight;"  # noqa: E501
-                      f"  DLQ: {queues['dlq']['visible']} visible, {queues['dlq']['in_flight']} in flight")  # noqa: E501
+        queue, dlq = queues["queue"], queues["dlq"]
+        console.print(
+            f"queue: {queue['visible']} visible, {queue['in_flight']} in flight;"
+            f"  DLQ: {dlq['visible']} visible, {dlq['in_flight']} in flight"
+        )
     else:
         console.print("queue: [red]unreachable[/red]")
 
@@ -124,12 +154,18 @@ def send(
     amount: Annotated[str, typer.Option(help="Amount, e.g. 12.50")] = "19.99",
     order_id: Annotated[str | None, typer.Option(help="Idempotency key (default: random)")] = None,
     note: Annotated[str, typer.Option(help="Free text, stored verbatim")] = "",
-    poison: Annotated[bool, typer.Option("--poison", help="An unknown customer: ends in the DLQ")] = False,  # noqa: E501
+    poison: Annotated[
+        bool, typer.Option("--poison", help="An unknown customer: ends in the DLQ")
+    ] = False,
 ) -> None:
     """Send one order through the API and print the answer."""
     client = Client(load())
-    body = order(order_id or f"order-{uuid.uuid4().hex[:12]}",
-                 POISON_CUSTOMER_ID if poison else customer_id, amount, note)  # fmt: skip
+    body = order(
+        order_id or f"order-{uuid.uuid4().hex[:12]}",
+        POISON_CUSTOMER_ID if poison else customer_id,
+        amount,
+        note,
+    )
     result = client.post(body)
     client.close()
     print(f"{result.status} {result.error or json.dumps({'order_id': result.order_id})}")
@@ -148,18 +184,34 @@ def load_traffic(
     columns = (TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("orders", total=count)
-        ledger = send_orders(state, count, rate, max_seconds=max_seconds,
-                             progress=lambda _: progress.advance(task))  # fmt: skip
+        ledger = send_orders(
+            state, count, rate, max_seconds=max_seconds, progress=lambda _: progress.advance(task)
+        )
     statuses = Counter(sent.status for sent in ledger)
     accepted = sum(n for s, n in statuses.items() if s in (201, 202))
-    console.print(f"sent {len(ledger)}: accepted {accepted}, rejected {len(ledger) - accepted}"
-                  + (f"  (by status: {dict(statuses)})" if len(statuses) > 1 else ""))  # fmt: skip
+    console.print(
+        f"sent {len(ledger)}: accepted {accepted}, rejected {len(ledger) - accepted}"
+        + (f"  (by status: {dict(statuses)})" if len(statuses) > 1 else "")
+    )
 
 
 def main() -> None:
     """Entry point: known failures become one line on stderr and exit code 1, never a traceback."""
     try:
-        app()
+        code = app(standalone_mode=False)  # returns the code of a typer.Exit
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(1)
+    except TyperException as error:  # bad usage: one line, not a box
+        if type(error).__name__ != "NoArgsIsHelpError":  # (the help is already printed)
+            print(
+                f"error: {error.format_message()} (see `sandbox {_command()}--help`)",
+                file=sys.stderr,
+            )
+        sys.exit(2)
     except (stack.StackError, FileNotFoundError, TimeoutError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
@@ -169,6 +221,11 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def _command() -> str:
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
+    return f"{command} " if command in typer.main.get_command(app).commands else ""
 
 
 if __name__ == "__main__":

@@ -63,10 +63,16 @@ class PostgresNode:
     def start(self, state: StackState) -> None:
         node = self.node(state)
         argv = [
-            pg("postgres"), "-D", node.data_dir, "-p", str(node.port),
-            "-c", f"cluster_name={node.name}",
-            "-c", f"unix_socket_directories={Path(node.data_dir).parent}",
-        ]  # fmt: skip
+            pg("postgres"),
+            "-D",
+            node.data_dir,
+            "-p",
+            str(node.port),
+            "-c",
+            f"cluster_name={node.name}",
+            "-c",
+            f"unix_socket_directories={Path(node.data_dir).parent}",
+        ]
         log = Path(state.data_root, f"{self.name}.log")
         state.pids[self.name] = process.spawn(argv, log=log, user=state.service_user or None)
         process.wait_until(lambda: self.healthy(state), timeout=30, what=f"PostgreSQL {self.name}")
@@ -102,13 +108,25 @@ def init_writer(state: StackState, name: str) -> None:
     pwfile.write_text(state.admin_password)
     process.chown(pwfile, user)
     process.run(
-        [pg("initdb"), "-D", node.data_dir, "-U", "postgres", f"--pwfile={pwfile}",
-         "--auth-local=trust", "--auth-host=scram-sha-256", "--wal-segsize=1",
-         "--encoding=UTF8", "--locale=C", "--no-instructions"],
+        [
+            pg("initdb"),
+            "-D",
+            node.data_dir,
+            "-U",
+            "postgres",
+            f"--pwfile={pwfile}",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--wal-segsize=1",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-instructions",
+        ],
         user=user,
-    )  # fmt: skip
+    )
     pwfile.unlink()
-    Path(node.data_dir, "postgresql.conf").open("a").write(SETTINGS)
+    with Path(node.data_dir, "postgresql.conf").open("a") as conf:
+        conf.write(SETTINGS)
     Path(node.data_dir, "pg_hba.conf").write_text(HBA)
     PostgresNode(name).start(state)
     with connect(state, name, dbname="postgres") as conn:
@@ -128,11 +146,25 @@ def clone_reader(state: StackState, name: str) -> None:
     writer = state.writer
     node = state.nodes[name]
     process.run(
-        [pg("pg_basebackup"), "-h", "127.0.0.1", "-p", str(writer.port), "-U", "replicator",
-         "-D", node.data_dir, "-X", "stream", "-c", "fast", "--no-password"],
+        [
+            pg("pg_basebackup"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(writer.port),
+            "-U",
+            "replicator",
+            "-D",
+            node.data_dir,
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-password",
+        ],
         user=state.service_user or None,
         env={"PGPASSWORD": state.admin_password},
-    )  # fmt: skip
+    )
     follow(state, name)
     PostgresNode(name).start(state)
 
@@ -146,8 +178,11 @@ def follow(state: StackState, name: str) -> None:
     )
     Path(node.data_dir, "standby.signal").touch()
     auto = Path(node.data_dir, "postgresql.auto.conf")
-    kept = [line for line in auto.read_text().splitlines() if not line.startswith(
-        ("primary_conninfo", "synchronous_standby_names"))]  # fmt: skip
+    kept = [
+        line
+        for line in auto.read_text().splitlines()
+        if not line.startswith(("primary_conninfo", "synchronous_standby_names"))
+    ]
     auto.write_text("\n".join([*kept, f"primary_conninfo = '{conninfo}'", ""]))
 
 

@@ -63,8 +63,14 @@ class Gateway(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
-    def __init__(self, port: int, verifier: identity.Verifier, jwks: dict[str, Any],
-                 functions: dict[tuple[str, str], tuple[str, Handler]], pool_path: str) -> None:  # fmt: skip
+    def __init__(
+        self,
+        port: int,
+        verifier: identity.Verifier,
+        jwks: dict[str, Any],
+        functions: dict[tuple[str, str], tuple[str, Handler]],
+        pool_path: str,
+    ) -> None:
         super().__init__(("127.0.0.1", port), RequestHandler)
         self.verifier = verifier
         self.jwks = jwks
@@ -92,8 +98,16 @@ class RequestHandler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         path = urlsplit(self.path).path
         status = self.dispatch(method, path)
-        log.info(json.dumps({"method": method, "path": path, "status": status,
-                             "ms": round((time.perf_counter() - started) * 1000, 1)}))  # fmt: skip
+        log.info(
+            json.dumps(
+                {
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                }
+            )
+        )
 
     def dispatch(self, method: str, path: str) -> int:
         if (method, path) == ("GET", "/health"):
@@ -123,8 +137,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         raw = result.get("body") or ""
         return self.send(result.get("statusCode", 200), raw.encode(), result.get("headers") or {})
 
-    def reply(self, status: int, body: dict[str, Any], *, drain: bool = False,
-              close: bool = False) -> int:  # fmt: skip
+    def reply(
+        self, status: int, body: dict[str, Any], *, drain: bool = False, close: bool = False
+    ) -> int:
         if drain:  # read what the client sent so the connection can be reused
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_PAYLOAD_BYTES:

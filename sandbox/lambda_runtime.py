@@ -18,7 +18,7 @@ from typing import Any
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
-class FunctionTimeout(BaseException):  # noqa: N818  (BaseException: handlers must not catch it)
+class FunctionTimeout(BaseException):
     """The invocation ran past the function timeout."""
 
 

@@ -37,11 +37,17 @@ class Sent:
         return self.status in (201, 202)
 
 
-def order(order_id: str, customer_id: int | None = None, amount: str = "19.99",
-          note: str = "") -> dict[str, Any]:  # fmt: skip
+def order(
+    order_id: str, customer_id: int | None = None, amount: str = "19.99", note: str = ""
+) -> dict[str, Any]:
     customer = customer_id or zlib.crc32(order_id.encode()) % 1000 + 1  # a seeded customer
-    return {"order_id": order_id, "customer_id": customer, "amount": str(Decimal(amount)),
-            "currency": "USD", "note": note}  # fmt: skip
+    return {
+        "order_id": order_id,
+        "customer_id": customer,
+        "amount": str(Decimal(amount)),
+        "currency": "USD",
+        "note": note,
+    }
 
 
 class Client:
@@ -60,8 +66,13 @@ class Client:
         sent_at = time.time()
         try:
             reply = self.http.post(path, json=body)
-            return Sent(body["order_id"], reply.status_code, sent_at, time.time(),
-                        "" if reply.is_success else reply.text[:200])  # fmt: skip
+            return Sent(
+                body["order_id"],
+                reply.status_code,
+                sent_at,
+                time.time(),
+                "" if reply.is_success else reply.text[:200],
+            )
         except httpx.HTTPError as error:
             return Sent(body["order_id"], 0, sent_at, time.time(), f"{type(error).__name__}")
 

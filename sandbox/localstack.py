@@ -26,7 +26,9 @@ class LocalStack:
 
     def start(self, state: StackState) -> None:
         if not PYTHON.exists():
-            raise FileNotFoundError("LocalStack is not installed: run `make up` (or `make install`)")
+            raise FileNotFoundError(
+                "LocalStack is not installed: run `make up` (or `make install`)"
+            )
         home = state.path("localstack")
         port = state.ports["aws"]
         env = {

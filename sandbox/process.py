@@ -1,4 +1,4 @@
-"""Native processes: start detached, check, stop. The small lifecycle every native component uses."""
+"""Native processes: start detached, check, stop: the lifecycle every native component uses."""
 
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ def wait_until(
 ) -> None:
     """Poll ``check()`` until it is truthy; raise TimeoutError naming ``what`` otherwise.
 
-    Exceptions from ``check`` mean "not yet", except those of the ``fatal`` types, which end the wait.
+    Exceptions from ``check`` mean "not yet", except those of the ``fatal`` types: they end it.
     """
     deadline = time.monotonic() + timeout
     while True:

@@ -1,9 +1,9 @@
 """The durable queue and its dead-letter queue: settings and setup.
 
-`QueueSettings` is the one definition of the queue that both the local sandbox (LocalStack) and the
-CDK app in ``aws/`` read, so the two can never drift apart. Its defaults are the guidance's: FIFO with
-content-based deduplication, 14 days of retention, a 5 s visibility timeout, and a redrive to the DLQ
-after 25 failed receives.
+`QueueSettings` is the one definition of the queue that both the local sandbox (LocalStack) and
+the CDK app in ``aws/`` read, so the two can never drift apart. Its defaults are the guidance's:
+FIFO with content-based deduplication, 14 days of retention, a 5 s visibility timeout, and a
+redrive to the DLQ after 25 failed receives.
 """
 
 from __future__ import annotations

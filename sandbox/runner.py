@@ -98,8 +98,11 @@ def delete(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
         for failure in result.get("Failed", []):
             # The receipt expired (visibility timeout passed): SQS will redeliver it, and the
             # idempotent insert makes the second delivery harmless.
-            emit("delete failed", message_id=chunk[int(failure["Id"])]["MessageId"],
-                 reason=failure.get("Message"))  # fmt: skip
+            emit(
+                "delete failed",
+                message_id=chunk[int(failure["Id"])]["MessageId"],
+                reason=failure.get("Message"),
+            )
 
 
 def emit(message: str, **fields: Any) -> None:
@@ -144,8 +147,11 @@ def worker(run_dir: str, index: int) -> None:
             outcome = "timeout"
         except Exception as error:
             outcome = f"error: {type(error).__name__}: {error}"
-        failed = {m["MessageId"] for m in messages} if outcome != "ok" else failed_ids(
-            messages, response)  # fmt: skip
+        failed = (
+            {m["MessageId"] for m in messages}
+            if outcome != "ok"
+            else failed_ids(messages, response)
+        )
         done = [m for m in messages if m["MessageId"] not in failed]
         try:
             delete(sqs, state.queue_url, done)
@@ -157,11 +163,14 @@ def worker(run_dir: str, index: int) -> None:
             outcome=outcome if outcome != "ok" or not failed else "partial",
             ms=round((time.perf_counter() - started) * 1000, 1),
             records=[
-                {"id": m["MessageId"], "receive_count": int(m["Attributes"].get(
-                    "ApproximateReceiveCount", 0)), "failed": m["MessageId"] in failed}
+                {
+                    "id": m["MessageId"],
+                    "receive_count": int(m["Attributes"].get("ApproximateReceiveCount", 0)),
+                    "failed": m["MessageId"] in failed,
+                }
                 for m in messages
             ],
-        )  # fmt: skip
+        )
         if outcome == "timeout":
             return  # Lambda discards a timed-out instance; the supervisor starts a fresh one
 

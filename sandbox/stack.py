@@ -1,7 +1,8 @@
 """The whole stack: bring it up, check it, take it down, through one small component interface.
 
-Every component (``LocalStack``, ``PostgresNode``, ``Proxy``, ``GatewayService``, ``ConsumerRunner``)
-has ``name``, ``start(state)``, ``stop(state)`` and ``healthy(state)``. The native ones run processes
+Every component (``LocalStack``, ``PostgresNode``, ``Proxy``, ``GatewayService``,
+``ConsumerRunner``) has ``name``, ``start(state)``, ``stop(state)`` and ``healthy(state)``. The
+native ones run processes
 on loopback; the Compose profile runs the same components as containers behind the same interface,
 so the functions, the CLI and the tests never know which runtime they talk to.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import shutil
+import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,8 +50,14 @@ class Component(Protocol):
 
 def components() -> list[Component]:
     """In start order; stopped in reverse."""
-    return [LocalStack(), PostgresNode("n1"), PostgresNode("n2"), Proxy(), GatewayService(),
-            ConsumerRunner()]  # fmt: skip
+    return [
+        LocalStack(),
+        PostgresNode("n1"),
+        PostgresNode("n2"),
+        Proxy(),
+        GatewayService(),
+        ConsumerRunner(),
+    ]
 
 
 def component(name: str) -> Component:
@@ -155,7 +163,8 @@ def _check_ports(ports: dict[str, int]) -> dict[str, int]:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 raise StackError(
-                    f"port {port} ({name}) is in use: stop what holds it, or `sandbox up --auto-ports`"
+                    f"port {port} ({name}) is in use: stop what holds it, "
+                    "or use `sandbox up --auto-ports`"
                 )
     return dict(ports)
 
@@ -213,3 +222,27 @@ def _remove(state: StackState) -> None:
         else:
             target.unlink(missing_ok=True)
 
+
+def start(state: StackState, name: str) -> None:
+    """Start one component (after a crash or a stop) and record its new pid."""
+    component(name).start(state)
+    state.save()
+
+
+def stop(state: StackState, name: str) -> None:
+    component(name).stop(state)
+    state.save()
+
+
+def restart(state: StackState, name: str) -> None:
+    stop(state, name)
+    start(state, name)
+
+
+def kill(state: StackState, name: str, sig: int = signal.SIGKILL) -> None:
+    """Crash a component: ``sig`` to its whole process group, no chance to clean up."""
+    pid = state.pids.pop(name, None)
+    if pid:
+        process.signal_group(pid, sig)
+        process.wait_dead(pid, 10)
+    state.save()

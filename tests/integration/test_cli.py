@@ -1,0 +1,79 @@
+"""The `sandbox` command as a user runs it (a real process, against the test stack)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from sandbox import stack
+from tests.conftest import wait_drained
+
+SANDBOX = str(Path(sys.executable).parent / "sandbox")
+
+
+def sandbox(live, *args: str, run_dir: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"SANDBOX_RUN_DIR": run_dir or live.run_dir, "COLUMNS": "200"}
+    return subprocess.run([SANDBOX, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_up_again_is_a_no_op_that_prints_status(live):
+    pids = dict(live.pids)
+    result = sandbox(live, "up", "--auto-ports")
+    assert result.returncode == 0, result.stderr
+    assert "already up" in result.stdout
+    assert stack.load().pids == pids
+
+
+def test_status_reports_roles_replication_and_depth(live):
+    report = json.loads(sandbox(live, "status", "--json").stdout)
+    assert all(c["healthy"] for c in report["components"])
+    assert report["writer"] == "n1" and report["readers"] == ["n2"]
+    assert report["nodes"]["n2"]["state"] == "streaming"
+    assert report["nodes"]["n2"]["sync"] == "sync"
+    assert set(report["queues"]) == {"queue", "dlq"}
+
+
+def test_send_and_load_print_what_the_api_said(live):
+    sent = sandbox(live, "send", "--order-id", f"cli-{uuid.uuid4().hex[:6]}")
+    assert sent.returncode == 0 and sent.stdout.startswith("202 ")
+    refused = sandbox(live, "send", "--amount", "-3")
+    assert refused.returncode == 1 and refused.stdout.startswith("400 ")
+    loaded = sandbox(live, "load", "--count", "20", "--rate", "40")
+    assert loaded.returncode == 0
+    assert "accepted 20, rejected 0" in loaded.stdout
+
+
+def test_down_refuses_while_messages_are_queued(live):
+    stack.stop(live, "consumer")
+    try:
+        prefix = f"held-{uuid.uuid4().hex[:6]}"
+        for i in range(3):
+            assert sandbox(live, "send", "--order-id", f"{prefix}-{i}").returncode == 0
+        refused = sandbox(live, "down")
+        assert refused.returncode == 1
+        assert "3 message(s) in the queue" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+        assert all(c for c in stack.health(live).values() if c)  # nothing was stopped
+    finally:
+        stack.start(live, "consumer")
+    assert len(wait_drained(live, prefix, 3)) == 3
+
+
+def test_bad_usage_is_one_line_and_non_zero(live, tmp_path):
+    cases = [
+        (("load", "--count", "-5"), "--count"),
+        (("up", "--queue-type", "lifo"), "fifo or standard"),
+        (("frobnicate",), "No such command"),
+        (("token",), "run `make up` first"),
+    ]
+    for args, expected in cases:
+        run_dir = str(tmp_path) if args == ("token",) else None
+        result = sandbox(live, *args, run_dir=run_dir)
+        assert result.returncode != 0, args
+        assert expected in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "Traceback" not in result.stderr

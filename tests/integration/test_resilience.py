@@ -1,0 +1,70 @@
+"""Crashes around the queued path lose nothing: every accepted order commits exactly once."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+from sandbox import localstack, process, stack
+from sandbox.queue import depth
+from tests.conftest import wait_drained
+
+
+def under_load(live, count: int, rate: float, prefix: str):
+    """Send orders in the background; returns (thread, ledger)."""
+    from sandbox.load import send_orders
+
+    ledger: list = []
+    thread = threading.Thread(
+        target=lambda: ledger.extend(send_orders(live, count, rate, prefix=prefix))
+    )
+    thread.start()
+    return thread, ledger
+
+
+def wait_in_flight(live, timeout: float = 30) -> None:
+    """Until the consumer holds received, undeleted messages: a batch is in the middle."""
+    sqs = localstack.client(live, "sqs")
+    process.wait_until(
+        lambda: depth(sqs, live.queue_url).in_flight > 0,
+        timeout=timeout,
+        interval=0.02,
+        what="a batch in flight",
+    )
+
+
+def assert_exactly_once(live, ledger, prefix):
+    accepted = {s.order_id for s in ledger if s.accepted}
+    assert len(accepted) == len(ledger), (
+        "the API refused orders: this test only breaks the consumer side"
+    )
+    rows = wait_drained(live, prefix, len(accepted))
+    assert set(rows) == accepted
+    assert max(rows.values()) == 1
+    assert stack.queued(live) == (0, 0)
+
+
+def test_the_consumer_runner_killed_mid_batch_loses_and_duplicates_nothing(live):
+    prefix = f"sigkill-{uuid.uuid4().hex[:6]}"
+    thread, ledger = under_load(live, 800, 100, prefix)
+    time.sleep(2)
+    wait_in_flight(live)
+    old = live.pids["consumer"]
+    stack.kill(live, "consumer")
+    assert not process.alive(old)
+    time.sleep(1)
+    stack.start(live, "consumer")
+    thread.join()
+    assert_exactly_once(live, ledger, prefix)
+
+
+def test_pgbouncer_restarted_under_load_loses_nothing(live):
+    prefix = f"proxy-{uuid.uuid4().hex[:6]}"
+    thread, ledger = under_load(live, 800, 100, prefix)
+    time.sleep(3)
+    old = live.pids["proxy"]
+    stack.restart(live, "proxy")
+    assert live.pids["proxy"] != old
+    thread.join()
+    assert_exactly_once(live, ledger, prefix)
