@@ -104,9 +104,14 @@ def status(
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    table = Table("component", "health", "pid", "endpoint", title="components")
+    table = Table("component", "health", "pid", "memory", "endpoint", title="components")
     for row in report["components"]:
-        table.add_row(row["name"], _ok(row["healthy"]), str(row["pid"] or "-"), row["endpoint"])
+        memory = f"{row['memory_mib']:.0f} MiB"
+        table.add_row(
+            row["name"], _ok(row["healthy"]), str(row["pid"] or "-"), memory, row["endpoint"]
+        )
+    total = sum(row["memory_mib"] for row in report["components"])
+    table.caption = f"whole stack: {total:.0f} MiB (PSS)"
     console.print(table)
     nodes = Table("node", "role", "up", "port", "replication", "lag (bytes)", title="database")
     for name, node in report["nodes"].items():

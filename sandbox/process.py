@@ -139,6 +139,21 @@ def stop(pid: int | None, *, timeout: float = 10.0, sig: int = signal.SIGTERM) -
         wait_dead(pid, 5.0)
 
 
+def memory_mib(pid: int | None) -> float:
+    """Proportional memory (PSS) of a process and every process in its session, in MiB."""
+    if not alive(pid):
+        return 0.0
+    total_kib = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[3]) != pid:  # field 6: session
+                continue
+            for line in (stat.parent / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kib += int(line.split()[1])
+    return total_kib / 1024
+
+
 def wait_dead(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while alive(pid):

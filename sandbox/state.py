@@ -1,9 +1,9 @@
 """The one record of a running stack: ports, pids, endpoints, roles.
 
-`make up` writes it to ``<run dir>/state.json``; the CLI, the dashboard, the tests and the notebooks
-all read it, so none of them keeps a second idea of where things run. The run dir is ``.run/``
-in the project (git-ignored) unless ``SANDBOX_RUN_DIR`` points elsewhere, which is how a test stack runs
-beside a workshop stack.
+`make up` writes it to ``<run dir>/state.json``; the CLI, the dashboard, the tests and the
+notebooks all read it, so none of them keeps a second idea of where things run. The run dir is
+``.run/`` in the project (git-ignored) unless ``SANDBOX_RUN_DIR`` points elsewhere, which is how
+a test stack runs beside a workshop stack.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox import database, stack
+from sandbox import database, process, stack
 from sandbox.state import StackState
 
 
@@ -35,7 +35,13 @@ def collect(state: StackState) -> dict[str, Any]:
         queues = {}
     return {
         "components": [
-            {"name": name, "healthy": ok, "pid": state.pids.get(name), "endpoint": where[name]}
+            {
+                "name": name,
+                "healthy": ok,
+                "pid": state.pids.get(name),
+                "endpoint": where[name],
+                "memory_mib": round(process.memory_mib(state.pids.get(name)), 1),
+            }
             for name, ok in healthy.items()
         ],
         "writer": state.writer.name,
