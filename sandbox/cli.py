@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,7 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.exceptions import TyperException
 
-from sandbox import identity, stack
+from sandbox import database, dlq, events, failover, faults, identity, stack
+from sandbox import drill as drills
 from sandbox.load import POISON_CUSTOMER_ID, Client, order, send_orders
 from sandbox.queue import QueueSettings
 from sandbox.state import RunnerSettings, load
@@ -198,6 +201,259 @@ def load_traffic(
         f"sent {len(ledger)}: accepted {accepted}, rejected {len(ledger) - accepted}"
         + (f"  (by status: {dict(statuses)})" if len(statuses) > 1 else "")
     )
+
+
+@app.command("failover")
+def failover_cmd(
+    mode: Annotated[str, typer.Option(help="crash, switchover or hang")] = "crash",
+    outage: Annotated[
+        float, typer.Option(min=0, max=600, help="Seconds unavailable before promotion")
+    ] = 0.0,
+) -> None:
+    """Fail the writer over to the reader; the old writer rejoins as the reader."""
+    state = load()
+    with console.status(f"failing over ({mode})"):
+        done = failover.failover(state, mode, outage)  # type: ignore[arg-type]
+    console.print(
+        f"{done.old_writer} -> {done.new_writer}: writes back after {done.seconds:.2f} s; "
+        f"{done.old_writer} is the reader now"
+    )
+
+
+@app.command()
+def failback() -> None:
+    """Return to the original layout (n1 writer, n2 reader) with a switchover."""
+    done = failover.failback(load())
+    console.print(
+        "already n1 writer" if done is None else f"{done.old_writer} -> {done.new_writer}"
+    )
+
+
+@app.command()
+def replication(mode: Annotated[str, typer.Argument(help="sync (Aurora-like) or async")]) -> None:
+    """Switch between synchronous and asynchronous replication."""
+    if mode not in ("sync", "async"):
+        raise stack.StackError("mode must be sync or async")
+    state = load()
+    database.set_replication(state, mode)
+    state.save()
+    events.record(state, "replication-changed", f"replication is {mode}")
+    console.print(f"replication: {mode}")
+
+
+fault_app = typer.Typer(
+    help="Inject one fault (each is also a drill --fault).", no_args_is_help=True
+)
+app.add_typer(fault_app, name="fault")
+
+
+@fault_app.command("hang")
+def fault_hang(seconds: Annotated[float, typer.Option(min=0.1, max=600)] = 10.0) -> None:
+    """Freeze the writer (SIGSTOP) for SECONDS, then let it go on (SIGCONT); no failover."""
+    state = load()
+    with console.status(f"writer {state.writer.name} frozen for {seconds:g} s"):
+        faults.hang(state, seconds)
+    console.print(f"writer {state.writer.name} resumed")
+
+
+@fault_app.command("proxy-restart")
+def fault_proxy_restart() -> None:
+    """Restart PgBouncer (clients reconnect; queued messages wait and retry)."""
+    faults.proxy_restart(load())
+    console.print("PgBouncer restarted")
+
+
+@fault_app.command("consumer-crash")
+def fault_consumer_crash() -> None:
+    """Kill the consumer runner with SIGKILL mid-batch, then start it again."""
+    faults.consumer_crash(load())
+    console.print("consumer runner killed and restarted")
+
+
+dlq_app = typer.Typer(help="Inspect, redrive or purge the dead-letter queue.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("list")
+def dlq_list() -> None:
+    """Messages in the DLQ: order id, receives, first received, last error."""
+    parked = dlq.peek(load())
+    table = Table(
+        "message id",
+        "order id",
+        "receives",
+        "first received",
+        "last error",
+        title=f"DLQ: {len(parked)} message(s)",
+    )
+    for p in parked:
+        first = (
+            time.strftime("%H:%M:%S", time.localtime(p.first_received)) if p.first_received else "-"
+        )
+        table.add_row(p.message_id, p.order_id, str(p.receives), first, p.last_error[:80])
+    console.print(table)
+
+
+@dlq_app.command("show")
+def dlq_show(key: Annotated[str, typer.Argument(help="Message id or order id")]) -> None:
+    """One DLQ message: body, attributes and the consumer's last error."""
+    parked = dlq.show(load(), key)
+    print(
+        json.dumps(
+            {
+                "message_id": parked.message_id,
+                "order_id": parked.order_id,
+                "receives": parked.receives,
+                "last_error": parked.last_error,
+                "body": json.loads(parked.body),
+                "attributes": parked.attributes,
+            },
+            indent=2,
+        )
+    )
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    method: Annotated[str, typer.Option(help="auto, move-task or manual")] = "auto",
+) -> None:
+    """Send every DLQ message back to the queue (fix the cause first: `sandbox customer add`)."""
+    moved, used = dlq.redrive(load(), method)  # type: ignore[arg-type]
+    console.print(f"redrove {moved} message(s) ({used})")
+
+
+@dlq_app.command("purge")
+def dlq_purge(yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False) -> None:
+    """Delete every DLQ message (asks first)."""
+    state = load()
+    count = stack.queued(state)[1]
+    if not yes:
+        if not sys.stdin.isatty():
+            raise stack.StackError(f"purge would delete {count} message(s): confirm with --yes")
+        typer.confirm(f"Delete {count} message(s) from the DLQ for good?", abort=True)
+    console.print(f"purged {dlq.purge(state)} message(s)")
+
+
+customer_app = typer.Typer(
+    help="The customers table (the poison order's fix).", no_args_is_help=True
+)
+app.add_typer(customer_app, name="customer")
+
+
+@customer_app.command("add")
+def customer_add(
+    customer_id: int, name: Annotated[str, typer.Option()] = "added in the workshop"
+) -> None:
+    """Add a customer, so orders waiting for it (in the DLQ) can commit after a redrive."""
+    database.add_customer(load(), customer_id, name)
+    console.print(f"customer {customer_id} added")
+
+
+@app.command()
+def drill(
+    fault: Annotated[
+        str,
+        typer.Option(
+            help="none, crash, switchover, hang, long-outage, proxy-restart, consumer-crash"
+        ),
+    ] = "crash",
+    path: Annotated[str, typer.Option(help="queue, direct or both")] = "both",
+    count: Annotated[int, typer.Option(min=1, max=100_000, help="Orders per path")] = 1000,
+    rate: Annotated[float, typer.Option(min=1, max=2000, help="Orders per second per path")] = 100,
+    outage: Annotated[
+        float | None, typer.Option(min=0, max=600, help="Seconds (default: per fault)")
+    ] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
+    redrive: Annotated[bool, typer.Option(help="Redrive the DLQ before reconciling")] = True,
+) -> None:
+    """Traffic, a fault mid-stream, recovery, then an exact account of every write."""
+    if fault not in drills.FAULTS:
+        raise stack.StackError(f"--fault must be one of {', '.join(drills.FAULTS)}")
+    if path not in ("queue", "direct", "both"):
+        raise stack.StackError("--path must be queue, direct or both")
+    total = count * (2 if path == "both" else 1)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("sending", total=total)
+
+        def on(step: str, info: dict) -> None:
+            if step == "sent":
+                progress.advance(task)
+            else:
+                progress.update(
+                    task,
+                    description={
+                        "fault": f"fault: {fault}",
+                        "settling": "settling",
+                        "redriving": "redriving DLQ",
+                    }.get(step, step),
+                )
+
+        report = drills.run(load(), fault, path, count, rate, outage, redrive, progress=on)
+    _print_report(report)
+    if json_file:
+        json_file.write_text(report.to_json())
+        console.print(f"report written to {json_file}")
+
+
+def _print_report(report: drills.DrillReport) -> None:
+    table = Table(
+        "",
+        *(p.path for p in report.paths),
+        title=f"drill: {report.fault}, {report.count} per path at {report.rate:g}/s, "
+        f"{report.replication} replication",
+    )
+    rows = [
+        ("requests sent", "sent"),
+        ("acknowledged", "accepted"),
+        ("client errors", "client_errors"),
+        ("committed once", "committed_once"),
+        ("committed twice+", "duplicates"),
+        ("parked in DLQ", "in_dlq"),
+        ("still queued", "queued"),
+        ("LOST (acked, not stored)", "lost"),
+        ("RPO seconds", "rpo_seconds"),
+        ("errored but committed", "errored_but_committed"),
+    ]
+    for label, key in rows:
+        table.add_row(label, *(str(getattr(p, key)) for p in report.paths))
+    table.add_row(
+        "error window (s after fault)",
+        *(
+            f"{p.errors_from_s} .. {p.errors_to_s}" if p.client_errors else "-"
+            for p in report.paths
+        ),
+    )
+    table.add_row(
+        "latency p50/p95/p99 ms",
+        *(
+            "/".join(str(p.latency_ms.get(k, "-")) for k in ("p50", "p95", "p99"))
+            for p in report.paths
+        ),
+    )
+    table.add_row(
+        "accounting adds up", *("yes" if p.balanced else "[red]NO[/red]" for p in report.paths)
+    )
+    console.print(table)
+    console.print(
+        f"RTO (fault -> first commit after recovery): {report.rto_seconds} s;  "
+        f"peak queue depth: {report.peak_queue_depth};  drain: {report.drain_seconds} s;  "
+        f"redriven from DLQ: {report.redriven}"
+    )
+
+
+@app.command("events")
+def events_cmd() -> None:
+    """Cluster events (failover started / completed ...), oldest first."""
+    table = Table("time", "code", "event", title="events")
+    for event in events.read(load()):
+        table.add_row(event["time"], event["code"], event["message"])
+    console.print(table)
 
 
 def main() -> None:

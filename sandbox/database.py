@@ -219,3 +219,78 @@ def replication_status(state: StackState) -> dict[str, dict[str, Any]]:
         except psycopg.Error:
             continue
     return report
+
+
+def is_streaming(state: StackState, name: str) -> bool:
+    """True if the writer sees ``name`` streaming from it."""
+    try:
+        with connect(state, state.writer.name, dbname="postgres", connect_timeout=2) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM pg_stat_replication WHERE application_name = %s "
+                "AND state = 'streaming'",
+                (name,),
+            ).fetchone()
+    except psycopg.Error:
+        return False
+    return row is not None
+
+
+def wait_streaming(state: StackState, name: str, timeout: float = 30) -> None:
+    process.wait_until(lambda: is_streaming(state, name), timeout=timeout, what=f"{name} streaming")
+
+
+def wait_replayed(state: StackState, name: str, lsn: str, timeout: float = 30) -> None:
+    """Until reader ``name`` has applied the WAL up to ``lsn`` (nothing acknowledged is missing)."""
+
+    def caught_up() -> bool:
+        with connect(state, name, dbname="postgres", connect_timeout=2) as conn:
+            return conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[
+                0
+            ]
+
+    process.wait_until(caught_up, timeout=timeout, interval=0.01, what=f"{name} replay")
+
+
+def promote(state: StackState, name: str) -> None:
+    """Make reader ``name`` the writer and record the new roles."""
+    with connect(state, name, dbname="postgres") as conn:
+        conn.execute("SELECT pg_promote(wait => false)")
+        process.wait_until(
+            lambda: not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0],
+            timeout=30,
+            interval=0.005,
+            what=f"{name} promotion",
+        )
+        # Alone now: a writer waiting for a synchronous reader that isn't there would block.
+        conn.execute("ALTER SYSTEM RESET synchronous_standby_names")
+        conn.execute("SELECT pg_reload_conf()")
+    for node in state.nodes.values():
+        node.role = "writer" if node.name == name else "reader"
+    state.save()
+
+
+def rewind(state: StackState, name: str) -> None:
+    """Rewind a stopped ex-writer onto the current writer's timeline (pg_rewind)."""
+    writer = state.writer
+    with connect(state, writer.name, dbname="postgres") as conn:
+        conn.execute("CHECKPOINT")  # pg_rewind reads the source's control file
+    source = f"host=127.0.0.1 port={writer.port} user=postgres dbname=postgres"
+    process.run(
+        [
+            pg("pg_rewind"),
+            f"--target-pgdata={state.nodes[name].data_dir}",
+            f"--source-server={source}",
+            "--no-sync",
+        ],
+        user=state.service_user or None,
+        env={"PGPASSWORD": state.admin_password},
+    )
+
+
+def add_customer(state: StackState, customer_id: int, name: str) -> None:
+    with connect(state, state.writer.name) as conn:
+        conn.execute(
+            "INSERT INTO customers (customer_id, name) VALUES (%s, %s) "
+            "ON CONFLICT (customer_id) DO NOTHING",
+            (customer_id, name),
+        )

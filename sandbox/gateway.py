@@ -26,7 +26,10 @@ from sandbox.lambda_runtime import Handler, LambdaContext, load_handler
 from sandbox.state import StackState, load
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own request limit
-ROUTES = {("POST", "/orders"): ("producer", "sandbox.functions.producer:handler")}
+ROUTES = {
+    ("POST", "/orders"): ("producer", "sandbox.functions.producer:handler"),
+    ("POST", "/direct/orders"): ("direct", "sandbox.functions.direct:handler"),
+}
 log = logging.getLogger("gateway")
 
 

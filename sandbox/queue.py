@@ -75,11 +75,11 @@ def ensure_queues(sqs: Any, settings: QueueSettings) -> Queues:
     dlq_url = sqs.create_queue(QueueName=settings.dlq_name, Attributes=settings.dlq_attributes())[
         "QueueUrl"
     ]
-    dlq_arn = _arn(sqs, dlq_url)
+    dlq_arn = arn(sqs, dlq_url)
     url = sqs.create_queue(
         QueueName=settings.queue_name, Attributes=settings.queue_attributes(dlq_arn)
     )["QueueUrl"]
-    return Queues(url=url, arn=_arn(sqs, url), dlq_url=dlq_url, dlq_arn=dlq_arn)
+    return Queues(url=url, arn=arn(sqs, url), dlq_url=dlq_url, dlq_arn=dlq_arn)
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,8 @@ def depth(sqs: Any, url: str) -> Depth:
     )
 
 
-def _arn(sqs: Any, url: str) -> str:
+def arn(sqs: Any, url: str) -> str:
+    """The queue's ARN (what redrive policies and move tasks name it by)."""
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -10,6 +9,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sandbox.functions.http import response
 from sandbox.functions.orders import MAX_MESSAGE_BYTES, InvalidOrder, accepted, parse_order
 
 logger = Logger(service="producer")
@@ -38,11 +38,3 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     logger.info("order queued", order_id=order.order_id, message_id=sent["MessageId"])
     return response(202, {"order_id": order.order_id, "message_id": sent["MessageId"]})
-
-
-def response(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": "application/json"},
-        "body": json.dumps(body),
-    }

@@ -1,0 +1,48 @@
+"""Cluster events in the style of RDS's (failover started / completed ...), kept where every tool
+can read them: one JSON line each in ``<run dir>/events.jsonl``."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sandbox.state import StackState
+
+# The RDS event ids the guidance's own demo watches for, and a few of our own for the rest.
+CODES = {
+    "failover-started": "RDS-EVENT-0073",
+    "failover-completed": "RDS-EVENT-0071",
+    "writer-crashed": "SANDBOX-CRASH",
+    "writer-hung": "SANDBOX-HANG",
+    "writer-resumed": "SANDBOX-RESUME",
+    "reader-rejoined": "SANDBOX-REJOIN",
+    "proxy-restarted": "SANDBOX-PROXY",
+    "consumer-crashed": "SANDBOX-CONSUMER",
+    "replication-changed": "SANDBOX-REPLICATION",
+}
+
+
+def record(state: StackState, kind: str, message: str, **details: Any) -> dict[str, Any]:
+    now = time.time()
+    event = {
+        "time": datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="milliseconds"),
+        "epoch": now,
+        "event": kind,
+        "code": CODES[kind],
+        "message": message,
+        **details,
+    }
+    with state.path("events.jsonl").open("a") as log:
+        log.write(json.dumps(event) + "\n")
+    return event
+
+
+def read(state: StackState, since: float = 0.0) -> list[dict[str, Any]]:
+    try:
+        lines = state.path("events.jsonl").read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    events = [json.loads(line) for line in lines if line.strip()]
+    return [event for event in events if event["epoch"] >= since]

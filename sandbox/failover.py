@@ -1,0 +1,159 @@
+"""Failovers of the Aurora stand-in, the way Aurora and RDS Proxy do them.
+
+crash       the writer dies (SIGKILL); the proxy holds new requests (PAUSE) while in-flight work
+            fails; the reader is promoted, the proxy repointed and resumed.
+switchover  planned: the proxy pauses first, the writer stops cleanly, the reader catches up and is
+            promoted. No acknowledged write is lost and no client sees an error.
+hang        the writer freezes (SIGSTOP) for the outage, is then fenced (SIGKILL) and replaced.
+
+``outage`` holds the cluster unavailable that long before promotion, so a workshop can watch an
+Aurora-paced (~30 s) failover. Afterwards the old writer rejoins as the reader (pg_rewind, or a
+fresh clone if rewinding fails), as Aurora's old writer does.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sandbox import database, events, process, proxy
+from sandbox.database import PostgresNode, pg
+from sandbox.state import StackState
+
+Mode = Literal["crash", "switchover", "hang"]
+
+
+@dataclass
+class Failover:
+    mode: str
+    old_writer: str
+    new_writer: str
+    started: float
+    promoted: float
+    completed: float
+
+    @property
+    def seconds(self) -> float:
+        return self.completed - self.started
+
+
+def failover(
+    state: StackState, mode: Mode = "crash", outage: float = 0.0, rejoin: bool = True
+) -> Failover:
+    """Fail the writer over to the reader; returns when the new writer takes writes."""
+    if mode not in ("crash", "switchover", "hang"):
+        raise ValueError("mode must be crash, switchover or hang")
+    old, new = state.writer.name, state.readers[0].name
+    if not database.is_streaming(state, new):
+        raise RuntimeError(f"reader {new} is not streaming: it cannot take over (see status)")
+    started = time.time()
+    events.record(
+        state,
+        "failover-started",
+        f"failover ({mode}) from {old} to {new} started",
+        mode=mode,
+        old_writer=old,
+        new_writer=new,
+    )
+    if mode == "switchover":
+        proxy.command(state, f"PAUSE {state.db_name}")  # in-flight work finishes, new work waits
+        final_lsn = _stop_cleanly(state, old)
+        database.wait_replayed(state, new, final_lsn)
+    elif mode == "crash":
+        _crash(state, old)
+        proxy.command(state, f"PAUSE {state.db_name}")
+    else:
+        process.signal_group(state.pids[old], signal.SIGSTOP)
+        events.record(state, "writer-hung", f"writer {old} stopped responding")
+        proxy.command(state, f"PAUSE {state.db_name}")
+    time.sleep(max(0.0, outage))
+    if mode == "hang":
+        _crash(state, old)  # fence the hung writer before anyone else writes
+    database.promote(state, new)
+    promoted = time.time()
+    _repoint_proxy(state)
+    completed = time.time()
+    events.record(
+        state,
+        "failover-completed",
+        f"failover to {new} completed",
+        mode=mode,
+        old_writer=old,
+        new_writer=new,
+        seconds=round(completed - started, 3),
+    )
+    if rejoin:
+        rejoin_as_reader(state, old)
+    return Failover(mode, old, new, started, promoted, completed)
+
+
+def failback(state: StackState) -> Failover | None:
+    """Return to the original layout (n1 the writer) with a switchover; None if already there."""
+    if state.writer.name == "n1":
+        return None
+    return failover(state, "switchover")
+
+
+def _crash(state: StackState, name: str) -> None:
+    pid = state.pids.pop(name, None)
+    if pid:
+        process.signal_group(pid, signal.SIGKILL)
+        process.wait_dead(pid, 10)
+    state.save()
+    events.record(state, "writer-crashed", f"writer {name} crashed (SIGKILL)")
+
+
+def _stop_cleanly(state: StackState, name: str) -> str:
+    """Stop the writer (fast shutdown); returns its final checkpoint LSN."""
+    PostgresNode(name).stop(state)
+    state.save()
+    control = process.run(
+        [pg("pg_controldata"), state.nodes[name].data_dir], user=state.service_user or None
+    ).stdout
+    line = next(x for x in control.splitlines() if x.startswith("Latest checkpoint location"))
+    return line.split(":", 1)[1].strip()
+
+
+def _repoint_proxy(state: StackState) -> None:
+    proxy.write_config(state)
+    proxy.command(state, "RELOAD")
+    proxy.command(state, f"RESUME {state.db_name}")
+
+
+def rejoin_as_reader(state: StackState, name: str) -> str:
+    """Bring a stopped ex-writer back as a streaming reader; returns "rewind" or "clone"."""
+    node = state.nodes[name]
+    _clear_stale_lock(state, name)
+    how = "rewind"
+    try:
+        database.rewind(state, name)
+        database.follow(state, name)
+        PostgresNode(name).start(state)
+        database.wait_streaming(state, name)
+    except Exception:
+        how = "clone"  # a rewound node that won't start is re-cloned, not rewound again
+        PostgresNode(name).stop(state)
+        process.run(["rm", "-rf", node.data_dir], user=state.service_user or None)
+        database.clone_reader(state, name)
+        database.wait_streaming(state, name)
+    if state.replication == "sync":
+        database.set_replication(state, "sync")
+    state.save()
+    events.record(state, "reader-rejoined", f"{name} rejoined as reader ({how})", method=how)
+    return how
+
+
+def _clear_stale_lock(state: StackState, name: str) -> None:
+    """A SIGKILLed postmaster leaves postmaster.pid behind; once it is dead the file is a lie."""
+    pid_file = Path(state.nodes[name].data_dir, "postmaster.pid")
+    if pid_file.exists() and name not in state.pids:
+        pid = int(pid_file.read_text().splitlines()[0])
+        process.wait_dead(pid, 10)
+        pid_file.unlink(missing_ok=True)
+        port = state.nodes[name].port
+        Path(state.nodes[name].data_dir).parent.joinpath(f".s.PGSQL.{port}.lock").unlink(
+            missing_ok=True
+        )

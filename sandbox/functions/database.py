@@ -1,0 +1,48 @@
+"""The functions' side of the database: one connection per function instance, through the proxy,
+with credentials from Secrets Manager, and the one idempotent insert both write paths use."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import psycopg
+from aws_lambda_powertools.utilities import parameters
+from psycopg.types.json import Jsonb
+
+from sandbox.functions.orders import QueuedOrder
+
+INSERT = """
+    INSERT INTO orders (order_id, customer_id, payload, accepted_at)
+    VALUES (%(order_id)s, %(customer_id)s, %(payload)s, %(accepted_at)s)
+    ON CONFLICT (order_id) DO NOTHING
+"""
+# One Lambda instance serves one request at a time; the local gateway serves several on threads,
+# so "per instance" is "per thread" here, and the same thing in AWS.
+_instance = threading.local()
+
+
+def connection() -> psycopg.Connection:
+    """This instance's connection, reopened after the proxy or a failover dropped it."""
+    conn = getattr(_instance, "conn", None)
+    if conn is None or conn.closed or conn.broken:
+        # Cached for 5 minutes: a burst of invocations costs one Secrets Manager call.
+        secret = parameters.get_secret(os.environ["DB_SECRET_ID"], transform="json", max_age=300)
+        conn = _instance.conn = psycopg.connect(
+            host=os.environ["DB_PROXY_HOST"],
+            port=int(os.environ.get("DB_PROXY_PORT", "5432")),
+            dbname=secret["dbname"],
+            user=secret["username"],
+            password=secret["password"],
+            sslmode=os.environ.get("DB_SSLMODE", "require"),
+            connect_timeout=5,
+            autocommit=True,
+            prepare_threshold=None,  # transaction pooling can't keep prepared statements
+        )
+    return conn
+
+
+def insert_order(order: QueuedOrder) -> bool:
+    """Commit ``order`` once, ever: False if its id is already there (a redelivery)."""
+    params = order.model_dump() | {"payload": Jsonb(order.model_dump(mode="json"))}
+    return connection().execute(INSERT, params).rowcount == 1

@@ -1,0 +1,35 @@
+"""Direct-write function: API Gateway -> Aurora through RDS Proxy, synchronously (no queue).
+
+The baseline from the guidance's first version, kept to compare against: the client gets 201 once
+the row is committed, or a 5xx while the database fails over, and must retry itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sandbox.functions.database import insert_order
+from sandbox.functions.http import response
+from sandbox.functions.orders import InvalidOrder, accepted, parse_order
+
+logger = Logger(service="direct")
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        order = parse_order(event.get("body"))
+    except InvalidOrder as error:
+        return response(400, {"message": str(error), "field": error.field})
+    try:
+        insert_order(accepted(order, event["requestContext"]["requestTimeEpoch"]))
+    except psycopg.IntegrityError:
+        return response(422, {"message": "unknown customer", "field": "customer_id"})
+    except psycopg.Error as error:
+        logger.warning("write failed", order_id=order.order_id, error=str(error).strip())
+        return response(503, {"message": "database unavailable: retry"})
+    return response(201, {"order_id": order.order_id})
