@@ -88,10 +88,21 @@ def health(state: StackState) -> dict[str, bool]:
     return report
 
 
-def up(options: Options, report: Report = print) -> tuple[StackState, bool]:
-    """Start the stack; returns (state, started). Already up: nothing changes, started is False."""
+def up(
+    options: Options, report: Report = print, directory: Path | None = None
+) -> tuple[StackState, bool]:
+    """Start the stack; returns (state, started). Already up: nothing changes, started is False.
+
+    ``directory`` is the run dir (default: `run_dir()`); a second one runs a second stack.
+    """
+    if options.runner.function_timeout_seconds > options.queue.visibility_timeout_seconds:
+        raise StackError(
+            "the function timeout must not exceed the queue's visibility timeout (Lambda refuses "
+            "such a mapping: a message would reappear while still being processed)"
+        )
+    directory = directory or run_dir()
     with contextlib.suppress(NotRunning):
-        state = load()
+        state = load(directory)
         alive = health(state)
         if all(alive.values()):
             return state, False
@@ -99,7 +110,7 @@ def up(options: Options, report: Report = print) -> tuple[StackState, bool]:
             down_names = ", ".join(name for name, ok in alive.items() if not ok)
             raise StackError(f"stack is partly up ({down_names} down): run `make down` first")
         _remove(state)  # left over from a reboot or a crash: nothing of it runs any more
-    state = _new_state(options)
+    state = _new_state(options, directory)
     state.save()
     aws = LocalStack()
     try:
@@ -136,8 +147,7 @@ def _provision(state: StackState) -> None:
     state.secret_id = ensure_secret(localstack.client(state, "secretsmanager"), state)
 
 
-def _new_state(options: Options) -> StackState:
-    root = run_dir()
+def _new_state(options: Options, root: Path) -> StackState:
     user = process.service_user() or ""
     data = process.owned_dir(process.data_root(root, user or None), user or None)
     ports = _free_ports() if options.auto_ports else _check_ports(DEFAULT_PORTS)
@@ -187,9 +197,9 @@ def queued(state: StackState) -> tuple[int, int]:
     return depth(sqs, state.queue_url).total, depth(sqs, state.dlq_url).total
 
 
-def down(force: bool = False, report: Report = print) -> None:
+def down(force: bool = False, report: Report = print, directory: Path | None = None) -> None:
     """Stop everything and remove its data. Refuses while messages wait, unless ``force``."""
-    state = load()
+    state = load(directory)
     if not force:
         try:
             in_queue, in_dlq = queued(state)

@@ -14,8 +14,10 @@ from sandbox import database, stack
 from sandbox.queue import QueueSettings
 from sandbox.state import RunnerSettings, StackState
 
-# Small numbers keep the DLQ test short; everything else is the guidance's default.
-TEST_QUEUE = QueueSettings(max_receive_count=3, visibility_timeout_seconds=2)
+# Small numbers keep the DLQ tests short; everything else is the guidance's default. The function
+# timeout may not exceed the visibility timeout (Lambda refuses such a mapping, and so does `up`).
+TEST_QUEUE = QueueSettings(max_receive_count=5, visibility_timeout_seconds=2)
+TEST_RUNNER = RunnerSettings(function_timeout_seconds=2)
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +26,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
     run_dir = tmp_path_factory.mktemp("stack")
     previous = os.environ.get("SANDBOX_RUN_DIR")
     os.environ["SANDBOX_RUN_DIR"] = str(run_dir)
-    options = stack.Options(queue=TEST_QUEUE, runner=RunnerSettings(), auto_ports=True)
+    options = stack.Options(queue=TEST_QUEUE, runner=TEST_RUNNER, auto_ports=True)
     state, _ = stack.up(options, report=lambda step: print(f"[stack] {step}"))
     try:
         yield state

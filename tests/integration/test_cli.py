@@ -17,7 +17,14 @@ SANDBOX = str(Path(sys.executable).parent / "sandbox")
 
 def sandbox(live, *args: str, run_dir: str | None = None) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"SANDBOX_RUN_DIR": run_dir or live.run_dir, "COLUMNS": "200"}
-    return subprocess.run([SANDBOX, *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [SANDBOX, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,  # as in CI: nobody there to answer a question
+    )
 
 
 def test_up_again_is_a_no_op_that_prints_status(live):
