@@ -1,0 +1,138 @@
+"""Every cdk-nag finding this app accepts, with its reason, in one place.
+
+Each acknowledgment is scoped to the construct it is about, not to the whole stack, so a new
+resource elsewhere that breaks the same rule still fails synth. The tests check that each one is
+used (a fix that makes one unnecessary must remove it) and that each has a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, Validations
+from constructs import IConstruct
+
+if TYPE_CHECKING:
+    from aws.stacks.orders import OrdersStack
+
+PACK = "AwsSolutions"
+_MANAGED = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A finding (``AwsSolutions-XXX``, or ``...[detail]`` for one of a rule's several findings),
+    why it is acceptable here, and where: the constructs the acknowledgment is attached to."""
+
+    rule: str
+    reason: str
+    where: Callable[[OrdersStack], Sequence[IConstruct]]
+
+    @property
+    def id(self) -> str:
+        return f"{PACK}::{self.rule}"
+
+
+ACCEPTED: tuple[Accepted, ...] = (
+    Accepted(
+        "AwsSolutions-EC23",
+        "The interface endpoints' security groups admit HTTPS from the VPC's own CIDR only (the "
+        "CDK default); cdk-nag cannot resolve that CIDR at synth time and flags it as open.",
+        lambda stack: [stack.network],
+    ),
+    Accepted(
+        f"AwsSolutions-IAM4[{_MANAGED}/AWSLambdaBasicExecutionRole]",
+        "AWS's managed policy for writing a function's own logs: the scoped equivalent CDK "
+        "would generate is the same statement, and AWS maintains this one.",
+        lambda stack: [stack.functions],
+    ),
+    Accepted(
+        f"AwsSolutions-IAM4[{_MANAGED}/AWSLambdaVPCAccessExecutionRole]",
+        "Functions in a VPC need to create and delete their network interfaces; EC2 does not "
+        "support resource-level permissions for those calls, so any policy would be the same.",
+        lambda stack: [stack.functions],
+    ),
+    Accepted(
+        "AwsSolutions-L1",
+        "Python 3.12 on purpose: the dependency layer is built for cp312 and the local sandbox "
+        "tests the same handlers on 3.12. Moving on means changing both (assets.LAMBDA_PYTHON).",
+        lambda stack: [stack.functions],
+    ),
+    Accepted(
+        f"AwsSolutions-IAM4[{_MANAGED}/AmazonAPIGatewayPushToCloudWatchLogs]",
+        "The account-level role API Gateway needs to write execution logs; AWS's managed policy "
+        "is the documented one for it.",
+        lambda stack: [stack.api.api],
+    ),
+    Accepted(
+        "AwsSolutions-APIG2",
+        "The producer validates every body with the same pydantic model locally and in AWS and "
+        "answers 400 naming the field; a gateway validator would answer differently from the "
+        "sandbox, and only duplicate the model.",
+        lambda stack: [stack.api.api],
+    ),
+    Accepted(
+        "AwsSolutions-APIG3",
+        "The web ACL is on the CloudFront distribution in front of the API, the documented entry "
+        "point; a second, regional web ACL on the stage would double the WAF cost. Callers who "
+        "go to the stage directly still need a Cognito token.",
+        lambda stack: [stack.api.api],
+    ),
+    Accepted(
+        "AwsSolutions-COG2",
+        "The pool's users are drill and workshop identities signing in from scripts "
+        "(USER_PASSWORD_AUTH); self sign-up is off and passwords are long. MFA would make "
+        "scripted drills impossible.",
+        lambda stack: [stack.api.user_pool],
+    ),
+    Accepted(
+        "AwsSolutions-COG8",
+        "The Plus feature plan (threat protection) is billed per monthly active user on top of "
+        "the free tier; for a workshop pool of a few script users it adds cost, not protection.",
+        lambda stack: [stack.api.user_pool],
+    ),
+    Accepted(
+        "AwsSolutions-CFR1",
+        "No geo restriction: a workshop's participants and drills may come from anywhere; the "
+        "WAF rate limit and Cognito guard the API.",
+        lambda stack: [stack.edge.distribution],
+    ),
+    Accepted(
+        "AwsSolutions-CFR3",
+        "No CloudFront access logs (they need an S3 bucket with ACLs): API Gateway's access log "
+        "records every request that reaches the API, and WAF samples what it blocks.",
+        lambda stack: [stack.edge.distribution],
+    ),
+    Accepted(
+        "AwsSolutions-CFR4",
+        "The distribution uses the default *.cloudfront.net certificate, whose minimum TLS "
+        "version CloudFront does not let us raise; a custom domain with an ACM certificate "
+        "would, and is left to a team that has one.",
+        lambda stack: [stack.edge.distribution],
+    ),
+)
+
+#: Only when deletion protection is off (the workshop default), so `make destroy` can tear down.
+DELETION_PROTECTION_OFF = Accepted(
+    "AwsSolutions-RDS10",
+    "Deletion protection is off by default so that a workshop can tear the stack down with "
+    "`make destroy`; turn it on with `-c deletion_protection=true`. A final snapshot is kept.",
+    lambda stack: [stack.database.cluster],
+)
+
+
+def accepted_for(stack: OrdersStack) -> tuple[Accepted, ...]:
+    """The acknowledgments that apply to this stack's settings."""
+    if stack.settings.deletion_protection:
+        return ACCEPTED
+    return (*ACCEPTED, DELETION_PROTECTION_OFF)
+
+
+def acknowledge(stack: OrdersStack) -> None:
+    for accepted in accepted_for(stack):
+        for scope in accepted.where(stack):
+            Validations.of(scope).acknowledge(
+                Acknowledgment(id=accepted.id, reason=accepted.reason)
+            )

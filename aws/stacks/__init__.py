@@ -1,0 +1,1 @@
+"""The stack and the constructs it is made of, one module per part of the architecture."""

@@ -1,0 +1,183 @@
+"""The Lambda functions: the sandbox's own producer and consumer (and, optionally, the direct-write
+path), plus the admin function that reconciles and migrates.
+
+Timeouts. AWS advises an SQS queue's visibility timeout of at least six times the consumer
+function's timeout, so a batch that Lambda retries after throttling is not redelivered while still
+in flight. The consumer's timeout is derived from `QueueSettings.visibility_timeout_seconds`
+rather than chosen: ``visibility // 6``, rounded down so the ratio stays >= 6, and at least 1 s,
+Lambda's shortest. With the guidance's 5 s visibility timeout that floor wins (1 s: a 5:1 ratio);
+synth warns about it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Annotations, Duration, RemovalPolicy, triggers
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk.aws_lambda_event_sources import SqsEventSource
+from constructs import Construct
+
+from aws import assets
+from aws.stacks.database import Database
+from aws.stacks.network import Network
+from aws.stacks.proxy import PORT, Proxy
+from aws.stacks.queue import Queues
+from sandbox.state import RunnerSettings
+
+PRODUCER = "sandbox.functions.producer.handler"
+CONSUMER = "sandbox.functions.consumer.handler"
+DIRECT = "sandbox.functions.direct.handler"
+RECONCILE = "reconcile.handler"
+MIGRATE = "reconcile.migrate"
+
+VISIBILITY_RATIO = 6
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.X86_64
+MEMORY_MB = 512  # more memory is more CPU: TLS handshakes within the consumer's short timeout
+API_FUNCTION_TIMEOUT = Duration.seconds(10)  # well inside API Gateway's 29 s integration timeout
+
+
+def consumer_timeout_seconds(visibility_timeout_seconds: int) -> int:
+    """The longest whole-second timeout that keeps visibility >= 6x timeout, but at least 1 s."""
+    return max(1, visibility_timeout_seconds // VISIBILITY_RATIO)
+
+
+class Functions(Construct):
+    """Every function runs in the VPC's isolated subnets, on one dependency layer."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        network: Network,
+        queues: Queues,
+        database: Database,
+        proxy: Proxy,
+        runner: RunnerSettings,
+        direct_path: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._network = network
+        self._layer = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=lambda_.Code.from_asset(str(assets.build_layer())),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="Powertools, pydantic, psycopg[binary] for manylinux x86_64, CPython 3.12",
+        )
+        handlers_dir = assets.stage_handlers()
+        admin_dir = assets.stage_admin()
+        # The consumer's database settings: exactly the variables it reads.
+        database_env = {
+            "DB_SECRET_ID": database.secret.secret_arn,
+            "DB_PROXY_HOST": proxy.endpoint,
+            "DB_PROXY_PORT": str(PORT),
+            "DB_SSLMODE": "require",
+        }
+
+        self.producer = self._function(
+            "Producer",
+            handlers_dir,
+            PRODUCER,
+            timeout=API_FUNCTION_TIMEOUT,
+            environment={"QUEUE_URL": queues.queue.queue_url},
+        )
+        queues.queue.grant_send_messages(self.producer)
+
+        visibility = queues.settings.visibility_timeout_seconds
+        timeout = consumer_timeout_seconds(visibility)
+        self.consumer = self._function(
+            "Consumer",
+            handlers_dir,
+            CONSUMER,
+            timeout=Duration.seconds(timeout),
+            environment=database_env,
+        )
+        if visibility < VISIBILITY_RATIO * timeout:
+            Annotations.of(self.consumer).add_warning_v2(
+                "near-zero-rpo:visibility-ratio",
+                f"visibility timeout {visibility} s is under {VISIBILITY_RATIO}x the consumer's "
+                f"{timeout} s timeout (Lambda's minimum): AWS advises at least {VISIBILITY_RATIO}x",
+            )
+        self.consumer.add_event_source(
+            SqsEventSource(
+                queues.queue,
+                batch_size=runner.batch_size,
+                # Lambda refuses a batching window on FIFO queues.
+                max_batching_window=None
+                if queues.settings.fifo or not runner.batching_window_seconds
+                else Duration.seconds(runner.batching_window_seconds),
+                max_concurrency=runner.concurrency,
+                report_batch_item_failures=True,
+            )
+        )
+        database.secret.grant_read(self.consumer)
+        proxy.allow(self.consumer)
+
+        self.direct: lambda_.Function | None = None
+        if direct_path:
+            self.direct = self._function(
+                "Direct",
+                handlers_dir,
+                DIRECT,
+                timeout=API_FUNCTION_TIMEOUT,
+                environment=database_env,
+            )
+            database.secret.grant_read(self.direct)
+            proxy.allow(self.direct)
+
+        admin_env = {"DB_SECRET_ID": database.secret.secret_arn}
+        self.reconcile = self._function(
+            "Reconcile", admin_dir, RECONCILE, Duration.seconds(30), admin_env
+        )
+        self.migrate = self._function(
+            "Migrate", admin_dir, MIGRATE, Duration.seconds(60), admin_env
+        )
+        for admin in (self.reconcile, self.migrate):
+            database.secret.grant_read(admin)
+            database.cluster.connections.allow_default_port_from(admin, "admin function")
+        # Creates the schema once the cluster and the endpoints exist, and again (a no-op unless
+        # the schema is missing) whenever the migrate function's code or configuration changes.
+        triggers.Trigger(
+            self,
+            "MigrateOnDeploy",
+            handler=self.migrate,
+            execute_after=[database.cluster, network],
+            timeout=Duration.minutes(3),
+        )
+
+    def _function(
+        self,
+        name: str,
+        code_dir: Path,
+        handler: str,
+        timeout: Duration,
+        environment: dict[str, str],
+    ) -> lambda_.Function:
+        if not assets.handler_exists(code_dir, handler):
+            raise FileNotFoundError(f"{name}: no module for handler {handler!r} in {code_dir}")
+        log_group = logs.LogGroup(
+            self,
+            f"{name}Logs",
+            retention=logs.RetentionDays.TWO_WEEKS,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        return lambda_.Function(
+            self,
+            name,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=lambda_.Code.from_asset(str(code_dir)),
+            handler=handler,
+            layers=[self._layer],
+            memory_size=MEMORY_MB,
+            timeout=timeout,
+            environment=environment,
+            vpc=self._network.vpc,
+            vpc_subnets=self._network.subnets,
+            log_group=log_group,
+        )

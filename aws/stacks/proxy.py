@@ -1,0 +1,43 @@
+"""RDS Proxy in front of the writer: TLS required, logging in with the cluster's secret.
+
+During a failover the proxy keeps client connections open and re-targets the new writer, so the
+functions see a pause, not a refused connection."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_rds as rds
+from constructs import Construct
+
+from aws.stacks.database import Database
+from aws.stacks.network import Network
+
+PORT = 5432
+
+
+class Proxy(Construct):
+    """The proxy and its endpoint; `allow` opens it to a function."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, network: Network, database: Database
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.proxy = rds.DatabaseProxy(
+            self,
+            "Proxy",
+            # Proxy names are unique per account and region: one per stack.
+            db_proxy_name=f"{Stack.of(self).stack_name.lower()}-proxy",
+            proxy_target=rds.ProxyTarget.from_cluster(database.cluster),
+            secrets=[database.secret],
+            vpc=network.vpc,
+            vpc_subnets=network.subnets,
+            require_tls=True,
+        )
+
+    @property
+    def endpoint(self) -> str:
+        return self.proxy.endpoint
+
+    def allow(self, peer: ec2.IConnectable) -> None:
+        self.proxy.connections.allow_from(peer, ec2.Port.tcp(PORT), "PostgreSQL through the proxy")
