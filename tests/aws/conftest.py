@@ -37,8 +37,8 @@ class Synthesized:
         return {k: v for k, v in self.resources.items() if v["Type"] == resource_type}
 
     def logical_id(self, construct: Any) -> str:
-        """The logical id of an L2 construct's CloudFormation resource."""
-        return self.stack.get_logical_id(construct.node.default_child)
+        """The logical id of a construct's CloudFormation resource (an L2's, or an L1 itself)."""
+        return self.stack.get_logical_id(construct.node.default_child or construct)
 
     def asset_dir(self, code: dict[str, Any]) -> Path:
         """The staged directory behind a Code/Content property (``<hash>.zip``)."""
