@@ -209,11 +209,16 @@ def failover_cmd(
     outage: Annotated[
         float, typer.Option(min=0, max=600, help="Seconds unavailable before promotion")
     ] = 0.0,
+    hold: Annotated[
+        bool, typer.Option(help="The proxy holds requests meanwhile (like RDS Proxy), or not")
+    ] = True,
 ) -> None:
     """Fail the writer over to the reader; the old writer rejoins as the reader."""
+    if mode not in ("crash", "switchover", "hang"):
+        raise stack.StackError("--mode must be crash, switchover or hang")
     state = load()
     with console.status(f"failing over ({mode})"):
-        done = failover.failover(state, mode, outage)  # type: ignore[arg-type]
+        done = failover.failover(state, mode, outage, hold=hold)  # type: ignore[arg-type]
     console.print(
         f"{done.old_writer} -> {done.new_writer}: writes back after {done.seconds:.2f} s; "
         f"{done.old_writer} is the reader now"

@@ -168,7 +168,8 @@ def _inject(state: StackState, fault: str, outage: float | None, say: Progress):
     if fault == "long-outage":
         # Longer than the retry budget: every message in the queue runs out of receives.
         budget = (state.queue.visibility_timeout_seconds + 1) * state.queue.max_receive_count
-        done = failover.failover(state, "crash", outage if outage is not None else budget + 5)
+        wait = outage if outage is not None else budget + 5
+        done = failover.failover(state, "crash", wait, hold=False)  # clients fail fast meanwhile
         return at, done.completed
     if fault == "proxy-restart":
         faults.proxy_restart(state)

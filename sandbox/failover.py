@@ -7,17 +7,24 @@ switchover  planned: the proxy pauses first, the writer stops cleanly, the reade
 hang        the writer freezes (SIGSTOP) for the outage, is then fenced (SIGKILL) and replaced.
 
 ``outage`` holds the cluster unavailable that long before promotion, so a workshop can watch an
-Aurora-paced (~30 s) failover. Afterwards the old writer rejoins as the reader (pg_rewind, or a
-fresh clone if rewinding fails), as Aurora's old writer does.
+Aurora-paced (~30 s) failover. With ``hold`` (the default) the proxy holds new requests meanwhile,
+as RDS Proxy does; without it they fail at once, as when the proxy itself gives up, which is what
+drives messages through their retry budget into the DLQ.
+
+Afterwards the old writer rejoins as the reader (pg_rewind, or a fresh clone if rewinding fails),
+as Aurora's old writer does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+import psycopg
 
 from sandbox import database, events, process, proxy
 from sandbox.database import PostgresNode, pg
@@ -41,7 +48,11 @@ class Failover:
 
 
 def failover(
-    state: StackState, mode: Mode = "crash", outage: float = 0.0, rejoin: bool = True
+    state: StackState,
+    mode: Mode = "crash",
+    outage: float = 0.0,
+    rejoin: bool = True,
+    hold: bool = True,
 ) -> Failover:
     """Fail the writer over to the reader; returns when the new writer takes writes."""
     if mode not in ("crash", "switchover", "hang"):
@@ -64,11 +75,15 @@ def failover(
         database.wait_replayed(state, new, final_lsn)
     elif mode == "crash":
         _crash(state, old)
-        proxy.command(state, f"PAUSE {state.db_name}")
     else:
         process.signal_group(state.pids[old], signal.SIGSTOP)
         events.record(state, "writer-hung", f"writer {old} stopped responding")
-        proxy.command(state, f"PAUSE {state.db_name}")
+    if mode != "switchover":
+        # PAUSE: new work waits. DISABLE + KILL: clients are refused at once, and reconnecting
+        # ones too, as when the proxy gives up on an unreachable database.
+        proxy.command(state, f"PAUSE {state.db_name}" if hold else f"DISABLE {state.db_name}")
+        if not hold:
+            proxy.command(state, f"KILL {state.db_name}")
     time.sleep(max(0.0, outage))
     if mode == "hang":
         _crash(state, old)  # fence the hung writer before anyone else writes
@@ -120,7 +135,9 @@ def _stop_cleanly(state: StackState, name: str) -> str:
 def _repoint_proxy(state: StackState) -> None:
     proxy.write_config(state)
     proxy.command(state, "RELOAD")
-    proxy.command(state, f"RESUME {state.db_name}")
+    proxy.command(state, f"ENABLE {state.db_name}")
+    with contextlib.suppress(psycopg.Error):  # RESUME of a database that is not paused fails
+        proxy.command(state, f"RESUME {state.db_name}")
 
 
 def rejoin_as_reader(state: StackState, name: str) -> str:
