@@ -39,7 +39,10 @@ def up(
     ] = 25,
     visibility_timeout: Annotated[int, typer.Option(min=0, max=43200, help="Seconds")] = 5,
     replication: Annotated[str, typer.Option(help="sync (Aurora-like) or async")] = "sync",
-    batch_size: Annotated[int, typer.Option(min=1, max=10)] = 10,
+    batch_size: Annotated[int, typer.Option(min=1, max=10, help="Records per invocation")] = 10,
+    batching_window: Annotated[
+        float, typer.Option(min=0, max=300, help="Seconds to gather a fuller batch")
+    ] = 0.0,
     concurrency: Annotated[int, typer.Option(min=1, max=16, help="Consumer instances")] = 2,
     function_timeout: Annotated[float, typer.Option(min=0.5, max=900, help="Seconds")] = 5.0,
     auto_ports: Annotated[
@@ -59,6 +62,7 @@ def up(
         ),
         runner=RunnerSettings(
             batch_size=batch_size,
+            batching_window_seconds=batching_window,
             concurrency=concurrency,
             function_timeout_seconds=function_timeout,
         ),
