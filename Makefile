@@ -31,17 +31,32 @@ install: $(VENV)/.installed $(LS_VENV)/.installed system-packages  ## Install wh
 
 $(VENV)/.installed: pyproject.toml
 	@echo "==> project environment ($(VENV))"
-	@rm -rf $(VENV) && $$(scripts/find-python 3.12) -m venv $(VENV)
+	@test -x $(VENV)/bin/python || $$(scripts/find-python 3.12) -m venv $(VENV)
 	@$(VENV)/bin/pip install -q --upgrade pip
 	@$(VENV)/bin/pip install -q -e '.[dashboard,compose,dev,aws]'
 	@touch $@
 
 $(LS_VENV)/.installed: requirements/localstack.txt
 	@echo "==> LocalStack environment ($(LS_VENV), Python >= 3.13)"
-	@rm -rf $(LS_VENV) && $$(scripts/find-python 3.13) -m venv $(LS_VENV)
+	@test -x $(LS_VENV)/bin/python || $$(scripts/find-python 3.13) -m venv $(LS_VENV)
 	@$(LS_VENV)/bin/pip install -q --upgrade pip
 	@$(LS_VENV)/bin/pip install -q -r requirements/localstack.txt
 	@touch $@
 
 system-packages:
 	@scripts/install-system-packages
+
+# -- AWS: the CDK app in aws/ (see aws/README.md) ------------------------------------------
+CDK := npx --yes aws-cdk@2
+CDK_APP := $(VENV)/bin/python aws/app.py
+CDK_ARGS ?=
+.PHONY: synth deploy destroy
+
+synth: $(VENV)/.installed  ## Synthesize the AWS app to cdk.out (no account, CLI or Docker)
+	CDK_OUTDIR=cdk.out $(CDK_APP)
+
+deploy: $(VENV)/.installed  ## Deploy to us-east-1: needs Node's npx, AWS credentials, a bootstrap
+	$(CDK) deploy --app "$(CDK_APP)" --output cdk.out $(CDK_ARGS)
+
+destroy: $(VENV)/.installed  ## Delete the deployed stack (CDK_ARGS=--force: no prompt)
+	$(CDK) destroy --app "$(CDK_APP)" --output cdk.out $(CDK_ARGS)
