@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -187,9 +186,7 @@ class GatewayService:
     name: str = "api"
 
     def start(self, state: StackState) -> None:
-        argv = [sys.executable, "-m", "sandbox.gateway"]
-        env = {"SANDBOX_RUN_DIR": state.run_dir, "PYTHONUNBUFFERED": "1"}
-        state.pids[self.name] = process.spawn(argv, log=state.path("logs", "api.log"), env=env)
+        state.pids[self.name] = process.spawn_module("sandbox.gateway", state.run_dir, "api")
         process.wait_until(lambda: self.healthy(state), timeout=30, what="API gateway")
 
     def stop(self, state: StackState) -> None:

@@ -8,6 +8,7 @@ import os
 import pwd
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -104,6 +105,13 @@ def spawn(
             start_new_session=True,
         )
     return child.pid
+
+
+def spawn_module(module: str, run_dir: str, log_name: str) -> int:
+    """Start ``python -m module``, a stack component of ours; it finds the stack in ``run_dir``."""
+    env = {"SANDBOX_RUN_DIR": run_dir, "PYTHONUNBUFFERED": "1"}
+    log = Path(run_dir, "logs", f"{log_name}.log")
+    return spawn([sys.executable, "-m", module], log=log, env=env)
 
 
 def alive(pid: int | None) -> bool:

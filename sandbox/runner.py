@@ -14,7 +14,6 @@ import json
 import multiprocessing
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,10 +214,7 @@ class ConsumerRunner:
     name: str = "consumer"
 
     def start(self, state: StackState) -> None:
-        argv = [sys.executable, "-m", "sandbox.runner"]
-        env = {"SANDBOX_RUN_DIR": state.run_dir, "PYTHONUNBUFFERED": "1"}
-        log = state.path("logs", "consumer.log")
-        state.pids[self.name] = process.spawn(argv, log=log, env=env)
+        state.pids[self.name] = process.spawn_module("sandbox.runner", state.run_dir, "consumer")
 
     def stop(self, state: StackState) -> None:
         timeout = state.runner.function_timeout_seconds + state.runner.wait_time_seconds + 5

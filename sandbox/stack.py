@@ -148,6 +148,10 @@ def _provision(state: StackState) -> None:
 
 
 def _new_state(options: Options, root: Path) -> StackState:
+    logs = root / "logs"
+    if logs.exists():  # a new stack starts new logs; the last stack's stay for a post-mortem
+        shutil.rmtree(root / "logs.previous", ignore_errors=True)
+        logs.rename(root / "logs.previous")
     user = process.service_user() or ""
     data = process.owned_dir(process.data_root(root, user or None), user or None)
     ports = _free_ports() if options.auto_ports else _check_ports(DEFAULT_PORTS)
