@@ -193,11 +193,19 @@ def supervise(state: StackState) -> None:
     signal.signal(signal.SIGINT, request_stop)
     workers: dict[int, multiprocessing.process.BaseProcess] = {}
     emit("runner started", concurrency=state.runner.concurrency, batch_size=state.runner.batch_size)
+    started: dict[int, float] = {}
     while not stopping:
         for index in range(state.runner.concurrency):
-            if index not in workers or not workers[index].is_alive():
+            # A new instance at most once a second per slot: one that dies at start (the queue
+            # unreachable, say) must not turn into a fork loop.
+            if (index not in workers or not workers[index].is_alive()) and (
+                time.monotonic() - started.get(index, 0) > 1
+            ):
+                if index in workers:
+                    emit("instance replaced", worker=index, exit_code=workers[index].exitcode)
                 workers[index] = context.Process(target=worker, args=(state.run_dir, index))
                 workers[index].start()
+                started[index] = time.monotonic()
         time.sleep(0.2)
     for instance in workers.values():
         if instance.pid:
