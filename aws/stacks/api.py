@@ -1,7 +1,7 @@
 """The REST API and who may call it: a Cognito user pool, and its authorizer on every method.
 
 POST /orders goes to the producer; POST /direct/orders (optional) to the direct-write function. The
-authorizer validates Cognito ID tokens (``Authorization: <IdToken>``), like the local gateway
+authorizer validates Cognito ID tokens (``Authorization: <IdToken>``), as the local gateway
 validates its own JWTs.
 """
 

@@ -49,7 +49,9 @@ class Database(Construct):
             removal_policy=RemovalPolicy.SNAPSHOT,
         )
         self.rotation = self.cluster.add_rotation_single_user(
-            automatically_after=Duration.days(ROTATION_DAYS)
+            automatically_after=Duration.days(ROTATION_DAYS),
+            # Not at deploy time: a rotation then would race the schema migration for the password.
+            rotate_immediately_on_update=False,
         )
         # The rotation function reaches Secrets Manager through its endpoint: wait for it.
         self.rotation.node.add_dependency(network.endpoints["SecretsManager"])

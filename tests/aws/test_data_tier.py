@@ -65,6 +65,7 @@ def test_secret_carries_the_database_name_and_rotates(synth) -> None:
         {
             "SecretId": {"Ref": Match.string_like_regexp("SecretAttachment")},
             "RotationRules": {"ScheduleExpression": f"rate({ROTATION_DAYS} days)"},
+            "RotateImmediatelyOnUpdate": False,  # would race the schema migration at deploy
         },
     )
     synth.template.has_resource_properties(
