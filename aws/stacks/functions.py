@@ -71,7 +71,7 @@ class Functions(Construct):
         )
         handlers_dir = assets.stage_handlers()
         admin_dir = assets.stage_admin()
-        # The consumer's database settings: exactly the variables it reads.
+        # What sandbox/functions/database.py reads (consumer and direct): exactly these variables.
         database_env = {
             "DB_SECRET_ID": database.secret.secret_arn,
             "DB_PROXY_HOST": proxy.endpoint,
