@@ -46,7 +46,10 @@ def failures(state: StackState) -> dict[str, dict[str, Any]]:
         return latest
     for line in lines:
         if '"order failed"' in line:
-            entry = json.loads(line)
+            try:
+                entry = json.loads(line)
+            except ValueError:  # a line cut short by a process killed mid-write
+                continue
             latest[entry["order_id"]] = entry
     return latest
 

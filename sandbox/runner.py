@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +108,8 @@ def delete(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
 def emit(message: str, **fields: Any) -> None:
     """One JSON log line, next to the function's own (CloudWatch Logs style)."""
     line = {"level": "INFO", "service": "runner", "message": message, "pid": os.getpid()}
-    print(json.dumps(line | fields), flush=True)
+    # One write per line: instances share the log file (O_APPEND), so lines never interleave.
+    os.write(sys.stdout.fileno(), (json.dumps(line | fields) + "\n").encode())
 
 
 class _Stop:
@@ -144,8 +146,8 @@ def worker(run_dir: str, index: int) -> None:
             response = invoke(handler, event, FUNCTION_NAME, settings.function_timeout_seconds)
         except FunctionTimeout:
             outcome = "timeout"
-        except Exception as error:
-            outcome = f"error: {type(error).__name__}: {error}"
+        except Exception as error:  # the whole batch failed (Powertools raises when all records do)
+            outcome = f"error: {type(error).__name__}: {str(error)[:200]}"
         failed = (
             {m["MessageId"] for m in messages}
             if outcome != "ok"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sandbox import database
+from sandbox import database, dlq
 from sandbox.load import POISON_CUSTOMER_ID
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "workshop.ipynb"
@@ -19,6 +19,7 @@ def test_the_workshop_notebook_runs_and_tells_the_truth(live):
             if cell["cell_type"] == "code":
                 exec(compile("".join(cell["source"]), f"{NOTEBOOK.name}", "exec"), namespace)
     finally:  # the notebook "fixes" the poison customer: other tests need it unknown again
+        dlq.purge(live)  # and if it stopped half-way, its poison order is still parked
         with database.connect(live, live.writer.name) as conn:
             conn.execute("DELETE FROM orders WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
             conn.execute("DELETE FROM customers WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
