@@ -24,8 +24,8 @@ test: install  ## Run the test suite on a real stack of its own
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: install  ## ruff
-	$(VENV)/bin/ruff check sandbox tests aws
-	$(VENV)/bin/ruff format --check sandbox tests aws
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 install: $(VENV)/.installed $(LS_VENV)/.installed system-packages  ## Install what is missing
 
