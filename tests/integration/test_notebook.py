@@ -5,24 +5,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from sandbox import database, dlq
 from sandbox.load import POISON_CUSTOMER_ID
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "workshop.ipynb"
 
 
-def test_the_workshop_notebook_runs_and_tells_the_truth(live):
-    cells = json.loads(NOTEBOOK.read_text())["cells"]
+@pytest.fixture
+def unknown_poison_customer(live):
+    """The notebook "fixes" the poison customer; other tests need it unknown again after."""
+    yield
+    dlq.purge(live)  # if the notebook stopped half-way, its poison order is still parked
+    with database.connect(live, live.writer.name) as conn:
+        conn.execute("DELETE FROM orders WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
+        conn.execute("DELETE FROM customers WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
+
+
+def test_the_workshop_notebook_runs_and_tells_the_truth(live, unknown_poison_customer):
     namespace: dict = {}
-    try:
-        for cell in cells:
-            if cell["cell_type"] == "code":
-                exec(compile("".join(cell["source"]), f"{NOTEBOOK.name}", "exec"), namespace)
-    finally:  # the notebook "fixes" the poison customer: other tests need it unknown again
-        dlq.purge(live)  # and if it stopped half-way, its poison order is still parked
-        with database.connect(live, live.writer.name) as conn:
-            conn.execute("DELETE FROM orders WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
-            conn.execute("DELETE FROM customers WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
+    for cell in json.loads(NOTEBOOK.read_text())["cells"]:
+        if cell["cell_type"] == "code":
+            exec(compile("".join(cell["source"]), NOTEBOOK.name, "exec"), namespace)
 
     assert namespace["committed"]("nb-steady") == 200
     assert namespace["moved"] >= 1
