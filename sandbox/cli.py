@@ -21,6 +21,7 @@ from sandbox import drill as drills
 from sandbox.load import POISON_CUSTOMER_ID, Client, order, send_orders
 from sandbox.queue import QueueSettings
 from sandbox.state import RunnerSettings, load
+from sandbox.targets.aws import DEFAULT_REGION, AwsTarget
 
 app = typer.Typer(
     help="Near-zero-RPO sandbox: SQS in front of Aurora, emulated on loopback.",
@@ -374,13 +375,30 @@ def drill(
     ] = None,
     json_file: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
     redrive: Annotated[bool, typer.Option(help="Redrive the DLQ before reconciling")] = True,
+    target: Annotated[
+        str, typer.Option(help="local (this sandbox) or aws (a stack deployed from aws/)")
+    ] = "local",
+    stack_name: Annotated[
+        str | None, typer.Option("--stack", help="CloudFormation stack (--target aws)")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(help=f"AWS region (--target aws; default {DEFAULT_REGION})")
+    ] = None,
 ) -> None:
     """Traffic, a fault mid-stream, recovery, then an exact account of every write."""
     if fault not in drills.FAULTS:
         raise stack.StackError(f"--fault must be one of {', '.join(drills.FAULTS)}")
     if path not in ("queue", "direct", "both"):
         raise stack.StackError("--path must be queue, direct or both")
-    total = count * (2 if path == "both" else 1)
+    if target not in ("local", "aws"):
+        raise stack.StackError("--target must be local or aws")
+    if target == "aws" and not stack_name:
+        raise stack.StackError("--target aws needs --stack NAME (the CloudFormation stack)")
+    if target == "local" and (stack_name or region):
+        raise stack.StackError("--stack and --region are for --target aws")
+    aws = AwsTarget(stack_name, region or DEFAULT_REGION) if stack_name else None
+    if aws:
+        aws.check(fault, outage)  # a fault AWS cannot inject: one line, before any progress bar
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -388,11 +406,13 @@ def drill(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task("sending", total=total)
+        task = progress.add_task("sending", total=None)  # sized when the drill names its paths
 
         def on(step: str, info: dict) -> None:
             if step == "sent":
                 progress.advance(task)
+            elif step == "paths":
+                progress.update(task, total=count * len(info["paths"]))
             else:
                 progress.update(
                     task,
@@ -403,7 +423,10 @@ def drill(
                     }.get(step, step),
                 )
 
-        report = drills.run(load(), fault, path, count, rate, outage, redrive, progress=on)
+        if aws:
+            report = drills.run_on(aws, fault, path, count, rate, outage, redrive, progress=on)
+        else:
+            report = drills.run(load(), fault, path, count, rate, outage, redrive, progress=on)
     _print_report(report)
     if json_file:
         json_file.write_text(report.to_json())
@@ -414,7 +437,8 @@ def _print_report(report: drills.DrillReport) -> None:
     table = Table(
         "",
         *(p.path for p in report.paths),
-        title=f"drill: {report.fault}, {report.count} per path at {report.rate:g}/s, "
+        title=f"drill{'' if report.target == 'local' else f' ({report.target})'}: "
+        f"{report.fault}, {report.count} per path at {report.rate:g}/s, "
         f"{report.replication} replication",
     )
     rows = [
@@ -454,6 +478,8 @@ def _print_report(report: drills.DrillReport) -> None:
         f"peak queue depth: {report.peak_queue_depth};  drain: {report.drain_seconds} s;  "
         f"redriven from DLQ: {report.redriven}"
     )
+    for note in report.notes:
+        console.print(f"[dim]note: {note}[/dim]")
 
 
 @app.command("events")

@@ -5,6 +5,9 @@ the database (read from the writer), the queue and the DLQ. Each acknowledged wr
 once, committed more than once, parked in the DLQ, still queued, or lost; requests that got no
 acknowledgement are counted apart (on the direct path, they are what a client without a retry
 loop loses).
+
+Only the environment's steps differ between the local sandbox and a deployed stack; they sit
+behind `sandbox.targets.Target`. Everything that decides what the numbers mean is here, once.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from sandbox import database, dlq, events, failover, faults, stack
 from sandbox.load import Sent, send_orders
-from sandbox.queue import depth
 from sandbox.state import StackState
+from sandbox.targets import Commit, Target
+from sandbox.targets.local import LocalTarget
 
 Fault = Literal[
     "none", "crash", "switchover", "hang", "long-outage", "proxy-restart", "consumer-crash"
@@ -69,6 +72,8 @@ class DrillReport:
     redriven: int
     paths: list[PathReport]
     events: list[dict[str, Any]] = field(default_factory=list)
+    target: str = "local"
+    notes: list[str] = field(default_factory=list)  # what this target could not measure, and why
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -88,26 +93,57 @@ def run(
     settle_timeout: float | None = None,
     progress: Progress | None = None,
 ) -> DrillReport:
-    """Run one drill and return its report (also saved as the run dir's ``drill.json``)."""
+    """Run one drill on the local stack; the report is also saved as the run dir's drill.json."""
+    return run_on(
+        LocalTarget(state),
+        fault,
+        path,
+        count,
+        rate,
+        outage,
+        redrive,
+        settle_timeout,
+        progress,
+        record=lambda report: _save(state, report),
+    )
+
+
+def run_on(
+    target: Target,
+    fault: str = "crash",
+    path: str = "queue",
+    count: int = 1000,
+    rate: float = 100,
+    outage: float | None = None,
+    redrive: bool = True,
+    settle_timeout: float | None = None,
+    progress: Progress | None = None,
+    record: Callable[[dict[str, Any]], None] | None = None,
+) -> DrillReport:
+    """Run one drill on any target; ``record`` gets the status as it starts, then the report."""
     if fault not in FAULTS:
         raise ValueError(f"fault must be one of {', '.join(FAULTS)}")
-    paths = list(PATHS) if path == "both" else [path]
-    if any(p not in PATHS for p in paths):
+    if path not in (*PATHS, "both"):
         raise ValueError("path must be queue, direct or both")
     if count < 1 or rate <= 0:
         raise ValueError("count must be >= 1 and rate > 0")
+    target.check(fault, outage)  # refused before a single order is sent
+    paths = _paths(target, path)
+    api = target.api()
     say = progress or (lambda step, info: None)
+    say("paths", {"paths": paths})  # "both" may be one path on a target without the direct one
+    save = record or (lambda report: None)
     prefix = f"drill-{uuid.uuid4().hex[:6]}"
     started = time.time()
-    _save(state, {"status": "running", "fault": fault, "count": count, "started": started})
-    sampler = _Sampler(state)
+    save({"status": "running", "fault": fault, "count": count, "started": started})
+    sampler = _Sampler(target)
     sampler.start()
     ledgers: dict[str, list[Sent]] = {p: [] for p in paths}
     senders = [
         threading.Thread(
             target=lambda p=p: ledgers[p].extend(
                 send_orders(
-                    state,
+                    api,
                     count,
                     rate,
                     prefix=f"{prefix}-{p}",
@@ -121,109 +157,89 @@ def run(
     for sender in senders:
         sender.start()
     time.sleep(count / rate / 3)  # the fault lands a third of the way through the traffic
-    fault_at, recovered_at = _inject(state, fault, outage, say)
+    say("fault", {"fault": fault})
+    fault_at, recovered_at = (None, None) if fault == "none" else target.inject(fault, outage)
     for sender in senders:
         sender.join()
     traffic_done = time.time()
     say("settling", {})
     budget = settle_timeout or max(60.0, count / rate * 2)
-    drained_at = _settle(state, prefix, budget)
+    drained_at = _settle(target, prefix, budget)
     redriven = 0
-    if redrive and stack.queued(state)[1] and "queue" in paths:
+    if redrive and "queue" in paths and target.dlq_depth():
         say("redriving", {})
-        redriven, _ = dlq.redrive(state)
-        drained_at = _settle(state, prefix, budget)
+        redriven = target.redrive()
+        drained_at = _settle(target, prefix, budget)
     sampler.stop()
-    rows = _committed(state, prefix)
-    parked = {p.order_id for p in dlq.peek(state)}
-    in_queue = stack.queued(state)[0]
+    rows = target.committed(prefix)
+    parked = target.parked()
+    in_queue = target.depth()
     report = DrillReport(
         fault=fault,
         count=count,
         rate=rate,
-        replication=state.replication,
+        replication=target.replication,
         started=started,
         fault_at=fault_at,
         recovered_at=recovered_at,
-        rto_seconds=_rto(state, prefix, fault_at, recovered_at),
+        rto_seconds=_rto(rows, fault_at, recovered_at),
         peak_queue_depth=sampler.peak,
         drain_seconds=None
         if drained_at is None
         else round(drained_at - max(traffic_done, recovered_at or 0), 3),
         redriven=redriven,
         paths=[_account(p, ledgers[p], rows, parked, in_queue, fault_at) for p in paths],
-        events=events.read(state, since=started),
+        events=target.events(started),
+        target=target.name,
+        notes=list(target.notes),
     )
-    _save(state, {"status": "done"} | asdict(report))
+    save({"status": "done"} | asdict(report))
     return report
 
 
-def _inject(state: StackState, fault: str, outage: float | None, say: Progress):
-    say("fault", {"fault": fault})
-    at = time.time()
-    if fault in ("crash", "switchover", "hang"):
-        default = 5.0 if fault == "hang" else 0.0
-        done = failover.failover(state, fault, outage if outage is not None else default)
-        return at, done.completed
-    if fault == "long-outage":
-        # Longer than the retry budget: every message in the queue runs out of receives.
-        budget = (state.queue.visibility_timeout_seconds + 1) * state.queue.max_receive_count
-        wait = outage if outage is not None else budget + 5
-        done = failover.failover(state, "crash", wait, hold=False)  # clients fail fast meanwhile
-        return at, done.completed
-    if fault == "proxy-restart":
-        faults.proxy_restart(state)
-        return at, time.time()
-    if fault == "consumer-crash":
-        faults.consumer_crash(state)
-        return at, time.time()
-    return None, None
+def _paths(target: Target, path: str) -> list[str]:
+    """``both`` means every path the target has; a missing path asked for by name is refused."""
+    if path == "both":
+        return [p for p in PATHS if p in target.paths]
+    if path not in target.paths:
+        raise ValueError(f"{target.name} has no {path} path")
+    return [path]
 
 
-def _settle(state: StackState, prefix: str, timeout: float) -> float | None:
+def _settle(target: Target, prefix: str, timeout: float) -> float | None:
     """Until the queue is empty and commits have stopped; returns when, or None at the bound."""
     deadline = time.monotonic() + timeout
     last, stable_since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        committed = len(_committed(state, prefix))
+        committed = len(target.committed(prefix))
         if committed != last:
             last, stable_since = committed, time.monotonic()
-        if stack.queued(state)[0] == 0 and time.monotonic() - stable_since > 1.0:
-            return time.time() - (time.monotonic() - stable_since)
-        time.sleep(0.25)
+        quiet = time.monotonic() - stable_since
+        if target.depth() == 0 and quiet > target.quiet_seconds:
+            return time.time() - quiet
+        time.sleep(target.poll_seconds)
     return None
 
 
-def _committed(state: StackState, prefix: str) -> dict[str, tuple[float, float, int]]:
-    """order id -> (accepted_at, first committed_at, rows), read from the writer."""
-    with database.connect(state, state.writer.name) as conn:
-        return {
-            row[0]: (row[1], row[2], row[3])
-            for row in conn.execute(
-                "SELECT order_id, min(EXTRACT(EPOCH FROM accepted_at))::float8, "
-                "min(EXTRACT(EPOCH FROM committed_at))::float8, count(*) "
-                "FROM orders WHERE order_id LIKE %s GROUP BY order_id",
-                (f"{prefix}%",),
-            )
-        }
-
-
-def _rto(state: StackState, prefix: str, fault_at: float | None, recovered_at: float | None):
+def _rto(
+    rows: dict[str, Commit], fault_at: float | None, recovered_at: float | None
+) -> float | None:
+    """Fault -> the first commit at or after recovery; None without a fault or commit times."""
     if fault_at is None:
         return None
-    with database.connect(state, state.writer.name) as conn:
-        first = conn.execute(
-            "SELECT min(EXTRACT(EPOCH FROM committed_at)::float8) FROM orders "
-            "WHERE order_id LIKE %s AND committed_at >= to_timestamp(%s)",
-            (f"{prefix}%", recovered_at or fault_at),
-        ).fetchone()[0]
-    return None if first is None else round(first - fault_at, 3)
+    since = recovered_at or fault_at
+    after = [
+        c.committed_at
+        for c in rows.values()
+        if c.committed_at is not None and c.committed_at >= since
+    ]
+    return round(min(after) - fault_at, 3) if after else None
 
 
 def _account(
     path: str,
     ledger: list[Sent],
-    rows: dict,
+    rows: dict[str, Commit],
     parked: set[str],
     in_queue: int,
     fault_at: float | None,
@@ -231,13 +247,17 @@ def _account(
     acked = [s for s in ledger if s.accepted]
     errors = [s for s in ledger if not s.accepted]
     committed = [s for s in acked if s.order_id in rows]
-    duplicated = [s for s in committed if rows[s.order_id][2] > 1]
+    duplicated = [s for s in committed if rows[s.order_id].rows > 1]
     in_dlq = [s for s in acked if s.order_id not in rows and s.order_id in parked]
     unplaced = [s for s in acked if s.order_id not in rows and s.order_id not in parked]
     queued = unplaced[: in_queue if path == "queue" else 0]
     lost = unplaced[len(queued) :]
     origin = fault_at or (ledger[0].sent_at if ledger else 0)
-    latencies = sorted((rows[s.order_id][1] - rows[s.order_id][0]) * 1000 for s in committed)
+    latencies = sorted(
+        (commit.committed_at - commit.accepted_at) * 1000
+        for commit in (rows[s.order_id] for s in committed)
+        if commit.committed_at is not None and commit.accepted_at is not None
+    )
     return PathReport(
         path=path,
         sent=len(ledger),
@@ -266,20 +286,19 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 class _Sampler(threading.Thread):
-    """Queue depth every quarter second, for the peak (and the dashboard's chart)."""
+    """Queue depth at the target's poll interval, for the peak (and the dashboard's chart)."""
 
-    def __init__(self, state: StackState) -> None:
+    def __init__(self, target: Target) -> None:
         super().__init__(daemon=True)
-        self.state = state
+        self.target = target
         self.peak = 0
         self.done = threading.Event()
 
     def run(self) -> None:
-        sqs = stack.localstack.client(self.state, "sqs")
-        while not self.done.wait(0.25):
+        while not self.done.wait(self.target.poll_seconds):
             try:
-                self.peak = max(self.peak, depth(sqs, self.state.queue_url).total)
-            except Exception:
+                self.peak = max(self.peak, self.target.depth())
+            except Exception:  # a missed sample is not worth failing the drill for
                 continue
 
     def stop(self) -> None:

@@ -1,7 +1,8 @@
 """Client traffic: orders sent through the API at a steady rate, every answer kept in a ledger.
 
 The ledger is what lets a test (and later a drill) count: each order id, the status the API gave,
-and when. Both loops are bounded, by count and by time.
+and when. Both loops are bounded, by count and by time. The same client sends to the local gateway
+or, given an `Api`, to a deployed stack's CloudFront URL.
 """
 
 from __future__ import annotations
@@ -50,14 +51,32 @@ def order(
     }
 
 
+@dataclass(frozen=True)
+class Api:
+    """Where orders go and the ``Authorization`` header that lets them in.
+
+    The two gateways want different tokens: the local one an access token as ``Bearer <token>``,
+    API Gateway's Cognito user-pool authorizer the bare ID token. Whoever signs in knows which;
+    the client only sends what it is given.
+    """
+
+    base_url: str
+    authorization: str
+
+    @classmethod
+    def local(cls, state: StackState) -> Api:
+        """The local gateway, with a fresh token from the sandbox's user pool."""
+        return cls(state.api_url, f"Bearer {identity.issue_token(state)}")
+
+
 class Client:
     """An authenticated API client (signs in once, like a Cognito app client)."""
 
-    def __init__(self, state: StackState, timeout: float = 30.0) -> None:
-        token = identity.issue_token(state)
+    def __init__(self, target: StackState | Api, timeout: float = 30.0) -> None:
+        api = target if isinstance(target, Api) else Api.local(target)
         self.http = httpx.Client(
-            base_url=state.api_url,
-            headers={"Authorization": f"Bearer {token}"},
+            base_url=api.base_url,
+            headers={"Authorization": api.authorization},
             timeout=timeout,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
         )
@@ -81,7 +100,7 @@ class Client:
 
 
 def send_orders(
-    state: StackState,
+    target: StackState | Api,
     count: int,
     rate: float,
     *,
@@ -91,12 +110,15 @@ def send_orders(
     max_seconds: float | None = None,
     progress: Callable[[Sent], None] | None = None,
 ) -> list[Sent]:
-    """Send ``count`` orders at ``rate`` per second; stop early after ``max_seconds``."""
+    """Send ``count`` orders at ``rate`` per second; stop early after ``max_seconds``.
+
+    ``target`` is the local stack (signs in to its pool) or an `Api` someone already signed in to.
+    """
     if count < 0 or rate <= 0:
         raise ValueError("count must be >= 0 and rate > 0")
     prefix = prefix or uuid.uuid4().hex[:8]
     limit = max_seconds if max_seconds is not None else count / rate * 2 + 60
-    client = Client(state)
+    client = Client(target)
     ledger: list[Sent] = []
     lock = threading.Lock()
     started = time.monotonic()

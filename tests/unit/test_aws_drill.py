@@ -1,0 +1,615 @@
+"""The AWS drill's control-plane steps, against botocore's Stubber: every call the target makes must
+be the one queued here, with exactly these parameters, in this order, and none may be left over.
+
+Nothing here reaches AWS, and nothing in the AWS drill has been run against AWS.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from sandbox import cli, drill
+from sandbox.load import Api, Sent
+from sandbox.targets import Commit
+from sandbox.targets import aws as aws_target
+from sandbox.targets.aws import AwsTarget
+
+STACK = "NearZeroRpo"
+T0 = 1_700_000_000.0
+OUTPUTS = {
+    "CloudFrontUrl": "https://d111.cloudfront.net/",
+    "ApiUrl": "https://abc.execute-api.us-east-1.amazonaws.com/prod/",
+    "UserPoolId": "us-east-1_pool",
+    "UserPoolClientId": "client-1",
+    "QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo",
+    "QueueArn": "arn:aws:sqs:us-east-1:123456789012:orders.fifo",
+    "DlqUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq.fifo",
+    "DlqArn": "arn:aws:sqs:us-east-1:123456789012:orders-dlq.fifo",
+    "ClusterId": "nearzerorpo-cluster",
+    "ReconcileFunctionName": "NearZeroRpo-Reconcile",
+    "DirectPath": "enabled",
+}
+DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+
+class Clock:
+    """Time that moves only when the target sleeps, so waits are instant and exact."""
+
+    def __init__(self) -> None:
+        self.now = T0
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+class Stubs:
+    """One stubbed client per service the target uses, handed out by service name."""
+
+    SERVICES = ("cloudformation", "cognito-idp", "rds", "sqs", "lambda")
+
+    def __init__(self) -> None:
+        self.clients = {
+            name: boto3.client(
+                name,
+                region_name="us-east-1",
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+            for name in self.SERVICES
+        }
+        self.stubbers = {name: Stubber(client) for name, client in self.clients.items()}
+
+    def __getitem__(self, service: str) -> Stubber:
+        return self.stubbers[service]
+
+    def client(self, service: str) -> Any:
+        return self.clients[service]
+
+    def activate(self) -> None:
+        for stubber in self.stubbers.values():
+            stubber.activate()
+
+    def verify(self) -> None:
+        for stubber in self.stubbers.values():
+            stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def stubs() -> Iterator[Stubs]:
+    stubs = Stubs()
+    stubs.activate()
+    yield stubs
+    stubs.verify()  # every queued call was made
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def target(stubs: Stubs, clock: Clock) -> AwsTarget:
+    return AwsTarget(STACK, clients=stubs.client, now=clock.time, sleep=clock.sleep)
+
+
+def stack_described(stubs: Stubs, outputs: dict[str, str] | None = None, status: str = "") -> None:
+    stubs["cloudformation"].add_response(
+        "describe_stacks",
+        {
+            "Stacks": [
+                {
+                    "StackName": STACK,
+                    "CreationTime": datetime(2025, 1, 1, tzinfo=UTC),
+                    "StackStatus": status or "CREATE_COMPLETE",
+                    "Outputs": [
+                        {"OutputKey": k, "OutputValue": v} for k, v in (outputs or OUTPUTS).items()
+                    ],
+                }
+            ]
+        },
+        {"StackName": STACK},
+    )
+
+
+def at(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def rds_event(message: str, epoch: float) -> dict[str, Any]:
+    return {
+        "SourceIdentifier": OUTPUTS["ClusterId"],
+        "SourceType": "db-cluster",
+        "Message": message,
+        "EventCategories": ["failover"],
+        "Date": at(epoch),
+    }
+
+
+def events_described(stubs: Stubs, since: float, *events: dict[str, Any]) -> None:
+    stubs["rds"].add_response(
+        "describe_events",
+        {"Events": list(events)},
+        {
+            "SourceIdentifier": OUTPUTS["ClusterId"],
+            "SourceType": "db-cluster",
+            "StartTime": at(since),
+        },
+    )
+
+
+def payload(body: Any) -> StreamingBody:
+    data = json.dumps(body).encode()
+    return StreamingBody(io.BytesIO(data), len(data))
+
+
+# -- the stack's outputs -------------------------------------------------------------------------
+
+
+def test_outputs_are_read_once_from_describe_stacks(stubs, target) -> None:
+    stack_described(stubs)
+    outputs = target.outputs
+    assert outputs.cloudfront_url == OUTPUTS["CloudFrontUrl"]
+    assert (outputs.user_pool_id, outputs.user_pool_client_id) == ("us-east-1_pool", "client-1")
+    assert (outputs.queue_url, outputs.dlq_url) == (OUTPUTS["QueueUrl"], OUTPUTS["DlqUrl"])
+    assert (outputs.queue_arn, outputs.dlq_arn) == (OUTPUTS["QueueArn"], OUTPUTS["DlqArn"])
+    assert outputs.cluster_id == "nearzerorpo-cluster"
+    assert outputs.reconcile_function == "NearZeroRpo-Reconcile"
+    assert target.paths == ("queue", "direct")
+    assert target.outputs is outputs  # a second read would be an unstubbed call
+
+
+def test_a_stack_without_the_direct_path_drills_the_queue_only(stubs, target) -> None:
+    stack_described(stubs, OUTPUTS | {"DirectPath": "disabled"})
+    assert target.paths == ("queue",)
+    assert drill._paths(target, "both") == ["queue"]
+    with pytest.raises(ValueError, match="has no direct path"):
+        drill._paths(target, "direct")
+
+
+def test_a_missing_output_is_named(stubs, target) -> None:
+    stack_described(stubs, {k: v for k, v in OUTPUTS.items() if k != "ReconcileFunctionName"})
+    with pytest.raises(ValueError, match="no output ReconcileFunctionName"):
+        _ = target.outputs
+
+
+def test_a_stack_mid_change_is_not_drilled(stubs, target) -> None:
+    stack_described(stubs, status="UPDATE_IN_PROGRESS")
+    with pytest.raises(RuntimeError, match="is UPDATE_IN_PROGRESS"):
+        _ = target.outputs
+
+
+def test_a_missing_stack_is_one_clear_error(stubs, target) -> None:
+    stubs["cloudformation"].add_client_error(
+        "describe_stacks",
+        service_error_code="ValidationError",
+        service_message=f"Stack with id {STACK} does not exist",
+        expected_params={"StackName": STACK},
+    )
+    with pytest.raises(RuntimeError, match=f"cannot read stack {STACK}.*does not exist"):
+        _ = target.outputs
+
+
+# -- signing in ----------------------------------------------------------------------------------
+
+PASSWORD = "Fixed-Drill-passw0rd!"
+
+
+def signed_in(stubs: Stubs, *, exists: bool) -> None:
+    user = {"UserPoolId": "us-east-1_pool", "Username": "drill"}
+    cognito = stubs["cognito-idp"]
+    if exists:
+        cognito.add_client_error(
+            "admin_create_user",
+            service_error_code="UsernameExistsException",
+            expected_params=user | {"MessageAction": "SUPPRESS"},
+        )
+    else:
+        cognito.add_response(
+            "admin_create_user",
+            {"User": {"Username": "drill"}},
+            user | {"MessageAction": "SUPPRESS"},
+        )
+    cognito.add_response(
+        "admin_set_user_password", {}, user | {"Password": PASSWORD, "Permanent": True}
+    )
+    cognito.add_response(
+        "initiate_auth",
+        {
+            "AuthenticationResult": {
+                "IdToken": "the-id-token",
+                "AccessToken": "the-access-token",
+                "TokenType": "Bearer",
+            }
+        },
+        {
+            "ClientId": "client-1",
+            "AuthFlow": "USER_PASSWORD_AUTH",
+            "AuthParameters": {"USERNAME": "drill", "PASSWORD": PASSWORD},
+        },
+    )
+
+
+@pytest.mark.parametrize("exists", [False, True], ids=["created", "already-there"])
+def test_the_drill_user_signs_in_and_sends_its_id_token_to_cloudfront(
+    stubs, target, monkeypatch, exists
+) -> None:
+    monkeypatch.setattr(aws_target, "_password", lambda: PASSWORD)
+    stack_described(stubs)
+    signed_in(stubs, exists=exists)
+    # The Cognito authorizer takes the bare ID token: not the access token, no "Bearer".
+    assert target.api() == Api("https://d111.cloudfront.net/", "the-id-token")
+    assert target.api() is target.api()  # signed in once per drill (a second time is unstubbed)
+
+
+def test_a_challenge_instead_of_tokens_is_an_error(stubs, target, monkeypatch) -> None:
+    monkeypatch.setattr(aws_target, "_password", lambda: PASSWORD)
+    stack_described(stubs)
+    stubs["cognito-idp"].add_response("admin_create_user", {}, None)
+    stubs["cognito-idp"].add_response("admin_set_user_password", {}, None)
+    stubs["cognito-idp"].add_response(
+        "initiate_auth", {"ChallengeName": "NEW_PASSWORD_REQUIRED", "Session": "s" * 20}, None
+    )
+    with pytest.raises(RuntimeError, match="NEW_PASSWORD_REQUIRED"):
+        target.api()
+
+
+def test_generated_passwords_meet_the_pool_policy() -> None:
+    passwords = {aws_target._password() for _ in range(20)}
+    assert len(passwords) == 20
+    for password in passwords:
+        assert len(password) >= 12
+        assert any(c.islower() for c in password) and any(c.isupper() for c in password)
+        assert any(c.isdigit() for c in password) and any(not c.isalnum() for c in password)
+
+
+# -- the failover and its events -----------------------------------------------------------------
+
+OLD_DONE = rds_event("Completed failover to DB instance: writer-a", T0 - 60)
+STARTED = rds_event("Started cross AZ failover to DB instance: reader-b", T0 + 1)
+DONE = rds_event("Completed failover to DB instance: reader-b", T0 + 31.5)
+
+
+@pytest.mark.parametrize("fault", ["crash", "switchover"])
+def test_a_failover_is_requested_then_awaited_until_rds_event_0071(
+    stubs, target, clock, fault
+) -> None:
+    stack_described(stubs)
+    since = T0 - aws_target.LOOKBACK_SECONDS
+    events_described(stubs, since, OLD_DONE)  # what was there before: never this failover's
+    stubs["rds"].add_response(
+        "failover_db_cluster",
+        {"DBCluster": {"DBClusterIdentifier": OUTPUTS["ClusterId"]}},
+        {"DBClusterIdentifier": "nearzerorpo-cluster"},
+    )
+    events_described(stubs, since, OLD_DONE, STARTED)
+    events_described(stubs, since, OLD_DONE, STARTED, DONE)
+    assert target.inject(fault, None) == (T0, T0 + 31.5)
+    assert clock.slept == [target.poll_seconds]  # polled twice, slept once between
+
+
+def test_a_failed_failover_stops_the_drill(stubs, target) -> None:
+    stack_described(stubs)
+    since = T0 - aws_target.LOOKBACK_SECONDS
+    events_described(stubs, since)
+    stubs["rds"].add_response(
+        "failover_db_cluster", {}, {"DBClusterIdentifier": OUTPUTS["ClusterId"]}
+    )
+    failed = rds_event(
+        "Cluster failover failed, check the health of your cluster instances", T0 + 5
+    )
+    events_described(stubs, since, STARTED, failed)
+    with pytest.raises(RuntimeError, match="failover of nearzerorpo-cluster failed"):
+        target.inject("crash", None)
+
+
+def test_a_failover_that_never_completes_times_out(stubs, target, clock, monkeypatch) -> None:
+    monkeypatch.setattr(aws_target, "FAILOVER_TIMEOUT_SECONDS", 3.0)
+    stack_described(stubs)
+    since = T0 - aws_target.LOOKBACK_SECONDS
+    events_described(stubs, since)
+    stubs["rds"].add_response(
+        "failover_db_cluster", {}, {"DBClusterIdentifier": OUTPUTS["ClusterId"]}
+    )
+    for _ in range(3):  # at T0, T0 + 2, then T0 + 4 is past the deadline
+        events_described(stubs, since, STARTED)
+    with pytest.raises(TimeoutError, match="no RDS-EVENT-0071"):
+        target.inject("crash", None)
+    assert clock.slept == [2.0, 2.0]
+
+
+def test_cluster_events_carry_their_rds_event_ids(stubs, target) -> None:
+    stack_described(stubs)
+    other = rds_event("DB cluster parameter group changed", T0 + 40)
+    events_described(stubs, T0, STARTED, DONE, other)
+    assert [(e["event"], e["code"]) for e in target.events(T0)] == [
+        ("failover-started", "RDS-EVENT-0073"),
+        ("failover-completed", "RDS-EVENT-0071"),
+        ("rds", ""),
+    ]
+
+
+# -- reconciling, depths, the DLQ ----------------------------------------------------------------
+
+
+def test_reconcile_invokes_the_function_with_the_prefix(stubs, target) -> None:
+    stack_described(stubs)
+    stubs["lambda"].add_response(
+        "invoke",
+        {
+            "StatusCode": 200,
+            "Payload": payload(
+                {
+                    "prefix": "drill-abc",
+                    "count": 2,
+                    "by_node": {"writer-a": 1, "reader-b": 1},
+                    "order_ids": ["drill-abc-queue-000000", "drill-abc-direct-000000"],
+                }
+            ),
+        },
+        {"FunctionName": "NearZeroRpo-Reconcile", "Payload": b'{"prefix": "drill-abc"}'},
+    )
+    assert target.committed("drill-abc") == {
+        "drill-abc-queue-000000": Commit(),
+        "drill-abc-direct-000000": Commit(),
+    }
+
+
+def test_a_reconcile_error_is_raised_with_its_message(stubs, target) -> None:
+    stack_described(stubs)
+    stubs["lambda"].add_response(
+        "invoke",
+        {
+            "StatusCode": 200,
+            "FunctionError": "Unhandled",
+            "Payload": payload(
+                {"errorMessage": "connection timeout", "errorType": "OperationalError"}
+            ),
+        },
+        {"FunctionName": "NearZeroRpo-Reconcile", "Payload": b'{"prefix": "drill-x"}'},
+    )
+    with pytest.raises(RuntimeError, match="reconcile function failed: connection timeout"):
+        target.committed("drill-x")
+
+
+def test_queue_and_dlq_depths_count_visible_and_in_flight(stubs, target) -> None:
+    stack_described(stubs)
+    for url, visible, in_flight in ((OUTPUTS["QueueUrl"], "3", "2"), (OUTPUTS["DlqUrl"], "1", "0")):
+        stubs["sqs"].add_response(
+            "get_queue_attributes",
+            {
+                "Attributes": {
+                    "ApproximateNumberOfMessages": visible,
+                    "ApproximateNumberOfMessagesNotVisible": in_flight,
+                }
+            },
+            {"QueueUrl": url, "AttributeNames": DEPTH_ATTRIBUTES},
+        )
+    assert (target.depth(), target.dlq_depth()) == (5, 1)
+
+
+def test_the_dlq_is_peeked_and_every_message_made_visible_again(stubs, target) -> None:
+    stack_described(stubs)
+    receive = {
+        "QueueUrl": OUTPUTS["DlqUrl"],
+        "MaxNumberOfMessages": 10,
+        "VisibilityTimeout": 30,
+        "WaitTimeSeconds": 1,
+    }
+    messages = [
+        {"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", "Body": json.dumps({"order_id": f"o-{i}"})}
+        for i in (1, 2)
+    ]
+    stubs["sqs"].add_response("receive_message", {"Messages": messages}, receive)
+    stubs["sqs"].add_response("receive_message", {}, receive)
+    stubs["sqs"].add_response(
+        "change_message_visibility_batch",
+        {"Successful": [{"Id": "0"}, {"Id": "1"}], "Failed": []},
+        {
+            "QueueUrl": OUTPUTS["DlqUrl"],
+            "Entries": [
+                {"Id": "0", "ReceiptHandle": "r1", "VisibilityTimeout": 0},
+                {"Id": "1", "ReceiptHandle": "r2", "VisibilityTimeout": 0},
+            ],
+        },
+    )
+    assert target.parked() == {"o-1", "o-2"}
+
+
+def test_redrive_is_sqs_move_task_from_the_dlq_to_the_queue(stubs, target, clock) -> None:
+    stack_described(stubs)
+    stubs["sqs"].add_response(
+        "start_message_move_task",
+        {"TaskHandle": "task-1"},
+        {"SourceArn": OUTPUTS["DlqArn"], "DestinationArn": OUTPUTS["QueueArn"]},
+    )
+    listed = {"SourceArn": OUTPUTS["DlqArn"], "MaxResults": 1}
+    stubs["sqs"].add_response(
+        "list_message_move_tasks", {"Results": [{"Status": "RUNNING"}]}, listed
+    )
+    stubs["sqs"].add_response(
+        "list_message_move_tasks",
+        {"Results": [{"Status": "COMPLETED", "ApproximateNumberOfMessagesMoved": 7}]},
+        listed,
+    )
+    assert target.redrive() == 7
+    assert clock.slept == [target.poll_seconds]
+
+
+# -- faults AWS cannot inject --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", sorted(aws_target.UNSUPPORTED))
+def test_faults_without_an_aws_api_are_refused_before_any_call(stubs, target, fault) -> None:
+    # No response is queued: a single AWS call would fail with Stubber's UnStubbedResponseError.
+    with pytest.raises(ValueError, match=f"^--fault {fault} is not possible on AWS: "):
+        drill.run_on(target, fault, "queue", count=10, rate=10)
+
+
+def test_an_outage_length_is_refused_before_any_call(stubs, target) -> None:
+    with pytest.raises(ValueError, match="--outage is not possible on AWS"):
+        drill.run_on(target, "crash", "queue", count=10, rate=10, outage=30)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target", "aws", "--stack", STACK, "--fault", "hang"], "--fault hang is not possible"),
+        (["--target", "aws", "--fault", "crash"], "--target aws needs --stack NAME"),
+        (["--stack", STACK], "--stack and --region are for --target aws"),
+    ],
+)
+def test_the_cli_refuses_in_one_line(monkeypatch, capsys, args, message) -> None:
+    monkeypatch.setattr(sys, "argv", ["sandbox", "drill", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+# -- the shared accounting, given what the AWS target can see ------------------------------------
+
+
+def sent(order_id: str, status: int = 202, at: float = T0) -> Sent:
+    return Sent(order_id, status, at, at + 0.05)
+
+
+def test_ids_without_timestamps_still_balance_but_give_no_latency_or_rto() -> None:
+    ledger = [sent("o-1"), sent("o-2"), sent("o-3"), sent("o-4", status=503)]
+    rows = {"o-1": Commit(), "o-4": Commit()}
+    report = drill._account("queue", ledger, rows, {"o-2"}, 1, fault_at=T0)
+    assert (report.committed_once, report.in_dlq, report.queued, report.lost) == (1, 1, 1, 0)
+    assert report.errored_but_committed == 1
+    assert report.balanced
+    assert report.latency_ms == {}
+    assert drill._rto(rows, T0, T0 + 30) is None
+
+
+def test_with_timestamps_rto_is_the_first_commit_after_recovery() -> None:
+    rows = {
+        "before": Commit(accepted_at=T0 - 1, committed_at=T0 - 0.9),
+        "after": Commit(accepted_at=T0 + 1, committed_at=T0 + 12.5),
+        "later": Commit(accepted_at=T0 + 2, committed_at=T0 + 14),
+    }
+    assert drill._rto(rows, T0, T0 + 10) == 12.5
+    report = drill._account("direct", [sent(k) for k in rows], rows, set(), 0, fault_at=T0)
+    assert report.latency_ms["p50"] == 11500.0  # the median: "after", accepted -> committed
+
+
+# -- one whole drill on a target that sees what AWS's does ---------------------------------------
+
+
+class Gateway(BaseHTTPRequestHandler):
+    """Commits every order it accepts at once, and insists on the token it was given."""
+
+    committed: set[str]
+    authorization: str
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.headers["Authorization"] != self.authorization:
+            self.send_response(401)
+        else:
+            self.committed.add(body["order_id"])
+            self.send_response(202 if self.path == "/orders" else 201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class IdsOnlyTarget:
+    """In memory, with AWS's limits: no direct path, commit ids without timestamps, notes."""
+
+    name = "ids-only"
+    paths = ("queue",)
+    poll_seconds = 0.01
+    quiet_seconds = 0.0
+    notes = ("no commit times",)
+    replication = "aurora"
+
+    def __init__(self, base_url: str, committed: set[str]) -> None:
+        self.base_url = base_url
+        self.committed_ids = committed
+        self.injected: list[str] = []
+
+    def check(self, fault: str, outage: float | None) -> None:
+        pass
+
+    def api(self) -> Api:
+        return Api(self.base_url, "the-id-token")
+
+    def inject(self, fault: str, outage: float | None) -> tuple[float, float]:
+        self.injected.append(fault)
+        return T0, T0 + 1
+
+    def depth(self) -> int:
+        return 0
+
+    def dlq_depth(self) -> int:
+        return 0
+
+    def committed(self, prefix: str) -> dict[str, Commit]:
+        return {i: Commit() for i in list(self.committed_ids) if i.startswith(prefix)}
+
+    def parked(self) -> set[str]:
+        return set()
+
+    def redrive(self) -> int:
+        raise AssertionError("nothing was in the DLQ")
+
+    def events(self, since: float) -> list[dict[str, Any]]:
+        return []
+
+
+def test_a_whole_drill_on_an_ids_only_target_accounts_for_every_order() -> None:
+    committed: set[str] = set()
+    handler = type("Handler", (Gateway,), {"committed": committed, "authorization": "the-id-token"})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        target = IdsOnlyTarget(f"http://127.0.0.1:{server.server_port}", committed)
+        steps: list[str] = []
+        records: list[dict[str, Any]] = []
+        report = drill.run_on(
+            target,
+            "crash",
+            "both",
+            count=30,
+            rate=300,
+            progress=lambda step, info: steps.append(step),
+            record=records.append,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert target.injected == ["crash"]
+    (queue,) = report.paths  # "both" is every path the target has
+    assert (queue.sent, queue.accepted, queue.committed_once, queue.lost) == (30, 30, 30, 0)
+    assert queue.balanced and queue.latency_ms == {}
+    assert (report.fault_at, report.recovered_at, report.rto_seconds) == (T0, T0 + 1, None)
+    assert (report.target, report.notes, report.replication) == (
+        "ids-only",
+        ["no commit times"],
+        "aurora",
+    )
+    assert steps[0] == "paths" and steps.count("sent") == 30
+    assert [r["status"] for r in records] == ["running", "done"]
