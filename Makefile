@@ -4,8 +4,9 @@ VENV := .venv
 LS_VENV := .venv-localstack
 SANDBOX := $(VENV)/bin/sandbox
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: up down status test lint install clean-install help
+.PHONY: up down status test lint install clean-install help bench
 .DEFAULT_GOAL := help
 
 help:  ## List the targets
@@ -22,6 +23,9 @@ status:  ## Health, roles, replication, queue and DLQ depth
 
 test: install  ## Run the test suite on a real stack of its own
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: install  ## Measure failover RTO, drain and API throughput on a stack of its own (BENCH_ARGS=--quick)
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 lint: install  ## ruff
 	$(VENV)/bin/ruff check .

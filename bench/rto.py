@@ -1,0 +1,201 @@
+"""Failover RTO over repeated crashes, under a light steady load through the queued path.
+
+Each trial SIGKILLs the writer with `sandbox.failover.failover` (crash mode: the proxy holds new
+work, the reader is promoted, the proxy repointed, the old writer rejoins), alternating n1 and n2.
+Two recovery points, both timed from the failover's start (the SIGKILL follows within a
+millisecond) to a commit time on the new writer's clock, so neither includes a client's GIL or
+scheduling delay in this busy process:
+
+(a) writer accepting writes: the first probe INSERT through PgBouncer committed by the new writer.
+    This is what any client of the proxy sees.
+(b) first order committed on the new writer (``orders.committed_node`` / ``committed_at``): what
+    the queued path sees, the consumer having noticed, reconnected and committed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import psycopg
+
+from bench import stats
+from bench.loops import PacedLoad
+from bench.model import Figure, Section, Spread
+from sandbox import database, events, process
+from sandbox.failover import failover
+from sandbox.state import StackState
+
+PROBE_INTERVAL = 0.02  # between probes that succeed: a light load, like the orders'
+RETRY_INTERVAL = 0.005  # after a failed probe: the resolution of (a) while the proxy is not holding
+SETTLE_SECONDS = 1.0  # after a rejoin, before the next crash: traffic flowing, nothing pending
+PROBE = (
+    "INSERT INTO orders (order_id, customer_id, payload, accepted_at) "
+    "VALUES (%s, 1, '{}', now()) "
+    "RETURNING committed_node, EXTRACT(EPOCH FROM committed_at)::float8"
+)
+FIRST_COMMIT = (
+    "SELECT min(EXTRACT(EPOCH FROM committed_at))::float8 FROM orders "
+    "WHERE committed_node = %s AND committed_at >= to_timestamp(%s) AND order_id LIKE %s"
+)
+
+
+@dataclass
+class Trial:
+    old_writer: str
+    new_writer: str
+    accepting_s: float  # (a)
+    first_commit_s: float  # (b)
+    promoted_s: float  # the reader out of recovery
+    completed_s: float  # proxy repointed and resumed: the failover's own "completed" event
+    rejoin_s: float  # completed -> the old writer streaming again
+    rejoin_method: str
+
+
+class WriteProbe(threading.Thread):
+    """INSERTs through the proxy DSN over and over, recording which node committed each, and when.
+
+    A probe sent while the proxy holds (PAUSE) goes through the moment it resumes; one that fails
+    (in flight at the crash, or sent before the hold) is retried almost at once on the same client
+    connection, which needs no new login (SCRAM is slow on a loaded machine).
+    """
+
+    def __init__(self, state: StackState) -> None:
+        super().__init__(daemon=True)
+        self.dsn = state.proxy_dsn
+        self.commits: list[tuple[str, float]] = []  # (node, commit epoch)
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        conn: psycopg.Connection | None = None
+        while not self.done.is_set():
+            try:
+                if conn is None or conn.closed:
+                    # transaction pooling cannot keep prepared statements: prepare_threshold=None
+                    conn = psycopg.connect(
+                        self.dsn, autocommit=True, prepare_threshold=None, connect_timeout=2
+                    )
+                node, committed_at = conn.execute(PROBE, (f"probe-{uuid.uuid4().hex}",)).fetchone()
+                self.commits.append((node, committed_at))
+                pause = PROBE_INTERVAL
+            except psycopg.Error:
+                if conn is not None and conn.broken:
+                    conn.close()
+                    conn = None
+                pause = RETRY_INTERVAL
+            self.done.wait(pause)
+        if conn is not None:
+            conn.close()
+
+    def first_commit(self, node: str, after: float, timeout: float = 30) -> float:
+        """When ``node`` first committed a probe after ``after`` (waits up to ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [at for by, at in list(self.commits) if by == node and at >= after]
+            if found:
+                return min(found)
+            time.sleep(0.05)
+        raise TimeoutError(f"no probe write committed by {node} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(timeout=10)
+
+
+def first_commit(state: StackState, node: str, after: float, prefix: str, timeout: float) -> float:
+    """When the load's first order committed on ``node`` after ``after`` (read on the writer)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with database.connect(state, state.writer.name) as conn:
+            row = conn.execute(FIRST_COMMIT, (node, after, f"{prefix}%")).fetchone()
+        if row and row[0] is not None:
+            return float(row[0])
+        time.sleep(0.1)
+    raise TimeoutError(f"no order committed on {node} within {timeout:.0f} s of the failover")
+
+
+def wait_rejoined(state: StackState, timeout: float = 60) -> None:
+    """Both nodes streaming (in sync mode the reader synchronous again) before the next crash."""
+    reader = state.readers[0].name
+
+    def ready() -> bool:
+        status = database.replication_status(state)[reader]
+        synchronous = state.replication != "sync" or status.get("sync") == "sync"
+        return status.get("state") == "streaming" and synchronous
+
+    process.wait_until(ready, timeout=timeout, what=f"{reader} streaming from {state.writer.name}")
+
+
+def trial(state: StackState, probe: WriteProbe, prefix: str) -> Trial:
+    done = failover(state, "crash")  # returns once the old writer has rejoined
+    rejoined = time.time()
+    accepting = probe.first_commit(done.new_writer, done.started)
+    committed = first_commit(state, done.new_writer, done.started, prefix, timeout=30)
+    rejoin = [e for e in events.read(state, since=done.started) if e["event"] == "reader-rejoined"]
+    return Trial(
+        old_writer=done.old_writer,
+        new_writer=done.new_writer,
+        accepting_s=accepting - done.started,
+        first_commit_s=committed - done.started,
+        promoted_s=done.promoted - done.started,
+        completed_s=done.seconds,
+        rejoin_s=rejoined - done.completed,
+        rejoin_method=rejoin[-1].get("method", "?") if rejoin else "?",
+    )
+
+
+def run(
+    state: StackState, trials: int, load_rate: float, on_trial: Callable[[int, Trial], None]
+) -> Section:
+    section = Section("rto", f"Failover RTO: {trials} crash failovers, {load_rate:g} orders/s load")
+    prefix = f"rto-{uuid.uuid4().hex[:6]}"
+    wait_rejoined(state)
+    load = PacedLoad(state, prefix, load_rate, max_seconds=60 + trials * 60)
+    probe = WriteProbe(state)
+    load.start()
+    probe.start()
+    results: list[Trial] = []
+    try:
+        time.sleep(2 * SETTLE_SECONDS)  # orders flowing and committing before the first crash
+        for index in range(trials):
+            results.append(trial(state, probe, prefix))
+            on_trial(index, results[-1])
+            wait_rejoined(state)
+            time.sleep(SETTLE_SECONDS)
+    finally:
+        probe.stop()
+        load.stop()
+        section.details = {
+            "trials": [asdict(t) for t in results],
+            "load": {"rate": load_rate, "accepted": load.accepted, "errors": load.errors},
+        }
+    section.spreads = [
+        Spread(name, "s", stats.spread([getattr(t, key) for t in results]), len(results))
+        for name, key in (
+            ("(a) new writer accepting writes via PgBouncer", "accepting_s"),
+            ("(b) first order committed on the new writer", "first_commit_s"),
+            ("reader promoted", "promoted_s"),
+            ("failover completed (proxy repointed)", "completed_s"),
+            ("old writer streaming again (counted from completed)", "rejoin_s"),
+        )
+    ]
+    lag = [t.first_commit_s - t.accepting_s for t in results]
+    section.figures = [
+        Figure(
+            "consumer behind the proxy: (b) - (a), median",
+            stats.percentile(lag, 50),
+            "s",
+            note="what the queued path adds once the writer takes writes",
+        ),
+        Figure("orders accepted by the API during the trials", load.accepted, "orders"),
+        Figure(
+            "API errors during the trials",
+            load.errors,
+            "requests",
+            note="the queued path should have none: the API never waits on the database",
+        ),
+    ]
+    return section

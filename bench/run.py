@@ -1,0 +1,203 @@
+"""``make bench`` / ``python -m bench``: start a stack of its own, measure, print, write JSON, stop.
+
+The stack runs on free ports in a temporary run dir (``SANDBOX_RUN_DIR``), as the test suite's
+does, so a workshop stack or another engineer's test stack on the same machine is never touched;
+it is always torn down (``down --force``), on Ctrl-C and SIGTERM too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from bench import accept, drain, report, rto
+from bench.model import Section
+from sandbox import stack
+from sandbox.state import NotRunning, StackState
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+SECTIONS = ("rto", "drain", "api")
+QUICK = {"failovers": 2, "drain": 300, "orders": 200}
+SETTLE_TIMEOUT = 60.0  # for the queue to empty between sections
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--failovers", type=int, default=10, help="crash failovers (N)")
+    parser.add_argument("--drain", type=int, default=3000, help="orders to drain (M)")
+    parser.add_argument("--orders", type=int, default=2000, help="orders for API accept (K)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent API clients (C)")
+    parser.add_argument("--load-rate", type=float, default=20, help="orders/s during failovers")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run: " + str(QUICK))
+    parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
+    args = parser.parse_args(argv)
+    if args.quick:
+        for name, value in QUICK.items():
+            setattr(args, name, min(getattr(args, name), value))
+    if min(args.failovers, args.drain, args.orders, args.clients) < 1 or args.load_rate <= 0:
+        parser.error("counts, clients and the load rate must be positive")
+    return args
+
+
+class Ui:
+    """The live progress display; sections report (phase, done, total) from any thread."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.lock = threading.Lock()
+
+    def log(self, message: str) -> None:
+        self.progress.console.log(message)
+
+    def tick(self, phase: str, done: int, total: int) -> None:
+        with self.lock:
+            if phase not in self.tasks:
+                self.tasks[phase] = self.progress.add_task(phase, total=total)
+        self.progress.update(self.tasks[phase], completed=done, total=total)
+
+
+def wait_empty(state: StackState, ui: Ui) -> None:
+    """Between sections: what one left queued (redeliveries after a crash) must not compete."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while (left := stack.queued(state)[0]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if left:
+        ui.log(f"[yellow]{left} message(s) still queued after {SETTLE_TIMEOUT:.0f} s[/yellow]")
+
+
+def measure(state: StackState, args: argparse.Namespace, ui: Ui) -> list[Section]:
+    """Each section in turn; one that fails is reported as such and the next still runs."""
+
+    def on_trial(index: int, trial: rto.Trial) -> None:
+        ui.tick("crash failovers", index + 1, args.failovers)
+        ui.log(
+            f"failover {index + 1}/{args.failovers} {trial.old_writer}->{trial.new_writer}: "
+            f"accepting {trial.accepting_s:.3f} s, first commit {trial.first_commit_s:.3f} s, "
+            f"rejoin ({trial.rejoin_method}) {trial.rejoin_s:.2f} s"
+        )
+
+    runs: dict[str, tuple[str, Callable[[], Section]]] = {
+        "rto": ("Failover RTO", lambda: rto.run(state, args.failovers, args.load_rate, on_trial)),
+        "drain": ("Drain", lambda: drain.run(state, args.drain, args.clients, ui.tick)),
+        "api": ("API accept", lambda: accept.run(state, args.orders, args.clients, ui.tick)),
+    }
+    sections = []
+    for key in args.only or SECTIONS:
+        title, run = runs[key]
+        wait_empty(state, ui)
+        ui.log(f"[bold]{title}[/bold]")
+        try:
+            sections.append(run())
+        except Exception as error:
+            ui.log(f"[red]{title} failed: {type(error).__name__}: {error}[/red]")
+            sections.append(Section(key, title, error=f"{type(error).__name__}: {error}"))
+    return sections
+
+
+def machine(loadavg_start: tuple[float, float, float]) -> dict[str, Any]:
+    return {
+        "cores": os.cpu_count(),
+        "loadavg_start": loadavg_start,
+        "loadavg_end": os.getloadavg(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _interrupt(signum: int, frame: Any) -> NoReturn:
+    raise KeyboardInterrupt  # SIGTERM takes the same way out as Ctrl-C: through the teardown
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    # Piped into a log, rich would assume 80 columns and wrap every table row.
+    console = Console(width=None if sys.stdout.isatty() else 132, log_path=False)
+    signal.signal(signal.SIGTERM, _interrupt)
+    run_dir = Path(tempfile.mkdtemp(prefix="nzrpo-bench-"))
+    os.environ["SANDBOX_RUN_DIR"] = str(run_dir)
+    started, loadavg = time.time(), os.getloadavg()
+    state: StackState | None = None
+    code = 1
+    ui = Ui(console)
+    try:
+        with ui.progress:
+            state, _ = stack.up(
+                stack.Options(auto_ports=True), report=lambda step: ui.log(f"stack: {step}")
+            )
+            if "dashboard" in state.pids:  # not measured: only CPU and memory taken from the rest
+                stack.stop(state, "dashboard")
+            sections = measure(state, args, ui)
+        header = {
+            "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+            "wall_seconds": time.time() - started,
+            "machine": machine(loadavg),
+            "settings": {
+                "failovers": args.failovers,
+                "drain": args.drain,
+                "orders": args.orders,
+                "clients": args.clients,
+                "load_rate": args.load_rate,
+                "quick": args.quick,
+                "replication": state.replication,
+                "runner": asdict(state.runner),
+                "queue": state.queue.to_dict(),
+            },
+        }
+        report.show(console, header, sections)
+        report.write(args.json, header, sections)
+        console.print(f"\nresults: {args.json}")
+        code = 0 if not any(s.error for s in sections) else 1
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]")
+        code = 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the teardown
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        teardown(console, state, run_dir, keep_logs=code != 0)
+    return code
+
+
+def teardown(console: Console, state: StackState | None, run_dir: Path, keep_logs: bool) -> None:
+    """Stop the stack, force (its queue holds nothing anyone needs), and remove the run dir."""
+    console.print("stopping the benchmark stack")
+    if state is not None:
+        state.save()  # the pids as this process last knew them (a failover may not have saved)
+    with contextlib.suppress(NotRunning):  # interrupted before the stack recorded anything
+        stack.down(force=True, report=lambda step: None, directory=run_dir)
+    if keep_logs:
+        console.print(f"logs kept in {run_dir / 'logs'}")
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
