@@ -6,7 +6,7 @@ SANDBOX := $(VENV)/bin/sandbox
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: up down status test lint install clean-install help bench
+.PHONY: up down status test lint install clean-install help dashboard browser bench
 .DEFAULT_GOAL := help
 
 help:  ## List the targets
@@ -21,7 +21,10 @@ down:  ## Stop the stack (FORCE=1 to drop queued messages)
 status:  ## Health, roles, replication, queue and DLQ depth
 	@$(SANDBOX) status
 
-test: install  ## Run the test suite on a real stack of its own
+dashboard: install  ## Start the dashboard if it is not running (the stack must be up); print its URL
+	@$(SANDBOX) dashboard
+
+test: install browser  ## Run the test suite on a real stack of its own
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: install  ## Measure failover RTO, drain and API throughput on a stack of its own (BENCH_ARGS=--quick)
@@ -49,6 +52,9 @@ $(LS_VENV)/.installed: requirements/localstack.txt
 
 system-packages:
 	@scripts/install-system-packages
+
+browser:  # Debian's chromium, for the dashboard's real-browser test
+	@scripts/install-system-packages --browser
 
 # -- AWS: the CDK app in aws/ (see aws/README.md) ------------------------------------------
 CDK := npx --yes aws-cdk@2

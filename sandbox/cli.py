@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.exceptions import TyperException
 
-from sandbox import database, dlq, events, failover, faults, identity, stack
+from sandbox import database, dlq, events, failover, faults, identity, stack, traffic
 from sandbox import drill as drills
 from sandbox.load import POISON_CUSTOMER_ID, Client, order, send_orders
 from sandbox.queue import QueueSettings
@@ -81,6 +81,7 @@ def up(
     console.print(f"  PgBouncer DSN        {state.proxy_dsn}")
     console.print(f"  AWS endpoint         {state.aws_endpoint}  (region {state.region})")
     console.print(f"  Queue                {state.queue_url}")
+    console.print(f"  Dashboard            {stack.dashboard_url(state)}")
     console.print("  Token                `sandbox token` (or `.venv/bin/sandbox token`)")
     console.print("  Try                  `sandbox send` then `sandbox load --count 100 --rate 20`")
 
@@ -489,6 +490,50 @@ def events_cmd() -> None:
     for event in events.read(load()):
         table.add_row(event["time"], event["code"], event["message"])
     console.print(table)
+
+
+traffic_app = typer.Typer(
+    help="Background traffic that keeps flowing until stopped (bounded in time).",
+    no_args_is_help=True,
+)
+app.add_typer(traffic_app, name="traffic")
+
+
+@traffic_app.command("start")
+def traffic_start(
+    rate: Annotated[float, typer.Option(min=0.1, max=traffic.MAX_RATE, help="Orders/s")] = 20,
+    max_seconds: Annotated[
+        float, typer.Option(min=1, max=traffic.MAX_SECONDS, help="Stop after this long")
+    ] = 600,
+) -> None:
+    """Send orders at RATE per second in the background, until `traffic stop` or MAX_SECONDS."""
+    pid = traffic.start(load(), rate, max_seconds)
+    console.print(f"traffic at {rate:g}/s for at most {max_seconds:g} s (pid {pid})")
+
+
+@traffic_app.command("stop")
+def traffic_stop() -> None:
+    """Stop the background traffic and print what it sent."""
+    state = load()
+    stopped = traffic.stop(state)
+    report = traffic.stats(state)
+    if not stopped or report is None:
+        console.print("no traffic running")
+        return
+    errors = sum(report["errors"].values())
+    console.print(
+        f"traffic stopped: sent {report['sent']}, accepted {report['accepted']}, errors {errors}"
+        + (f" (by kind: {report['errors']})" if errors else "")
+    )
+
+
+@app.command()
+def dashboard() -> None:
+    """Start the dashboard if it is not running, and print its URL."""
+    state = load()
+    if not stack.health(state).get("dashboard"):
+        stack.start(state, "dashboard")
+    console.print(f"dashboard: {stack.dashboard_url(state)}")
 
 
 def main() -> None:

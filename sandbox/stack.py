@@ -1,10 +1,10 @@
 """The whole stack: bring it up, check it, take it down, through one small component interface.
 
 Every component (``LocalStack``, ``PostgresNode``, ``Proxy``, ``GatewayService``,
-``ConsumerRunner``) has ``name``, ``start(state)``, ``stop(state)`` and ``healthy(state)``. The
-native ones run processes
-on loopback; the Compose profile runs the same components as containers behind the same interface,
-so the functions, the CLI and the tests never know which runtime they talk to.
+``ConsumerRunner``, ``Dashboard``) has ``name``, ``start(state)``, ``stop(state)`` and
+``healthy(state)``. The native ones run processes on loopback; the Compose profile runs the
+same components as containers behind the same interface, so the functions, the CLI and the tests
+never know which runtime they talk to.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ import secrets
 import shutil
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+import httpx
 
 from sandbox import database, identity, localstack, process
 from sandbox.database import PostgresNode
@@ -27,7 +30,15 @@ from sandbox.proxy import Proxy
 from sandbox.queue import QueueSettings, depth, ensure_queues
 from sandbox.runner import ConsumerRunner
 from sandbox.secret import ensure_secret
-from sandbox.state import Node, NotRunning, RunnerSettings, StackState, load, run_dir
+from sandbox.state import (
+    PROJECT_DIR,
+    Node,
+    NotRunning,
+    RunnerSettings,
+    StackState,
+    load,
+    run_dir,
+)
 
 DEFAULT_PORTS = {
     "n1": 15432,
@@ -57,7 +68,55 @@ def components() -> list[Component]:
         Proxy(),
         GatewayService(),
         ConsumerRunner(),
+        Dashboard(),
     ]
+
+
+@dataclass
+class Dashboard:
+    """The Streamlit dashboard as a stack component, so `make up` gives the workshop its page."""
+
+    name: str = "dashboard"
+
+    def start(self, state: StackState) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(PROJECT_DIR / "dashboard" / "app.py"),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(state.ports["dashboard"]),
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+            "--client.toolbarMode",
+            "minimal",  # no "Deploy" button: this page is for a workshop, not for publishing
+        ]
+        # The project on the path: the app imports `dashboard`, which is not an installed package.
+        env = {
+            "SANDBOX_RUN_DIR": state.run_dir,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(PROJECT_DIR),
+        }
+        log = state.path("logs", "dashboard.log")
+        state.pids[self.name] = process.spawn(argv, log=log, env=env)
+        process.wait_until(lambda: self.healthy(state), timeout=30, what="dashboard")
+
+    def stop(self, state: StackState) -> None:
+        process.stop(state.pids.pop(self.name, None), timeout=5)
+
+    def healthy(self, state: StackState) -> bool:
+        return httpx.get(f"{dashboard_url(state)}/_stcore/health", timeout=2).status_code == 200
+
+
+def dashboard_url(state: StackState) -> str:
+    return f"http://127.0.0.1:{state.ports['dashboard']}"
 
 
 def component(name: str) -> Component:
@@ -104,7 +163,9 @@ def up(
     with contextlib.suppress(NotRunning):
         state = load(directory)
         alive = health(state)
-        if all(alive.values()):
+        if all(ok for name, ok in alive.items() if name != "dashboard"):
+            if not alive["dashboard"]:  # a stack from before the dashboard, or it was stopped
+                start(state, "dashboard")
             return state, False
         if any(process.alive(pid) for pid in state.pids.values()):
             down_names = ", ".join(name for name, ok in alive.items() if not ok)
@@ -132,6 +193,8 @@ def up(
         state.save()
         GatewayService().start(state)
         ConsumerRunner().start(state)
+        report("starting the dashboard")
+        Dashboard().start(state)
     except BaseException:
         state.save()
         report("start failed: stopping what was started")

@@ -16,6 +16,7 @@ def endpoints(state: StackState) -> dict[str, str]:
         "proxy": f"127.0.0.1:{state.ports['proxy']}",
         "api": state.api_url,
         "consumer": state.queue_url.rsplit("/", 1)[-1],
+        "dashboard": stack.dashboard_url(state),
     }
 
 

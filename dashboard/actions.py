@@ -1,0 +1,109 @@
+"""What the dashboard's buttons do: each is the CLI command of the same name, through the same
+`sandbox` functions, returning the line the page shows (or the background job it started)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from dashboard import jobs
+from sandbox import database, dlq, failover, traffic
+from sandbox import drill as drills
+from sandbox.dlq import Parked
+from sandbox.load import POISON_CUSTOMER_ID, Client, order
+from sandbox.state import StackState
+
+
+def start_traffic(state: StackState, rate: float, max_seconds: float) -> str:
+    """`sandbox traffic start`."""
+    traffic.start(state, rate, max_seconds)
+    return f"traffic at {rate:g}/s for at most {max_seconds:g} s"
+
+
+def stop_traffic(state: StackState) -> str:
+    """`sandbox traffic stop`."""
+    if not traffic.stop(state):
+        return "no traffic was running"
+    report = traffic.stats(state) or {}
+    return f"traffic stopped: sent {report.get('sent', 0)}, accepted {report.get('accepted', 0)}"
+
+
+def send_poison(state: StackState) -> str:
+    """`sandbox send --poison`: an order for a customer the database does not know."""
+    client = Client(state)
+    try:
+        sent = client.post(order(f"order-{uuid.uuid4().hex[:12]}", POISON_CUSTOMER_ID))
+    finally:
+        client.close()
+    if not sent.accepted:
+        raise RuntimeError(f"the API answered {sent.status} {sent.error}".strip())
+    return f"poison order {sent.order_id} accepted ({sent.status}): it will end in the DLQ"
+
+
+def fail_over(state: StackState, mode: str, outage: float) -> jobs.Job:
+    """`sandbox failover --mode MODE --outage S`, in the background."""
+    if mode not in ("crash", "switchover", "hang"):
+        raise ValueError("mode must be crash, switchover or hang")
+
+    def work(job: jobs.Job) -> str:
+        done = failover.failover(state, mode, outage)  # type: ignore[arg-type]
+        return (
+            f"{done.old_writer} -> {done.new_writer}: writes back after {done.seconds:.2f} s; "
+            f"{done.old_writer} is the reader now"
+        )
+
+    return jobs.start(f"failover ({mode})", work)
+
+
+def fail_back(state: StackState) -> jobs.Job:
+    """`sandbox failback`, in the background."""
+
+    def work(job: jobs.Job) -> str:
+        done = failover.failback(state)
+        return "already n1 writer" if done is None else f"{done.old_writer} -> {done.new_writer}"
+
+    return jobs.start("failback", work)
+
+
+def run_drill(state: StackState, fault: str, path: str, count: int, rate: float) -> jobs.Job:
+    """`sandbox drill`, in the background; its progress goes to the job, its report to
+    ``drill.json`` (which the scoreboard reads)."""
+
+    def work(job: jobs.Job) -> str:
+        job.note(step="sending", sent=0)
+
+        def progress(step: str, info: dict[str, Any]) -> None:
+            if step == "sent":
+                job.count("sent")
+            elif step == "paths":
+                job.note(total=count * len(info["paths"]))
+            else:
+                job.note(step=step)
+
+        report = drills.run(state, fault, path, count, rate, progress=progress)
+        lost = sum(p.lost for p in report.paths)
+        return f"drill ({fault}, {path}) done: {lost} lost, RTO {report.rto_seconds} s"
+
+    return jobs.start(f"drill ({fault}, {path}, {count} at {rate:g}/s)", work)
+
+
+def redrive(state: StackState) -> str:
+    """`sandbox dlq redrive`."""
+    moved, method = dlq.redrive(state)
+    return f"redrove {moved} message(s) ({method})"
+
+
+def add_poison_customer(state: StackState) -> str:
+    """`sandbox customer add 999999999`: the fix that lets parked poison orders commit."""
+    database.add_customer(state, POISON_CUSTOMER_ID, "added in the workshop")
+    return f"customer {POISON_CUSTOMER_ID} added: redrive the DLQ to commit its orders"
+
+
+def purge(state: StackState) -> str:
+    """`sandbox dlq purge --yes` (the page asks first)."""
+    return f"purged {dlq.purge(state)} message(s)"
+
+
+def dlq_message(state: StackState, key: str) -> Parked:
+    """`sandbox dlq show KEY`."""
+    return dlq.show(state, key)

@@ -1,0 +1,32 @@
+"""The failover dashboard. `make up` starts it (and prints its URL); so does `make dashboard`.
+
+By hand, from the project directory: ``SANDBOX_RUN_DIR=... .venv/bin/python -m streamlit run
+dashboard/app.py`` (``python -m`` puts the project on the import path, which `dashboard` needs).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import controls, live
+from sandbox.state import NotRunning, load
+
+st.set_page_config(page_title="near-zero-RPO sandbox", page_icon="🛡️", layout="wide")
+# Streamlit dims the elements of a running rerun until they are redrawn. The live part reruns
+# every second, so it would blink; nothing on this page is stale in that sense.
+st.html(
+    "<style>[data-testid='stElementContainer'][data-stale='true']"
+    "{opacity: 1 !important; transition: none !important;}</style>"
+)
+st.title("Near-zero-RPO sandbox")
+try:
+    state = load()
+except NotRunning as error:
+    st.warning(f"No stack is running: run `make up` (it starts this dashboard too). ({error})")
+    st.stop()
+st.caption(
+    "Orders go through a durable queue to the writer: fail the writer over and count what "
+    f"survives. API {state.api_url} - run dir {state.run_dir}"
+)
+controls.sidebar()
+live.page()

@@ -1,0 +1,120 @@
+"""The sidebar: every action the workshop takes, each a button calling `dashboard.actions`.
+
+Buttons use callbacks, which run before the rerun, so the page that follows already shows the
+action's effect; each callback reads its inputs from the session when clicked (not the values
+the page had when it was drawn) and loads the state afresh, as a CLI command would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from dashboard import actions
+from dashboard.errors import readable
+from dashboard.jobs import Job
+from sandbox import traffic
+from sandbox.drill import FAULTS
+from sandbox.state import StackState, load
+
+Action = Callable[[StackState], "str | Job"]
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        _traffic()
+        _failover()
+        _drill()
+        _dlq()
+
+
+def notice() -> None:
+    """The last action's outcome, until the next action."""
+    kind, text = st.session_state.get("notice", (None, ""))
+    if kind == "error":
+        st.error(text)
+    elif kind == "success":
+        st.success(text)
+
+
+def _act(label: str, action: Action) -> None:
+    try:
+        outcome = action(load())
+    except Exception as error:  # the page says why in one line; never a traceback
+        st.session_state["notice"] = ("error", f"{label} failed: {readable(error)}")
+        return
+    if isinstance(outcome, Job):
+        st.session_state.pop("notice", None)  # the job panel shows it from now on
+    else:
+        st.session_state["notice"] = ("success", outcome)
+
+
+def _button(label: str, key: str, action: Action, **options: object) -> None:
+    st.button(label, key=key, on_click=_act, args=(label.lower(), action), **options)
+
+
+def _traffic() -> None:
+    st.header("Traffic")
+    st.number_input("rate (orders/s)", 1.0, traffic.MAX_RATE, 20.0, 5.0, key="traffic_rate")
+    st.number_input("stop after (s)", 10.0, traffic.MAX_SECONDS, 600.0, 60.0, key="traffic_for")
+    left, right = st.columns(2)
+    with left:
+        _button("Start traffic", "traffic_start", _start_traffic, type="primary")
+    with right:
+        _button("Stop traffic", "traffic_stop", actions.stop_traffic)
+    _button("Send one poison order", "poison", actions.send_poison)
+
+
+def _start_traffic(state: StackState) -> str:
+    session = st.session_state
+    return actions.start_traffic(state, session["traffic_rate"], session["traffic_for"])
+
+
+def _failover() -> None:
+    st.header("Failover")
+    st.selectbox("mode", ["crash", "switchover", "hang"], key="failover_mode")
+    st.number_input("outage (s)", 0.0, 600.0, 0.0, 5.0, key="failover_outage")
+    left, right = st.columns(2)
+    with left:
+        _button("Fail over", "failover", _fail_over, type="primary")
+    with right:
+        _button("Fail back", "failback", actions.fail_back)
+
+
+def _fail_over(state: StackState) -> Job:
+    session = st.session_state
+    return actions.fail_over(state, session["failover_mode"], session["failover_outage"])
+
+
+def _drill() -> None:
+    st.header("Drill")
+    st.selectbox("fault", FAULTS, index=FAULTS.index("crash"), key="drill_fault")
+    st.selectbox("path", ["queue", "direct", "both"], index=2, key="drill_path")
+    st.number_input("orders per path", 1, 100_000, 300, 100, key="drill_count")
+    st.number_input("rate per path (orders/s)", 1.0, 2000.0, 50.0, 10.0, key="drill_rate")
+    _button("Run drill", "drill", _run_drill, type="primary")
+
+
+def _run_drill(state: StackState) -> Job:
+    session = st.session_state
+    return actions.run_drill(
+        state,
+        session["drill_fault"],
+        session["drill_path"],
+        int(session["drill_count"]),
+        session["drill_rate"],
+    )
+
+
+def _dlq() -> None:
+    st.header("Dead-letter queue")
+    _button("Add the poison customer (the fix)", "add_customer", actions.add_poison_customer)
+    _button("Redrive the DLQ", "redrive", actions.redrive)
+    sure = st.checkbox("I am sure: delete every DLQ message", key="purge_confirm")
+    _button("Purge the DLQ", "purge", _purge, disabled=not sure)
+
+
+def _purge(state: StackState) -> str:
+    st.session_state["purge_confirm"] = False  # one confirmation, one purge
+    return actions.purge(state)

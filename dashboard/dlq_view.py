@@ -1,0 +1,95 @@
+"""The DLQ's contents (`sandbox dlq list`) and one message's body and attributes (`dlq show`).
+
+Peeking receives every message and makes it visible again, so it is not done at every refresh:
+only when the DLQ's depth changes, or every few seconds, and never while a long action (a drill
+may be redriving) runs; meanwhile the page shows the last listing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import actions
+from dashboard.errors import readable
+from dashboard.snapshot import Snapshot
+from sandbox import dlq
+from sandbox.dlq import Parked
+from sandbox.state import StackState
+
+REPEEK_SECONDS = 10.0
+
+
+def show(state: StackState, snapshot: Snapshot, busy: bool) -> None:
+    depth = snapshot.depth("dlq")
+    if depth is None:
+        st.caption("The DLQ cannot be read right now (LocalStack down?).")
+        return
+    total = depth["visible"] + depth["in_flight"]
+    try:
+        parked = _listing(state, total, busy)
+    except Exception as error:
+        st.caption(f"The DLQ cannot be listed right now: {readable(error)}")
+        return
+    if not parked:
+        st.caption("The DLQ is empty.")
+        return
+    frame = pd.DataFrame(
+        {
+            "order id": [p.order_id for p in parked],
+            "receives": [p.receives for p in parked],
+            "first received": [_clock(p.first_received) for p in parked],
+            "last error": [p.last_error for p in parked],
+        }
+    )
+    st.dataframe(frame, hide_index=True, width="stretch")
+    key = st.selectbox("Message", [p.order_id for p in parked], key="dlq_choice")
+    try:
+        message = _detail(state, key, total)
+    except Exception as error:  # gone meanwhile: redriven or purged from another tab
+        st.caption(f"{key}: {readable(error)}")
+        return
+    body, attributes = st.columns(2)
+    with body:
+        st.caption(f"body of {message.message_id}")
+        st.json(json.loads(message.body))
+    with attributes:
+        st.caption("attributes")
+        st.json(message.attributes)
+
+
+def _listing(state: StackState, total: int, busy: bool) -> list[Parked]:
+    cached = st.session_state.get("dlq_listing")
+    if total == 0:
+        listing = {"total": 0, "at": time.time(), "parked": []}
+    elif cached and (busy or (cached["total"] == total and _fresh(cached["at"]))):
+        return cached["parked"]
+    else:
+        listing = {"total": total, "at": time.time(), "parked": dlq.peek(state)}
+    st.session_state["dlq_listing"] = listing
+    return listing["parked"]
+
+
+def _detail(state: StackState, key: str, total: int) -> Parked:
+    cached = st.session_state.get("dlq_detail")
+    if cached and cached["key"] == key and cached["total"] == total and _fresh(cached["at"]):
+        return cached["message"]
+    message = actions.dlq_message(state, key)
+    st.session_state["dlq_detail"] = {
+        "key": key,
+        "total": total,
+        "at": time.time(),
+        "message": message,
+    }
+    return message
+
+
+def _fresh(at: float) -> bool:
+    return time.time() - at < REPEEK_SECONDS
+
+
+def _clock(epoch: float | None) -> str:
+    return "-" if epoch is None else time.strftime("%H:%M:%S", time.localtime(epoch))

@@ -1,0 +1,136 @@
+"""The page's read-only panels: headline numbers, replication, the drill scoreboard, the running
+job. Each takes what `snapshot.take` read and lays it out; none decides anything about the data."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.jobs import Job
+from dashboard.snapshot import Snapshot
+from sandbox.drill import PathReport
+
+
+def headline(snapshot: Snapshot) -> None:
+    """Depths now, and the last complete second's throughput."""
+    queue, dlq = snapshot.depth("queue"), snapshot.depth("dlq")
+    second = str(int(snapshot.taken) - 1)
+    traffic = snapshot.traffic or {}
+    accepted, _ = traffic.get("per_second", {}).get(second, [0, 0])
+    commits = dict(map(tuple, snapshot.committed or [])).get(int(second), 0)
+    cells = st.columns(7)
+    cells[0].metric("queue depth", "?" if queue is None else queue["visible"] + queue["in_flight"])
+    cells[1].metric("visible", "?" if queue is None else queue["visible"])
+    cells[2].metric("in flight", "?" if queue is None else queue["in_flight"])
+    cells[3].metric("DLQ", "?" if dlq is None else dlq["visible"] + dlq["in_flight"])
+    cells[4].metric("accepted/s", accepted if traffic.get("running") else "-")
+    cells[5].metric("committed/s", "?" if snapshot.committed is None else commits)
+    cells[6].metric("errors (traffic)", sum(traffic.get("errors", {}).values()))
+
+
+def replication(snapshot: Snapshot) -> None:
+    status = snapshot.status or {}
+    rows = [
+        {
+            "node": name,
+            "role": node["role"],
+            "up": "up" if node["up"] else "DOWN",
+            "replication": _replication(node, status.get("replication", "-")),
+            "lag (bytes)": node.get("lag_bytes"),
+            "port": node.get("port"),
+        }
+        for name, node in sorted(status.get("nodes", {}).items())
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def components(snapshot: Snapshot) -> None:
+    """`sandbox status`'s component table: health, pid, memory, endpoint."""
+    rows = [
+        {
+            "component": c["name"],
+            "health": "up" if c["healthy"] else "DOWN",
+            "pid": c["pid"],
+            "memory (MiB)": c["memory_mib"],
+            "endpoint": c["endpoint"],
+        }
+        for c in (snapshot.status or {}).get("components", [])
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _replication(node: dict[str, Any], mode: str) -> str:
+    """A reader's streaming state and sync state; the writer's configured mode."""
+    if node["role"] != "reader":
+        return mode
+    return f"{node.get('state', 'not streaming')} / {node.get('sync', '-')}"
+
+
+def errors(snapshot: Snapshot) -> None:
+    """The traffic's errors by kind (HTTP status, or why there was no answer)."""
+    kinds = (snapshot.traffic or {}).get("errors", {})
+    if not kinds:
+        st.caption("No errors from the traffic.")
+        return
+    frame = pd.DataFrame({"kind": list(kinds), "count": list(kinds.values())})
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def job(current: Job | None) -> None:
+    """The running (or last) long action and how it ended."""
+    if current is None:
+        return
+    if current.running:
+        step = current.progress.get("step")
+        sent, total = current.progress.get("sent"), current.progress.get("total")
+        detail = f" - {step}" if step else ""
+        detail += f", {sent}/{total} orders sent" if total else ""
+        elapsed = time.time() - current.started
+        st.info(f"Running: {current.name}{detail} ({elapsed:.0f} s)", icon="⏳")
+    elif current.error:
+        st.error(f"{current.name} failed: {current.error}")
+    else:
+        took = (current.finished or current.started) - current.started
+        st.success(f"{current.name}: {current.result} (took {took:.1f} s)")
+
+
+def scoreboard(report: dict[str, Any] | None) -> None:
+    """The RPO scoreboard of the current or last drill (`sandbox.drill.last()`)."""
+    if report is None:
+        st.caption("No drill yet: run one from the sidebar.")
+        return
+    if report.get("status") == "running":
+        started = time.strftime("%H:%M:%S", time.localtime(report["started"]))
+        st.info(f"Drill running since {started}: {report['fault']}, {report['count']} per path")
+        return
+    st.markdown(
+        f"**{report['fault']}**, {report['count']} per path at {report['rate']:g}/s, "
+        f"{report['replication']} replication, "
+        f"{time.strftime('%H:%M:%S', time.localtime(report['started']))}"
+    )
+    cells = st.columns(4)
+    cells[0].metric("RTO (s)", _seconds(report["rto_seconds"]))
+    cells[1].metric("drain time (s)", _seconds(report["drain_seconds"]))
+    cells[2].metric("peak queue depth", report["peak_queue_depth"])
+    cells[3].metric("redriven from DLQ", report["redriven"])
+    for path in report["paths"]:
+        accounted = PathReport(**path).balanced
+        cells = st.columns(7)
+        cells[0].metric(f"{path['path']}: sent", path["sent"])
+        cells[1].metric("accepted", path["accepted"])
+        cells[2].metric("committed", path["committed_once"])
+        cells[3].metric("in DLQ", path["in_dlq"])
+        cells[4].metric("queued", path["queued"])
+        cells[5].metric("lost", path["lost"], help="acknowledged but not stored")
+        cells[6].metric("duplicates", path["duplicates"])
+        st.caption(
+            f"{path['path']}: {path['client_errors']} client error(s); "
+            + ("the accounting adds up" if accounted else "THE ACCOUNTING DOES NOT ADD UP")
+        )
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

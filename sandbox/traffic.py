@@ -1,0 +1,190 @@
+"""Background traffic: orders at a steady rate from a detached process, until stopped.
+
+`sandbox load` sends a fixed batch and waits for it; a workshop wants traffic that keeps flowing
+while it fails the database over, started and stopped from the CLI or the dashboard, and outliving
+the command (or the Streamlit rerun) that started it. `start` spawns ``python -m sandbox.traffic``,
+which sends through `sandbox.load.send_orders` (the one HTTP client), bounded by count and time.
+
+Once a second the process writes its counters to ``<run dir>/traffic.json``: its pid, accepted
+and errored answers by kind, and accepted/s for the last minutes. That file is the record of the
+traffic (not ``state.json``): a second process rewriting the whole state file from a copy it read
+before a failover would put the old roles back. `committed_per_second` reads the other half of
+the throughput, commits per second, from the writer's ``orders.committed_at``.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sandbox import database, process
+from sandbox.load import Sent, send_orders
+from sandbox.state import StackState, load
+
+MAX_RATE = 1000.0  # orders per second: loopback traffic, kept well below what the gateway takes
+MAX_SECONDS = 3600.0
+HISTORY_SECONDS = 300  # how much per-second history the status file keeps
+FILE = "traffic.json"
+
+
+def stats(state: StackState) -> dict[str, Any] | None:
+    """The traffic's last report (None if traffic never ran on this stack), plus ``running``."""
+    try:
+        report = json.loads(state.path(FILE).read_text())
+    except FileNotFoundError:
+        return None
+    report["running"] = report["finished"] is None and process.alive(report["pid"])
+    return report
+
+
+def running(state: StackState) -> bool:
+    report = stats(state)
+    return bool(report and report["running"])
+
+
+def start(state: StackState, rate: float, max_seconds: float = 600) -> int:
+    """Start traffic at ``rate`` orders/s for at most ``max_seconds``; returns its pid.
+
+    Returns once the process has written its first report, so a caller that shows the traffic
+    right away sees it running (or gets the reason it did not start).
+    """
+    if not 0 < rate <= MAX_RATE:
+        raise ValueError(f"rate must be > 0 and <= {MAX_RATE:g} orders/s")
+    if not 1 <= max_seconds <= MAX_SECONDS:
+        raise ValueError(f"max seconds must be between 1 and {MAX_SECONDS:g}")
+    if running(state):
+        raise RuntimeError("traffic is already running: stop it first")
+    state.path(FILE).unlink(missing_ok=True)
+    pid = process.spawn(
+        [sys.executable, "-m", "sandbox.traffic", f"{rate:g}", f"{max_seconds:g}"],
+        log=state.path("logs", "traffic.log"),
+        env={"SANDBOX_RUN_DIR": state.run_dir, "PYTHONUNBUFFERED": "1"},
+    )
+
+    def reported() -> bool:
+        if not process.alive(pid):
+            raise RuntimeError(f"traffic did not start: see {state.path('logs', 'traffic.log')}")
+        report = stats(state)
+        return bool(report and report.get("pid") == pid)
+
+    process.wait_until(reported, timeout=30, what="traffic", fatal=RuntimeError)
+    return pid
+
+
+def stop(state: StackState) -> bool:
+    """Stop the traffic; False if none was running."""
+    report = stats(state)
+    if not (report and report["running"]):
+        return False
+    process.stop(report["pid"], timeout=10)
+    return True
+
+
+def committed_per_second(state: StackState, seconds: int = HISTORY_SECONDS) -> list[list[int]]:
+    """``[epoch second, commits]`` on the writer for the last ``seconds``, oldest first.
+
+    Read from the writer itself (not the proxy), like the drills, so a paused proxy never hides
+    a commit; raises if the writer is down.
+    """
+    with database.connect(state, state.writer.name, connect_timeout=2) as conn:
+        rows = conn.execute(
+            "SELECT floor(EXTRACT(EPOCH FROM committed_at))::bigint, count(*) FROM orders "
+            "WHERE committed_at > now() - make_interval(secs => %s) GROUP BY 1 ORDER BY 1",
+            (seconds,),
+        ).fetchall()
+    return [[int(second), int(count)] for second, count in rows]
+
+
+class _Counters:
+    """What the traffic has seen so far, written out whole once a second."""
+
+    def __init__(self, rate: float, max_seconds: float) -> None:
+        self.lock = threading.Lock()
+        self.report: dict[str, Any] = {
+            "pid": None,
+            "rate": rate,
+            "max_seconds": max_seconds,
+            "started": time.time(),
+            "updated": time.time(),
+            "finished": None,
+            "sent": 0,
+            "accepted": 0,
+            "errors": {},  # kind (HTTP status, or why there was no answer) -> count
+            "per_second": {},  # epoch second -> [accepted, errors]
+        }
+
+    def add(self, sent: Sent) -> None:
+        second = str(int(sent.answered_at))
+        with self.lock:
+            self.report["sent"] += 1
+            bucket = self.report["per_second"].setdefault(second, [0, 0])
+            if sent.accepted:
+                self.report["accepted"] += 1
+                bucket[0] += 1
+            else:
+                kind = str(sent.status) if sent.status else sent.error or "no answer"
+                self.report["errors"][kind] = self.report["errors"].get(kind, 0) + 1
+                bucket[1] += 1
+
+    def write(self, path: Path, **changes: Any) -> None:
+        with self.lock:
+            self.report |= changes | {"updated": time.time()}
+            oldest = time.time() - HISTORY_SECONDS
+            seconds = self.report["per_second"]
+            for second in [s for s in seconds if int(s) < oldest]:
+                del seconds[second]
+            text = json.dumps(self.report)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)  # atomic: the dashboard never reads half a report
+
+
+def _serve(run_dir: Path, rate: float, max_seconds: float) -> None:
+    """The traffic process: send until the bound, a SIGTERM, or the stack going away."""
+    state = load(run_dir)
+    counters = _Counters(rate, max_seconds)
+    path = state.path(FILE)
+    done = threading.Event()
+
+    def on_term(*_: Any) -> None:
+        raise SystemExit(0)
+
+    def report_every_second() -> None:
+        while not done.wait(1.0):
+            counters.write(path)
+            with contextlib.suppress(Exception):
+                if load(run_dir).client_id == state.client_id:
+                    continue
+            # `down` removed the stack (or a new one replaced it): nobody can take these orders.
+            _thread.interrupt_main(signal.SIGTERM)
+            return
+
+    signal.signal(signal.SIGTERM, on_term)
+    counters.write(path, pid=os.getpid())
+    reporter = threading.Thread(target=report_every_second, daemon=True)
+    reporter.start()
+    try:
+        send_orders(
+            state,
+            int(rate * max_seconds),
+            rate,
+            prefix=f"traffic-{uuid.uuid4().hex[:8]}",
+            max_seconds=max_seconds,
+            progress=counters.add,
+        )
+    finally:
+        done.set()
+        counters.write(path, finished=time.time())
+
+
+if __name__ == "__main__":
+    _serve(Path(os.environ["SANDBOX_RUN_DIR"]), float(sys.argv[1]), float(sys.argv[2]))

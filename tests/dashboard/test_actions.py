@@ -1,0 +1,142 @@
+"""Every action of the page, clicked in `AppTest`, against the real stack: the effect is checked
+where it happens (the traffic process, the queues, the database), not only on the page."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from streamlit.testing.v1 import AppTest
+
+from sandbox import database, drill, stack, traffic
+from sandbox.load import POISON_CUSTOMER_ID
+from sandbox.state import StackState, load
+from tests.conftest import committed
+from tests.dashboard.conftest import click, notices, wait_page
+
+
+def test_traffic_starts_at_the_chosen_rate_and_stops(live: StackState, page: AppTest):
+    page.number_input(key="traffic_rate").set_value(40.0).run()
+    click(page, "traffic_start")
+    assert [s.value for s in page.success] == ["traffic at 40/s for at most 600 s"]
+    report = traffic.stats(live)
+    assert report is not None and report["running"] and report["rate"] == 40.0
+    wait_page(page, lambda at: traffic.stats(live)["accepted"] >= 40, 30, "40 accepted orders")
+    click(page, "traffic_start")
+    assert [e.value for e in page.error] == [
+        "start traffic failed: traffic is already running: stop it first"
+    ]
+    click(page, "traffic_stop")
+    (stopped,) = page.success
+    assert stopped.value.startswith("traffic stopped: sent ")
+    assert not traffic.running(live)
+    click(page, "traffic_stop")
+    assert [s.value for s in page.success] == ["no traffic was running"]
+
+
+def in_dlq(order_id: str):
+    """The page lists ``order_id`` in its DLQ table."""
+
+    def listed(at: AppTest) -> bool:
+        tables = [f.value for f in at.dataframe if "order id" in f.value.columns]
+        return bool(tables) and order_id in set(tables[0]["order id"])
+
+    return listed
+
+
+def send_poison(page: AppTest) -> str:
+    click(page, "poison")
+    (sent,) = page.success
+    assert sent.value.startswith("poison order order-") and "(202)" in sent.value
+    return sent.value.split()[2]
+
+
+def test_a_poison_order_is_parked_shown_fixed_and_redriven(live: StackState, page: AppTest):
+    order_id = send_poison(page)
+    budget = (live.queue.visibility_timeout_seconds + 2) * live.queue.max_receive_count + 30
+    wait_page(page, in_dlq(order_id), budget, f"{order_id} in the DLQ table")
+    page.selectbox(key="dlq_choice").set_value(order_id).run()
+    body, attributes = (json.loads(j.value) for j in page.json)
+    assert body["order_id"] == order_id and body["customer_id"] == POISON_CUSTOMER_ID
+    assert "SentTimestamp" in attributes
+    row = next(f.value for f in page.dataframe if "order id" in f.value.columns).iloc[0]
+    assert row["receives"] == live.queue.max_receive_count and "foreign key" in row["last error"]
+    try:
+        click(page, "add_customer")
+        assert [s.value for s in page.success] == [
+            f"customer {POISON_CUSTOMER_ID} added: redrive the DLQ to commit its orders"
+        ]
+        click(page, "redrive")
+        assert [s.value for s in page.success] == ["redrove 1 message(s) (manual)"]
+        wait_page(page, lambda at: committed(live, order_id), 60, f"{order_id} committed")
+        assert committed(live, order_id) == {order_id: 1}
+        wait_page(page, lambda at: stack.queued(live) == (0, 0), 30, "empty queues")
+        assert any(c.value == "The DLQ is empty." for c in page.caption)
+    finally:  # the next test's poison must stay poison
+        with database.connect(live, live.writer.name) as conn:
+            conn.execute("DELETE FROM orders WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
+            conn.execute("DELETE FROM customers WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
+
+
+def test_purge_asks_for_a_confirmation_first(live: StackState, page: AppTest):
+    order_id = send_poison(page)
+    budget = (live.queue.visibility_timeout_seconds + 2) * live.queue.max_receive_count + 30
+    wait_page(page, in_dlq(order_id), budget, f"{order_id} in the DLQ table")
+    assert page.button(key="purge").disabled
+    page.checkbox(key="purge_confirm").check().run()
+    assert not page.button(key="purge").disabled
+    click(page, "purge")
+    assert [s.value for s in page.success] == ["purged 1 message(s)"]
+    assert not page.checkbox(key="purge_confirm").value, "one confirmation, one purge"
+    assert page.button(key="purge").disabled
+    deadline = time.monotonic() + 10
+    while stack.queued(live)[1] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stack.queued(live) == (0, 0)
+
+
+def job_done(name: str):
+    """The job panel says the job ``name`` finished (successfully or not)."""
+    return lambda at: any(text.startswith(f"{name}") and "took" in text for text in notices(at))
+
+
+def test_failover_then_failback_and_one_at_a_time(page: AppTest):
+    page.selectbox(key="failover_mode").set_value("switchover").run()
+    page.number_input(key="failover_outage").set_value(3.0).run()
+    click(page, "failover")
+    assert any(text.startswith("Running: failover (switchover)") for text in notices(page))
+    click(page, "failback")  # while the failover runs: refused, in words
+    assert [e.value for e in page.error] == [
+        "fail back failed: failover (switchover) is still running: wait for it to finish"
+    ]
+    wait_page(page, job_done("failover (switchover)"), 90, "the failover's end")
+    (done,) = page.success
+    assert "n1 -> n2: writes back after" in done.value
+    assert load().writer.name == "n2"
+    marked = [chart.proto.spec for chart in page.get("vega_lite_chart")]
+    assert all("failover-started" in spec and "failover-completed" in spec for spec in marked)
+    roles = next(f.value for f in page.dataframe if "role" in f.value.columns)
+    assert roles.set_index("node")["role"].to_dict() == {"n1": "reader", "n2": "writer"}
+    click(page, "failback")
+    wait_page(page, job_done("failback"), 90, "the failback's end")
+    assert next(s.value for s in page.success).startswith("failback: n2 -> n1")
+    assert load().writer.name == "n1"
+
+
+def test_a_drill_runs_in_the_background_and_fills_the_scoreboard(live: StackState, page: AppTest):
+    page.selectbox(key="drill_fault").set_value("crash").run()
+    page.selectbox(key="drill_path").set_value("queue").run()
+    page.number_input(key="drill_count").set_value(100).run()
+    page.number_input(key="drill_rate").set_value(50.0).run()
+    click(page, "drill")
+    assert any(text.startswith("Running: drill (crash, queue") for text in notices(page))
+    wait_page(page, job_done("drill (crash, queue"), 180, "the drill's end")
+    report = drill.last(live)
+    assert report is not None and report["status"] == "done"
+    (path,) = report["paths"]
+    assert path["sent"] == 100 and path["lost"] == 0
+    scores = {m.label: m.value for m in page.metric}
+    assert scores["queue: sent"] == "100"
+    assert scores["lost"] == "0"
+    assert scores["committed"] == str(path["committed_once"])
+    assert any("the accounting adds up" in c.value for c in page.caption)

@@ -1,0 +1,142 @@
+"""The workshop's walk-through in a real browser: Debian's chromium, driven by Playwright's Python
+package (never a browser download), on the dashboard that `up` started for the test stack.
+
+Start traffic, fail the writer over (crash), watch the queue depth rise while the cluster is
+unavailable and fall back to zero once it is back, then run a drill from the page and read 0 lost
+on its scoreboard. The screenshot and the walk-through's duration are kept in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, sync_playwright
+
+from sandbox import drill, stack
+from sandbox.state import StackState, load
+from tests.dashboard.conftest import restore
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+OUTAGE_SECONDS = 5  # long enough to queue up orders, short of the test queue's retry budget
+
+
+def until[T](check: Callable[[], T], timeout: float, what: str) -> T:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = check()
+        except PlaywrightError:  # the element is being redrawn: try again
+            value = None
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} not seen within {timeout:.0f} s"
+        time.sleep(0.25)
+
+
+def metrics(page: Page, label: str) -> list[str]:
+    """The values of every metric labelled exactly ``label``."""
+    labelled = page.locator("[data-testid='stMetricLabel']").get_by_text(label, exact=True)
+    boxes = page.locator("[data-testid='stMetric']").filter(has=labelled)
+    return [v.inner_text() for v in boxes.locator("[data-testid='stMetricValue']").all()]
+
+
+def queue_depth(page: Page) -> int | None:
+    """None until the page shows it (or while SQS does not answer: "?")."""
+    values = metrics(page, "queue depth")
+    return int(values[0]) if values and values[0].isdigit() else None
+
+
+def set_number(page: Page, label: str, value: float) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(f"{value:g}")
+    field.press("Enter")  # Streamlit takes a number input's value on Enter (or blur)
+    until(lambda: field.input_value() in (f"{value:g}", f"{value:.2f}"), 10, f"{label} = {value}")
+
+
+def click(page: Page, label: str) -> None:
+    page.get_by_role("button", name=label, exact=True).click()
+
+
+def shows(page: Page, text: str | re.Pattern[str]) -> bool:
+    return page.get_by_text(text).first.is_visible()
+
+
+@pytest.fixture
+def browser(live: StackState) -> Iterator[Page]:
+    assert Path(CHROMIUM).exists(), "no /usr/bin/chromium: `make test` installs it (as root)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        # Streamlit scrolls inside its own container: a tall window shows the whole page.
+        page = chromium.new_page(viewport={"width": 1500, "height": 1800})
+        try:
+            yield page
+        finally:
+            page.screenshot(path=ARTIFACTS / "dashboard-last.png")  # also after a failure
+            chromium.close()
+            # The page's drill runs in the dashboard's process: let it end before restoring.
+            deadline = time.monotonic() + 180
+            while (drill.last(live) or {}).get("status") == "running":
+                assert time.monotonic() < deadline, "the drill started from the page never ended"
+                time.sleep(0.5)
+            restore(live)
+
+
+def test_crash_failover_walk_through_in_a_real_browser(live: StackState, browser: Page):
+    page = browser
+    started = time.monotonic()
+    page.goto(stack.dashboard_url(live))
+    until(lambda: queue_depth(page) == 0, 60, "the page with an empty queue")
+    first_render = time.monotonic() - started
+
+    set_number(page, "rate (orders/s)", 30)
+    click(page, "Start traffic")
+    until(lambda: shows(page, "traffic at 30/s for at most 600 s"), 30, "traffic started")
+    set_number(page, "outage (s)", OUTAGE_SECONDS)
+    click(page, "Fail over")
+    risen = until(lambda: depth if (depth := queue_depth(page) or 0) >= 20 else None, 60, "a rise")
+    # ("->" reads "→" in the browser: Streamlit's markdown typesets it)
+    done = re.compile(r"^failover \(crash\): n1 \S+ n2")
+    until(lambda: shows(page, done), 90, "the failover's end")
+    assert load().writer.name == "n2"
+    click(page, "Stop traffic")
+    until(lambda: shows(page, re.compile(r"^traffic stopped: sent \d+")), 30, "traffic stopped")
+    until(lambda: queue_depth(page) == 0, 90, "the queue drained to zero")
+    walk_through = time.monotonic() - started
+
+    click(page, "Run drill")  # the sidebar's defaults: crash, both paths, 300 each at 50/s
+    until(lambda: shows(page, re.compile(r"done: 0 lost")), 240, "the drill's report")
+    lost = until(lambda: metrics(page, "lost"), 30, "the scoreboard")
+    assert lost == ["0", "0"], "one 'lost' per path, both 0"
+    last_line = re.compile(r"^direct: \d+ client error")
+    until(lambda: shows(page, last_line), 30, "the scoreboard's last line")
+    assert shows(page, "queue: 0 client error(s); the accounting adds up")
+    report = drill.last(live)
+    assert report is not None and [p["lost"] for p in report["paths"]] == [0, 0]
+    whole = time.monotonic() - started
+    page.screenshot(path=ARTIFACTS / "dashboard.png")
+    timings = {
+        "first_render_s": round(first_render, 1),
+        "queue_depth_seen": risen,
+        "crash_failover_walk_through_s": round(walk_through, 1),
+        "with_drill_s": round(whole, 1),
+    }
+    (ARTIFACTS / "walk-through.json").write_text(json.dumps(timings, indent=2))
+    print(f"walk-through in the browser: {timings}")

@@ -1,0 +1,50 @@
+"""The commands added with the dashboard: `sandbox traffic start|stop`, `sandbox dashboard`."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+
+from sandbox import stack, traffic
+from sandbox.state import StackState, load
+from tests.integration.test_cli import sandbox
+
+
+def test_traffic_runs_in_the_background_until_stopped(live: StackState):
+    started = sandbox(live, "traffic", "start", "--rate", "25", "--max-seconds", "60")
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.startswith("traffic at 25/s for at most 60 s (pid ")
+    try:
+        again = sandbox(live, "traffic", "start")
+        assert again.returncode == 1 and "already running" in again.stderr
+        deadline = time.monotonic() + 30
+        while (traffic.stats(live) or {}).get("accepted", 0) < 50:
+            assert time.monotonic() < deadline, "the traffic's report never reached 50 accepted"
+            time.sleep(0.5)
+    finally:
+        stopped = sandbox(live, "traffic", "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    sent, accepted = map(int, re.findall(r"sent (\d+), accepted (\d+)", stopped.stdout)[0])
+    assert accepted == sent >= 50 and "errors 0" in stopped.stdout
+    report = traffic.stats(live)
+    assert report is not None and not report["running"] and report["finished"]
+    assert sandbox(live, "traffic", "stop").stdout.strip() == "no traffic running"
+    deadline = time.monotonic() + 30  # the last accepted orders may still be in the queue
+    while sum(n for _, n in traffic.committed_per_second(live, 120)) < accepted:
+        assert time.monotonic() < deadline, "commits per second never added up to the accepted"
+        time.sleep(0.5)
+
+
+def test_dashboard_prints_its_url_and_starts_it_if_needed(live: StackState):
+    url = stack.dashboard_url(live)
+    stack.stop(live, "dashboard")
+    assert "dashboard" not in load().pids
+    result = sandbox(live, "dashboard")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"dashboard: {url}"
+    live.pids = load().pids  # the command recorded the new dashboard's pid
+    assert httpx.get(f"{url}/_stcore/health", timeout=5).text == "ok"
+    again = sandbox(live, "dashboard")
+    assert again.stdout.strip() == f"dashboard: {url}" and load().pids == live.pids

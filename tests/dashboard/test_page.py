@@ -1,0 +1,69 @@
+"""The page's read-only parts, with and without a stack, and with a component down."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from sandbox import stack
+from sandbox.state import StackState
+from tests.dashboard.conftest import click, notices, open_page
+
+
+def graph(at: AppTest) -> str:
+    (chart,) = at.get("graphviz_chart")
+    return chart.proto.spec
+
+
+def table(at: AppTest, column: str):
+    """The page's table that has ``column``."""
+    return next(frame.value for frame in at.dataframe if column in frame.value.columns)
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_without_a_stack_the_page_says_to_run_make_up(tmp_path, monkeypatch):
+    monkeypatch.setenv("SANDBOX_RUN_DIR", str(tmp_path))
+    at = open_page()
+    assert not at.exception
+    assert any("run `make up`" in text for text in notices(at))
+    assert not at.sidebar.button, "no actions without a stack"
+
+
+def test_the_page_shows_every_component_the_roles_and_the_queues(page: AppTest):
+    assert not page.exception
+    spec = graph(page)
+    for box in ("client", "gateway", "producer", "queue", "dlq", "consumer", "proxy"):
+        assert f"  {box} [" in spec
+    assert 'n1 [label="n1\\nwriter' in spec and 'n2 [label="n2\\nreader' in spec
+    assert "proxy -> n1" in spec and "n1 -> n2" in spec
+    assert "DOWN" not in spec, spec
+    assert metric(page, "queue depth") == "0" and metric(page, "DLQ") == "0"
+    replication, components = table(page, "role"), table(page, "component")
+    assert replication.set_index("node")["role"].to_dict() == {"n1": "writer", "n2": "reader"}
+    assert replication.set_index("node")["replication"]["n2"] == "streaming / sync"
+    assert set(components["component"]) == {c.name for c in stack.components()}
+    assert set(components["health"]) == {"up"}
+    depth, throughput = (chart.proto.spec for chart in page.get("vega_lite_chart"))
+    assert '"messages"' in depth and '"per second"' in throughput
+
+
+def test_a_component_that_is_down_is_shown_down_and_its_action_fails_readably(
+    live: StackState, page: AppTest
+):
+    stack.kill(live, "api")
+    try:
+        page.run()
+        assert not page.exception
+        assert 'gateway [label="gateway\\nAPI Gateway + Cognito\\nDOWN"' in graph(page)
+        components = table(page, "component").set_index("component")
+        assert components["health"]["api"] == "DOWN"
+        click(page, "poison")
+        (error,) = page.error
+        assert error.value.startswith("send one poison order failed: the API answered 0")
+        assert "Traceback" not in error.value
+    finally:
+        stack.start(live, "api")
+    page.run()
+    assert "DOWN" not in graph(page)
