@@ -106,6 +106,9 @@ def scoreboard(report: dict[str, Any] | None) -> None:
         started = time.strftime("%H:%M:%S", time.localtime(report["started"]))
         st.info(f"Drill running since {started}: {report['fault']}, {report['count']} per path")
         return
+    if report.get("status") == "failed":
+        st.error(f"The last drill ({report['fault']}) failed: {report['error']}")
+        return
     st.markdown(
         f"**{report['fault']}**, {report['count']} per path at {report['rate']:g}/s, "
         f"{report['replication']} replication, "

@@ -77,13 +77,18 @@ def up(
         status()
         return
     console.print("[green]The stack is up.[/green]")
-    console.print(f"  API (POST /orders)   {state.api_url}")
-    console.print(f"  PgBouncer DSN        {state.proxy_dsn}")
-    console.print(f"  AWS endpoint         {state.aws_endpoint}  (region {state.region})")
-    console.print(f"  Queue                {state.queue_url}")
-    console.print(f"  Dashboard            {stack.dashboard_url(state)}")
-    console.print("  Token                `sandbox token` (or `.venv/bin/sandbox token`)")
-    console.print("  Try                  `sandbox send` then `sandbox load --count 100 --rate 20`")
+    endpoints = {
+        "API (POST /orders)": state.api_url,
+        "PgBouncer DSN": state.proxy_dsn,
+        "AWS endpoint": f"{state.aws_endpoint}  (region {state.region})",
+        "Queue": state.queue_url,
+        "Dashboard": stack.dashboard_url(state),
+        "Token": "`sandbox token` (or `.venv/bin/sandbox token`)",
+        "Try": "`sandbox send` then `sandbox load --count 100 --rate 20`",
+    }
+    for label, value in endpoints.items():
+        # soft_wrap: a DSN or URL split over two lines cannot be copied
+        console.print(f"  {label:<20} {value}", soft_wrap=True, highlight=False)
 
 
 def _step(spinner, step: str) -> None:
@@ -475,12 +480,17 @@ def _print_report(report: drills.DrillReport) -> None:
     )
     console.print(table)
     console.print(
-        f"RTO (fault -> first commit after recovery): {report.rto_seconds} s;  "
-        f"peak queue depth: {report.peak_queue_depth};  drain: {report.drain_seconds} s;  "
-        f"redriven from DLQ: {report.redriven}"
+        f"RTO (fault -> first commit after recovery): {_seconds(report.rto_seconds)};  "
+        f"peak queue depth: {report.peak_queue_depth};  "
+        f"drain: {_seconds(report.drain_seconds)};  redriven from DLQ: {report.redriven}",
+        soft_wrap=True,
     )
     for note in report.notes:
         console.print(f"[dim]note: {note}[/dim]")
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value} s"
 
 
 @app.command("events")

@@ -138,61 +138,76 @@ def run_on(
     save({"status": "running", "fault": fault, "count": count, "started": started})
     sampler = _Sampler(target)
     sampler.start()
-    ledgers: dict[str, list[Sent]] = {p: [] for p in paths}
-    senders = [
-        threading.Thread(
-            target=lambda p=p: ledgers[p].extend(
-                send_orders(
-                    api,
-                    count,
-                    rate,
-                    prefix=f"{prefix}-{p}",
-                    path=PATHS[p],
-                    progress=lambda sent, p=p: say("sent", {"path": p, "status": sent.status}),
+    try:
+        ledgers: dict[str, list[Sent]] = {p: [] for p in paths}
+        senders = [
+            threading.Thread(
+                target=lambda p=p: ledgers[p].extend(
+                    send_orders(
+                        api,
+                        count,
+                        rate,
+                        prefix=f"{prefix}-{p}",
+                        path=PATHS[p],
+                        progress=lambda sent, p=p: say("sent", {"path": p, "status": sent.status}),
+                    )
                 )
             )
-        )
-        for p in paths
-    ]
-    for sender in senders:
-        sender.start()
-    time.sleep(count / rate / 3)  # the fault lands a third of the way through the traffic
-    say("fault", {"fault": fault})
-    fault_at, recovered_at = (None, None) if fault == "none" else target.inject(fault, outage)
-    for sender in senders:
-        sender.join()
-    traffic_done = time.time()
-    say("settling", {})
-    budget = settle_timeout or max(60.0, count / rate * 2)
-    drained_at = _settle(target, prefix, budget)
-    redriven = 0
-    if redrive and "queue" in paths and target.dlq_depth():
-        say("redriving", {})
-        redriven = target.redrive()
+            for p in paths
+        ]
+        for sender in senders:
+            sender.start()
+        time.sleep(count / rate / 3)  # the fault lands a third of the way through the traffic
+        say("fault", {"fault": fault})
+        fault_at, recovered_at = (None, None) if fault == "none" else target.inject(fault, outage)
+        for sender in senders:
+            sender.join()
+        traffic_done = time.time()
+        say("settling", {})
+        budget = settle_timeout or max(60.0, count / rate * 2)
         drained_at = _settle(target, prefix, budget)
-    sampler.stop()
-    rows = target.committed(prefix)
-    parked = target.parked()
-    in_queue = target.depth()
-    report = DrillReport(
-        fault=fault,
-        count=count,
-        rate=rate,
-        replication=target.replication,
-        started=started,
-        fault_at=fault_at,
-        recovered_at=recovered_at,
-        rto_seconds=_rto(rows, fault_at, recovered_at),
-        peak_queue_depth=sampler.peak,
-        drain_seconds=None
-        if drained_at is None
-        else round(drained_at - max(traffic_done, recovered_at or 0), 3),
-        redriven=redriven,
-        paths=[_account(p, ledgers[p], rows, parked, in_queue, fault_at) for p in paths],
-        events=target.events(started),
-        target=target.name,
-        notes=list(target.notes),
-    )
+        redriven = 0
+        if redrive and "queue" in paths and target.dlq_depth():
+            say("redriving", {})
+            redriven = target.redrive()
+            drained_at = _settle(target, prefix, budget)
+        sampler.stop()
+        rows = target.committed(prefix)
+        parked = target.parked()
+        in_queue = target.depth()
+        report = DrillReport(
+            fault=fault,
+            count=count,
+            rate=rate,
+            replication=target.replication,
+            started=started,
+            fault_at=fault_at,
+            recovered_at=recovered_at,
+            rto_seconds=_rto(rows, fault_at, recovered_at),
+            peak_queue_depth=sampler.peak,
+            drain_seconds=None
+            if drained_at is None
+            else round(drained_at - max(traffic_done, recovered_at or 0), 3),
+            redriven=redriven,
+            paths=[_account(p, ledgers[p], rows, parked, in_queue, fault_at) for p in paths],
+            events=target.events(started),
+            target=target.name,
+            notes=list(target.notes),
+        )
+    except BaseException as error:
+        # A drill that died must not look "running" forever on the dashboard's scoreboard.
+        save(
+            {
+                "status": "failed",
+                "fault": fault,
+                "count": count,
+                "started": started,
+                "error": str(error) or type(error).__name__,
+            }
+        )
+        raise
+    finally:
+        sampler.stop()
     save({"status": "done"} | asdict(report))
     return report
 

@@ -613,3 +613,26 @@ def test_a_whole_drill_on_an_ids_only_target_accounts_for_every_order() -> None:
     )
     assert steps[0] == "paths" and steps.count("sent") == 30
     assert [r["status"] for r in records] == ["running", "done"]
+
+
+def test_a_drill_that_dies_records_failed_not_running() -> None:
+    """The dashboard's scoreboard reads the record: a crashed drill must not stay "running"."""
+    committed: set[str] = set()
+    handler = type("Handler", (Gateway,), {"committed": committed, "authorization": "the-id-token"})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    class Broken(IdsOnlyTarget):
+        def inject(self, fault: str, outage: float | None) -> tuple[float, float]:
+            raise RuntimeError("reader n2 is not streaming")
+
+    records: list[dict[str, Any]] = []
+    try:
+        target = Broken(f"http://127.0.0.1:{server.server_port}", committed)
+        with pytest.raises(RuntimeError, match="not streaming"):
+            drill.run_on(target, "crash", "queue", count=6, rate=300, record=records.append)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [r["status"] for r in records] == ["running", "failed"]
+    assert records[-1]["error"] == "reader n2 is not streaming"
