@@ -6,7 +6,7 @@ SANDBOX := $(VENV)/bin/sandbox
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: up down status test lint install clean-install help dashboard browser bench
+.PHONY: up down status demo test lint install help dashboard browser bench
 .DEFAULT_GOAL := help
 
 help:  ## List the targets
@@ -20,6 +20,9 @@ down:  ## Stop the stack (FORCE=1 to drop queued messages)
 
 status:  ## Health, roles, replication, queue and DLQ depth
 	@$(SANDBOX) status
+
+demo: up  ## A default drill: a crash failover mid-stream, both paths, every write accounted for
+	@$(SANDBOX) drill --fault crash --path both --count 1000 --rate 50 $(DRILL_ARGS)
 
 dashboard: install  ## Start the dashboard if it is not running (the stack must be up); print its URL
 	@$(SANDBOX) dashboard

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from sandbox import localstack
-from sandbox.queue import arn, depth
+from sandbox.queue import arn, depth, snapshot
 from sandbox.state import StackState
 
 Method = Literal["auto", "move-task", "manual"]
@@ -57,24 +57,7 @@ def failures(state: StackState) -> dict[str, dict[str, Any]]:
 def peek(state: StackState) -> list[Parked]:
     """A snapshot of the DLQ that leaves every message in it (received, then made visible again)."""
     sqs = localstack.client(state, "sqs")
-    messages: list[dict[str, Any]] = []
-    while len(messages) < PEEK_LIMIT:
-        got = sqs.receive_message(
-            QueueUrl=state.dlq_url,
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=30,
-            WaitTimeSeconds=0 if messages else 1,
-            MessageSystemAttributeNames=["All"],
-        ).get("Messages", [])
-        if not got:
-            break
-        messages.extend(got)
-    for start in range(0, len(messages), 10):
-        entries = [
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-            for i, m in enumerate(messages[start : start + 10])
-        ]
-        sqs.change_message_visibility_batch(QueueUrl=state.dlq_url, Entries=entries)
+    messages = snapshot(sqs, state.dlq_url, limit=PEEK_LIMIT)
     known = failures(state)
     return [_parked(m, known) for m in messages]
 

@@ -138,6 +138,8 @@ def run_on(
     save({"status": "running", "fault": fault, "count": count, "started": started})
     sampler = _Sampler(target)
     sampler.start()
+    cancel = threading.Event()  # stops the senders if the drill itself fails
+    senders: list[threading.Thread] = []
     try:
         ledgers: dict[str, list[Sent]] = {p: [] for p in paths}
         senders = [
@@ -150,6 +152,7 @@ def run_on(
                         prefix=f"{prefix}-{p}",
                         path=PATHS[p],
                         progress=lambda sent, p=p: say("sent", {"path": p, "status": sent.status}),
+                        cancel=cancel,
                     )
                 )
             )
@@ -195,6 +198,10 @@ def run_on(
             notes=list(target.notes),
         )
     except BaseException as error:
+        cancel.set()
+        for sender in senders:
+            if sender.is_alive():
+                sender.join()
         # A drill that died must not look "running" forever on the dashboard's scoreboard.
         save(
             {

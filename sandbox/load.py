@@ -109,8 +109,9 @@ def send_orders(
     concurrency: int = 32,
     max_seconds: float | None = None,
     progress: Callable[[Sent], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[Sent]:
-    """Send ``count`` orders at ``rate`` per second; stop early after ``max_seconds``.
+    """Send ``count`` orders at ``rate`` per second; stop early after ``max_seconds`` or ``cancel``.
 
     ``target`` is the local stack (signs in to its pool) or an `Api` someone already signed in to.
     """
@@ -136,7 +137,11 @@ def send_orders(
                 due = started + index / rate
                 if due - started > limit:
                     break
-                time.sleep(max(0.0, due - time.monotonic()))
+                if cancel is not None:
+                    if cancel.wait(max(0.0, due - time.monotonic())):
+                        break
+                else:
+                    time.sleep(max(0.0, due - time.monotonic()))
                 pool.submit(one, index)
     finally:
         client.close()

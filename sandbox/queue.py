@@ -110,3 +110,31 @@ def arn(sqs: Any, url: str) -> str:
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
+
+
+def snapshot(sqs: Any, url: str, *, limit: int = 1000, poll_every: bool = False) -> list[dict]:
+    """Every message in a queue, left in it: received (up to ``limit``), then made visible again.
+
+    The first receive waits a second for messages to appear. ``poll_every`` makes every receive
+    wait: SQS's short polls sample a subset of its servers and may come back empty while messages
+    remain (LocalStack's do not). Receiving counts towards a message's receive count, as on AWS.
+    """
+    messages: list[dict[str, Any]] = []
+    while len(messages) < limit:
+        got = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=30,
+            WaitTimeSeconds=1 if poll_every or not messages else 0,
+            MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+        if not got:
+            break
+        messages.extend(got)
+    for start in range(0, len(messages), 10):
+        entries = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for i, m in enumerate(messages[start : start + 10])
+        ]
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+    return messages

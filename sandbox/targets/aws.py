@@ -22,7 +22,7 @@ import boto3
 
 from sandbox.dlq import PEEK_LIMIT
 from sandbox.load import Api
-from sandbox.queue import depth
+from sandbox.queue import depth, snapshot
 from sandbox.targets import Commit
 from sandbox.targets.outputs import StackOutputs, read_outputs
 
@@ -171,28 +171,8 @@ class AwsTarget:
         return {order_id: Commit() for order_id in body["order_ids"]}
 
     def parked(self) -> set[str]:
-        """Receive every DLQ message, then make each visible again at once (as `sandbox.dlq`).
-
-        Every receive waits a second: short polls sample a subset of SQS's servers and may come
-        back empty while messages remain.
-        """
-        url = self.outputs.dlq_url
-        messages: list[dict[str, Any]] = []
-        while len(messages) < PEEK_LIMIT:
-            got = self._sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=1
-            ).get("Messages", [])
-            if not got:
-                break
-            messages.extend(got)
-        for start in range(0, len(messages), 10):
-            self._sqs.change_message_visibility_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                    for i, m in enumerate(messages[start : start + 10])
-                ],
-            )
+        """Every DLQ message's order id, each left in the DLQ (as `sandbox.dlq.peek`)."""
+        messages = snapshot(self._sqs, self.outputs.dlq_url, limit=PEEK_LIMIT, poll_every=True)
         return {_order_id(m) for m in messages}
 
     def redrive(self) -> int:

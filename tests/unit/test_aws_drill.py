@@ -10,6 +10,7 @@ import io
 import json
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -410,7 +411,8 @@ def test_the_dlq_is_peeked_and_every_message_made_visible_again(stubs, target) -
         "QueueUrl": OUTPUTS["DlqUrl"],
         "MaxNumberOfMessages": 10,
         "VisibilityTimeout": 30,
-        "WaitTimeSeconds": 1,
+        "WaitTimeSeconds": 1,  # every receive waits: short polls can miss messages on AWS
+        "MessageSystemAttributeNames": ["All"],
     }
     messages = [
         {"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", "Body": json.dumps({"order_id": f"o-{i}"})}
@@ -630,9 +632,13 @@ def test_a_drill_that_dies_records_failed_not_running() -> None:
     try:
         target = Broken(f"http://127.0.0.1:{server.server_port}", committed)
         with pytest.raises(RuntimeError, match="not streaming"):
-            drill.run_on(target, "crash", "queue", count=6, rate=300, record=records.append)
+            drill.run_on(target, "crash", "queue", count=300, rate=300, record=records.append)
+        sent_by_then = len(committed)
+        time.sleep(0.5)  # the schedule would have sent the rest by now
     finally:
         server.shutdown()
         server.server_close()
+    # The fault lands a third of the way in: the senders were stopped there, not left running.
+    assert 0 < sent_by_then < 300 and len(committed) == sent_by_then
     assert [r["status"] for r in records] == ["running", "failed"]
     assert records[-1]["error"] == "reader n2 is not streaming"
