@@ -12,8 +12,15 @@ BENCH_ARGS ?=
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-up: install  ## Install what is missing, start the stack, print the endpoints
-	@$(SANDBOX) up $(UP_ARGS)
+# PROFILE=compose: the same stack in Docker containers (compose/README.md); the host then needs
+# only the CLI's environment: PostgreSQL, PgBouncer and LocalStack are in the image.
+PROFILE ?= native
+ifeq ($(filter native compose,$(PROFILE)),)
+$(error PROFILE must be native or compose)
+endif
+
+up: $(if $(filter compose,$(PROFILE)),$(VENV)/.installed,install)  ## Install what is missing, start the stack, print the endpoints (PROFILE=compose: in Docker)
+	@$(SANDBOX) up $(if $(filter compose,$(PROFILE)),--runtime compose) $(UP_ARGS)
 
 down:  ## Stop the stack (FORCE=1 to drop queued messages)
 	@$(SANDBOX) down $(if $(FORCE),--force)
@@ -43,7 +50,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "==> project environment ($(VENV))"
 	@test -x $(VENV)/bin/python || $$(scripts/find-python 3.12) -m venv $(VENV)
 	@$(VENV)/bin/pip install -q --upgrade pip
-	@$(VENV)/bin/pip install -q -e '.[dashboard,compose,dev,aws]'
+	@$(VENV)/bin/pip install -q -e '.[dashboard,dev,aws]'
 	@touch $@
 
 $(LS_VENV)/.installed: requirements/localstack.txt

@@ -49,8 +49,13 @@ def up(
     auto_ports: Annotated[
         bool, typer.Option(help="Pick free ports instead of the defaults")
     ] = False,
+    runtime: Annotated[
+        str, typer.Option(help="native (processes on loopback) or compose (Docker containers)")
+    ] = "native",
 ) -> None:
     """Start the whole stack (a no-op that prints status if it is already up)."""
+    if runtime not in ("native", "compose"):
+        raise stack.StackError("--runtime must be native or compose")
     if queue_type not in ("fifo", "standard"):
         raise stack.StackError("--queue-type must be fifo or standard")
     if replication not in ("sync", "async"):
@@ -69,6 +74,7 @@ def up(
         ),
         replication=replication,
         auto_ports=auto_ports,
+        runtime=runtime,  # type: ignore[arg-type]
     )
     with console.status("starting the stack") as spinner:
         state, started = stack.up(options, report=lambda step: _step(spinner, step))

@@ -7,7 +7,6 @@ same from its quorum storage). Each node runs as the unprivileged service user.
 
 from __future__ import annotations
 
-import glob
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Any
 
 import psycopg
 
-from sandbox import process
+from sandbox import process, runtime
+from sandbox.runtime import pg
 from sandbox.state import Node, StackState
 
 SETTINGS = """
@@ -40,17 +40,6 @@ host replication replicator 127.0.0.1/32 scram-sha-256
 """
 
 
-def bin_dir() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
-    if not found:
-        raise FileNotFoundError("PostgreSQL server not found: apt-get install postgresql")
-    return Path(found[-1]).parent
-
-
-def pg(tool: str) -> str:
-    return str(bin_dir() / tool)
-
-
 @dataclass
 class PostgresNode:
     """One node's lifecycle, in the style of a testcontainers module: init, start, stop, health."""
@@ -60,7 +49,7 @@ class PostgresNode:
     def node(self, state: StackState) -> Node:
         return state.nodes[self.name]
 
-    def start(self, state: StackState) -> None:
+    def command(self, state: StackState) -> process.Command:
         node = self.node(state)
         argv = [
             pg("postgres"),
@@ -74,7 +63,10 @@ class PostgresNode:
             f"unix_socket_directories={Path(node.data_dir).parent}",
         ]
         log = Path(state.data_root, f"{self.name}.log")
-        state.pids[self.name] = process.spawn(argv, log=log, user=state.service_user or None)
+        return process.Command(argv=argv, log=log, user=state.service_user or None)
+
+    def start(self, state: StackState) -> None:
+        state.pids[self.name] = runtime.of(state).start(state, self.name, self.command)
         process.wait_until(lambda: self.healthy(state), timeout=30, what=f"PostgreSQL {self.name}")
 
     def stop(self, state: StackState) -> None:
@@ -107,9 +99,10 @@ def init_writer(state: StackState, name: str) -> None:
     pwfile = Path(state.data_root, "pwfile")
     pwfile.write_text(state.admin_password)
     process.chown(pwfile, user)
-    process.run(
+    runtime.of(state).tool(
+        state,
         [
-            pg("initdb"),
+            "initdb",
             "-D",
             node.data_dir,
             "-U",
@@ -145,9 +138,10 @@ def clone_reader(state: StackState, name: str) -> None:
     """Make ``name`` a streaming replica of the writer with pg_basebackup, and start it."""
     writer = state.writer
     node = state.nodes[name]
-    process.run(
+    runtime.of(state).tool(
+        state,
         [
-            pg("pg_basebackup"),
+            "pg_basebackup",
             "-h",
             "127.0.0.1",
             "-p",
@@ -275,9 +269,10 @@ def rewind(state: StackState, name: str) -> None:
     with connect(state, writer.name, dbname="postgres") as conn:
         conn.execute("CHECKPOINT")  # pg_rewind reads the source's control file
     source = f"host=127.0.0.1 port={writer.port} user=postgres dbname=postgres"
-    process.run(
+    runtime.of(state).tool(
+        state,
         [
-            pg("pg_rewind"),
+            "pg_rewind",
             f"--target-pgdata={state.nodes[name].data_dir}",
             f"--source-server={source}",
             "--no-sync",

@@ -26,8 +26,8 @@ from typing import Literal
 
 import psycopg
 
-from sandbox import database, events, process, proxy
-from sandbox.database import PostgresNode, pg
+from sandbox import database, events, process, proxy, runtime
+from sandbox.database import PostgresNode
 from sandbox.state import StackState
 
 Mode = Literal["crash", "switchover", "hang"]
@@ -125,9 +125,8 @@ def _stop_cleanly(state: StackState, name: str) -> str:
     """Stop the writer (fast shutdown); returns its final checkpoint LSN."""
     PostgresNode(name).stop(state)
     state.save()
-    control = process.run(
-        [pg("pg_controldata"), state.nodes[name].data_dir], user=state.service_user or None
-    ).stdout
+    argv = ["pg_controldata", state.nodes[name].data_dir]
+    control = runtime.of(state).tool(state, argv, user=state.service_user or None).stdout
     line = next(x for x in control.splitlines() if x.startswith("Latest checkpoint location"))
     return line.split(":", 1)[1].strip()
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from sandbox import identity, process
+from sandbox import identity, process, runtime
 from sandbox.lambda_runtime import Handler, LambdaContext, load_handler
 from sandbox.state import StackState, load
 
@@ -185,8 +185,11 @@ class GatewayService:
 
     name: str = "api"
 
+    def command(self, state: StackState) -> process.Command:
+        return process.module_command("sandbox.gateway", state.run_dir, "api")
+
     def start(self, state: StackState) -> None:
-        state.pids[self.name] = process.spawn_module("sandbox.gateway", state.run_dir, "api")
+        state.pids[self.name] = runtime.of(state).start(state, self.name, self.command)
         process.wait_until(lambda: self.healthy(state), timeout=30, what="API gateway")
 
     def stop(self, state: StackState) -> None:

@@ -1,11 +1,13 @@
-"""The AWS stand-in: LocalStack on the host (SQS, Secrets Manager, CloudWatch), no Docker.
+"""The AWS stand-in: LocalStack run from Python, not its image (SQS, Secrets Manager, CloudWatch).
 
 It runs from its own virtual environment (``.venv-localstack``, Python >= 3.13, pinned in
-``requirements/localstack.txt``) and keeps every file inside the run dir.
+``requirements/localstack.txt``; ``SANDBOX_LOCALSTACK_PYTHON`` names another, as the Compose
+image does) and keeps every file inside the run dir.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,19 +15,25 @@ from typing import Any
 import boto3
 import httpx
 
-from sandbox import process
+from sandbox import process, runtime
 from sandbox.state import PROJECT_DIR, StackState
 
 SERVICES = ("sqs", "secretsmanager", "cloudwatch")
-PYTHON = PROJECT_DIR / ".venv-localstack" / "bin" / "python"
+
+
+def python() -> Path:
+    """LocalStack's interpreter where this runs: the project's venv, or the image's."""
+    default = PROJECT_DIR / ".venv-localstack" / "bin" / "python"
+    return Path(os.environ.get("SANDBOX_LOCALSTACK_PYTHON") or default)
 
 
 @dataclass
 class LocalStack:
     name: str = "aws"
 
-    def start(self, state: StackState) -> None:
-        if not PYTHON.exists():
+    def command(self, state: StackState) -> process.Command:
+        interpreter = python()
+        if not interpreter.exists():
             raise FileNotFoundError(
                 "LocalStack is not installed: run `make up` (or `make install`)"
             )
@@ -45,9 +53,12 @@ class LocalStack:
             "CONFIG_DIR": str(home / "config"),
             "TMPDIR": str(home / "tmp"),
         }
-        (home / "tmp").mkdir(parents=True, exist_ok=True)
-        argv = [str(PYTHON), "-m", "localstack.runtime.main"]
-        state.pids[self.name] = process.spawn(argv, log=log_path(state), env=env)
+        argv = [str(interpreter), "-m", "localstack.runtime.main"]
+        return process.Command(argv=argv, log=log_path(state), env=env)
+
+    def start(self, state: StackState) -> None:
+        state.path("localstack", "tmp").mkdir(parents=True, exist_ok=True)
+        state.pids[self.name] = runtime.of(state).start(state, self.name, self.command)
 
     def wait(self, state: StackState) -> None:
         def ready() -> bool:

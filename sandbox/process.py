@@ -11,11 +11,26 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
 class CommandFailed(RuntimeError):
     """A setup command failed; the message carries its last output lines."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A long-running server of the stack: what runs, as whom, with what environment, logging where.
+
+    A value, not a process: the native runtime spawns it from here, a Compose container builds the
+    same value inside the image (`sandbox.serve`) and execs it, so both run the same thing.
+    """
+
+    argv: list[str]
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
 
 
 def service_user() -> str | None:
@@ -65,8 +80,12 @@ def run(
     env: Mapping[str, str] | None = None,
     check: bool = True,
     timeout: float = 120,
+    what: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a short command to completion, as ``user`` if given."""
+    """Run a short command to completion, as ``user`` if given.
+
+    ``what`` names it in the error (default: the program), for a program that runs another one.
+    """
     result = subprocess.run(
         list(argv),
         user=user,
@@ -79,7 +98,8 @@ def run(
     )
     if check and result.returncode != 0:
         tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
-        raise CommandFailed(f"{Path(argv[0]).name} failed ({result.returncode}): {tail}")
+        name = what or Path(argv[0]).name
+        raise CommandFailed(f"{name} failed ({result.returncode}): {tail}")
     return result
 
 
@@ -107,11 +127,18 @@ def spawn(
     return child.pid
 
 
-def spawn_module(module: str, run_dir: str, log_name: str) -> int:
-    """Start ``python -m module``, a stack component of ours; it finds the stack in ``run_dir``."""
-    env = {"SANDBOX_RUN_DIR": run_dir, "PYTHONUNBUFFERED": "1"}
-    log = Path(run_dir, "logs", f"{log_name}.log")
-    return spawn([sys.executable, "-m", module], log=log, env=env)
+def launch(command: Command) -> int:
+    """Start a stack server natively, detached; return its pid."""
+    return spawn(command.argv, log=command.log, user=command.user, env=command.env)
+
+
+def module_command(module: str, run_dir: str, log_name: str) -> Command:
+    """``python -m module``, a stack component of ours; it finds the stack in ``run_dir``."""
+    return Command(
+        argv=[sys.executable, "-m", module],
+        log=Path(run_dir, "logs", f"{log_name}.log"),
+        env={"SANDBOX_RUN_DIR": run_dir, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def alive(pid: int | None) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 
-from sandbox import process
+from sandbox import process, runtime
 from sandbox.state import StackState
 
 ADMIN_USER = "pgbouncer"
@@ -74,11 +74,16 @@ log_disconnections = 0
 class Proxy:
     name: str = "proxy"
 
+    def command(self, state: StackState) -> process.Command:
+        return process.Command(
+            argv=[binary(), str(config_path(state))],
+            log=Path(state.data_root, "pgbouncer.log"),
+            user=state.service_user or None,
+        )
+
     def start(self, state: StackState) -> None:
         write_config(state)
-        log = Path(state.data_root, "pgbouncer.log")
-        argv = [binary(), str(config_path(state))]
-        state.pids[self.name] = process.spawn(argv, log=log, user=state.service_user or None)
+        state.pids[self.name] = runtime.of(state).start(state, self.name, self.command)
         process.wait_until(lambda: self.healthy(state), timeout=15, what="PgBouncer")
 
     def stop(self, state: StackState) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox import localstack, process
+from sandbox import localstack, process, runtime
 from sandbox.lambda_runtime import FunctionTimeout, invoke, load_handler
 from sandbox.state import RunnerSettings, StackState, load
 
@@ -223,8 +223,11 @@ class ConsumerRunner:
 
     name: str = "consumer"
 
+    def command(self, state: StackState) -> process.Command:
+        return process.module_command("sandbox.runner", state.run_dir, "consumer")
+
     def start(self, state: StackState) -> None:
-        state.pids[self.name] = process.spawn_module("sandbox.runner", state.run_dir, "consumer")
+        state.pids[self.name] = runtime.of(state).start(state, self.name, self.command)
 
     def stop(self, state: StackState) -> None:
         timeout = state.runner.function_timeout_seconds + state.runner.wait_time_seconds + 5

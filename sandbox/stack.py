@@ -1,10 +1,11 @@
 """The whole stack: bring it up, check it, take it down, through one small component interface.
 
 Every component (``LocalStack``, ``PostgresNode``, ``Proxy``, ``GatewayService``,
-``ConsumerRunner``, ``Dashboard``) has ``name``, ``start(state)``, ``stop(state)`` and
-``healthy(state)``. The native ones run processes on loopback; the Compose profile runs the
-same components as containers behind the same interface, so the functions, the CLI and the tests
-never know which runtime they talk to.
+``ConsumerRunner``, ``Dashboard``) has ``name``, ``command(state)``, ``start(state)``,
+``stop(state)`` and ``healthy(state)``. Its start hands its command to the stack's runtime
+(`sandbox.runtime`): native processes on loopback by default, or the Compose profile's
+containers, which run the same commands; both give back a host pid, so the functions, the CLI
+and the tests never know which runtime they talk to.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from typing import Protocol
 
 import httpx
 
-from sandbox import database, identity, localstack, process
+from sandbox import database, identity, localstack, process, runtime
 from sandbox.database import PostgresNode
 from sandbox.gateway import GatewayService
 from sandbox.localstack import LocalStack
 from sandbox.proxy import Proxy
 from sandbox.queue import QueueSettings, depth, ensure_queues
 from sandbox.runner import ConsumerRunner
+from sandbox.runtime import Name as RuntimeName
 from sandbox.secret import ensure_secret
 from sandbox.state import (
     PROJECT_DIR,
@@ -54,6 +56,9 @@ Report = Callable[[str], None]
 class Component(Protocol):
     name: str
 
+    def command(self, state: StackState) -> process.Command:
+        """What runs, natively or (built inside the image by `sandbox.serve`) in a container."""
+
     def start(self, state: StackState) -> None: ...
     def stop(self, state: StackState) -> None: ...
     def healthy(self, state: StackState) -> bool: ...
@@ -78,7 +83,7 @@ class Dashboard:
 
     name: str = "dashboard"
 
-    def start(self, state: StackState) -> None:
+    def command(self, state: StackState) -> process.Command:
         argv = [
             sys.executable,
             "-m",
@@ -104,8 +109,10 @@ class Dashboard:
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": str(PROJECT_DIR),
         }
-        log = state.path("logs", "dashboard.log")
-        state.pids[self.name] = process.spawn(argv, log=log, env=env)
+        return process.Command(argv=argv, log=state.path("logs", "dashboard.log"), env=env)
+
+    def start(self, state: StackState) -> None:
+        state.pids[self.name] = runtime.of(state).start(state, self.name, self.command)
         process.wait_until(lambda: self.healthy(state), timeout=30, what="dashboard")
 
     def stop(self, state: StackState) -> None:
@@ -135,6 +142,7 @@ class Options:
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     replication: str = "sync"
     auto_ports: bool = False
+    runtime: RuntimeName = "native"  # where the servers run: native or compose
 
 
 def health(state: StackState) -> dict[str, bool]:
@@ -172,6 +180,7 @@ def up(
             raise StackError(f"stack is partly up ({down_names} down): run `make down` first")
         _remove(state)  # left over from a reboot or a crash: nothing of it runs any more
     state = _new_state(options, directory)
+    runtime.of(state).prepare(state, report)
     state.save()
     aws = LocalStack()
     try:
@@ -232,6 +241,7 @@ def _new_state(options: Options, root: Path) -> StackState:
         runner=options.runner,
         db_password=secrets.token_hex(16),
         admin_password=secrets.token_hex(16),
+        runtime=options.runtime,
     )
 
 
@@ -287,6 +297,7 @@ def stop_all(state: StackState, report: Report = print) -> None:
             report(f"stopping {item.name}")
             item.stop(state)
     state.save()
+    runtime.of(state).remove(state, report)
 
 
 def _remove(state: StackState) -> None:

@@ -66,6 +66,8 @@ class StackState:
     dlq_url: str = ""
     secret_id: str = ""
     client_id: str = ""
+    # Where the servers run (`sandbox.runtime`); state files from before it are native.
+    runtime: Literal["native", "compose"] = "native"
 
     # -- where things are -------------------------------------------------------------------
     @property

@@ -1,0 +1,161 @@
+"""The Compose runtime: each stack server in a container of `compose/docker-compose.yml`.
+
+Only starting a server, the one-shot PostgreSQL tools, the image build and the clean-up differ
+from the native runtime. A container runs
+``python -m sandbox.serve SERVICE`` with host networking, the host's pid namespace and the
+project, run dir and data root mounted at the same paths, so the ports, URLs, files and pids in
+the state mean the same on the host and inside. After ``up`` the container's host pid is all
+the rest of the sandbox needs: crash, hang, stop and memory work on it as on a native process.
+
+The Docker CLI is driven as a user would (``docker compose ...``); nothing here needs the Docker
+SDK. Each run dir gets its own Compose project, so a test stack never touches a workshop stack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox import process
+from sandbox.state import PROJECT_DIR, StackState
+
+COMPOSE_FILE = PROJECT_DIR / "compose" / "docker-compose.yml"
+TOOLS_SERVICE = "tools"
+NO_ENGINE = (
+    "Docker engine not reachable: `docker info` failed; the native profile needs none: `make up`"
+)
+
+
+class EngineUnreachable(RuntimeError):
+    """No Docker engine (or no Compose v2) answers; the message says what to do instead."""
+
+
+def project_name(run_dir: str) -> str:
+    """One Compose project per run dir (lowercase, as Compose requires), stable across calls."""
+    return "nzrpo-" + hashlib.sha1(run_dir.encode()).hexdigest()[:12]
+
+
+def uid_gid(user: str | None) -> str:
+    """``uid:gid`` of ``user``, or of whoever runs this when None (as the native runtime does)."""
+    if user:
+        entry = pwd.getpwnam(user)
+        return f"{entry.pw_uid}:{entry.pw_gid}"
+    return f"{os.getuid()}:{os.getgid()}"
+
+
+@dataclass
+class Compose:
+    """The `runtime.Runtime` of the Compose profile, through the ``docker`` CLI on PATH."""
+
+    file: Path = COMPOSE_FILE
+
+    def prepare(self, state: StackState, report: Callable[[str], None]) -> None:
+        """Fail in one line without an engine; build the image (cached: seconds when unchanged).
+
+        The build needs the state's variables too: Compose substitutes the whole file first.
+        """
+        for argv in (["docker", "info"], ["docker", "compose", "version"]):
+            try:
+                ok = process.run(argv, check=False, timeout=30).returncode == 0
+            except FileNotFoundError:
+                raise EngineUnreachable(
+                    "Docker CLI not found; the native profile needs none: `make up`"
+                ) from None
+            if not ok:
+                raise EngineUnreachable(
+                    NO_ENGINE if argv[1] == "info" else "`docker compose` (Compose v2) not found"
+                )
+        report("building the image (compose/Dockerfile; the first build takes minutes)")
+        build = ["docker", "compose", "-f", str(self.file), "build"]
+        process.run(build, env=self.env(state), timeout=3600, what="docker compose build")
+
+    def compose(self, state: StackState) -> list[str]:
+        return ["docker", "compose", "-f", str(self.file), "-p", project_name(state.run_dir)]
+
+    def env(self, state: StackState) -> dict[str, str]:
+        """What the compose file substitutes: the mounts and the user the containers run as."""
+        return {
+            "SANDBOX_RUN_DIR": state.run_dir,
+            "SANDBOX_PROJECT_DIR": str(PROJECT_DIR),
+            "SANDBOX_DATA_ROOT": state.data_root,
+            # Servers start as the invoking user and `sandbox.serve` drops to the service user,
+            # as a native start does: the service user may not read a project under /root.
+            "SANDBOX_UID_GID": uid_gid(None),
+        }
+
+    def docker(
+        self,
+        state: StackState,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        what: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the Docker CLI; with ``what``, a failure raises `CommandFailed` naming it."""
+        return process.run(
+            argv, env={**self.env(state), **(env or {})}, check=what is not None, what=what
+        )
+
+    def start(
+        self, state: StackState, name: str, command: Callable[[StackState], process.Command]
+    ) -> int:
+        # ``command`` is not called here: `sandbox.serve` builds it inside the container, with the
+        # image's paths, from the state file, which must therefore be current.
+        state.save()
+        base = self.compose(state)
+        up = [*base, "up", "-d", "--no-deps", "--force-recreate", name]
+        self.docker(state, up, what=f"docker compose up {name}")
+        ps = self.docker(state, [*base, "ps", "-q", name], what=f"docker compose ps {name}")
+        container = ps.stdout.strip()
+        pid = 0
+        if container:
+            inspect = self.docker(state, ["docker", "inspect", "-f", "{{.State.Pid}}", container])
+            pid = int(inspect.stdout.strip() or 0) if inspect.returncode == 0 else 0
+        if not pid:
+            raise RuntimeError(
+                f"container {name} exited at once: see {state.run_dir}/logs or "
+                f"`docker compose -p {project_name(state.run_dir)} logs {name}`"
+            )
+        return pid
+
+    def tool(
+        self,
+        state: StackState,
+        argv: Sequence[str],
+        *,
+        user: str | None,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """``docker compose run --rm`` the tool as ``user``.
+
+        Environment values (a password) reach it by name only, never on a command line.
+        """
+        names = [f"--env={key}" for key in env or {}]
+        return self.docker(
+            state,
+            [
+                *self.compose(state),
+                "run",
+                "--rm",
+                "--no-deps",
+                "-T",
+                f"--user={uid_gid(user)}",
+                *names,
+                TOOLS_SERVICE,
+                *argv,
+            ],
+            env=env,
+            what=argv[0],
+        )
+
+    def remove(self, state: StackState, report: Callable[[str], None]) -> None:
+        """``docker compose down``: the stopped containers go; a failure only warns (none run)."""
+        report("removing the containers (docker compose down)")
+        result = self.docker(state, [*self.compose(state), "down", "--remove-orphans"])
+        if result.returncode != 0:
+            report(f"docker compose down failed ({result.returncode}); remove them by hand")

@@ -1,0 +1,95 @@
+"""compose/docker-compose.yml and compose/Dockerfile, read as data: one service per component,
+host networking and pids, same-path mounts, nothing published, every variable provided."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from sandbox import compose, stack
+from sandbox.state import Node, StackState
+
+FILE = compose.COMPOSE_FILE
+DOCKERFILE = FILE.with_name("Dockerfile")
+SERVERS = [item.name for item in stack.components()]
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, dict[str, Any]]:
+    return yaml.safe_load(FILE.read_text())["services"]
+
+
+def test_every_component_has_a_service_of_its_name_that_serves_it(services):
+    assert set(services) == {*SERVERS, "tools"}
+    for name in SERVERS:
+        assert services[name]["command"] == ["python", "-m", "sandbox.serve", name]
+        assert "profiles" not in services[name]
+
+
+def test_the_tools_service_is_never_started_by_up(services):
+    assert services["tools"]["profiles"] == ["tools"]
+    assert "command" not in services["tools"]  # `run tools ARGV` runs ARGV
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("network_mode", "host"),  # servers bind 127.0.0.1: the state's ports are right everywhere
+        ("pid", "host"),  # postmaster.pid, SIGKILL, SIGSTOP and memory on host pids
+        ("restart", "no"),  # a crash stays a crash until the sandbox acts
+        ("init", False),  # the server is the container's main process, not a child of an init
+    ],
+)
+def test_every_service_shares_the_hosts_network_and_pids_and_never_restarts(services, key, value):
+    assert {name: spec.get(key) for name, spec in services.items()} == dict.fromkeys(
+        services, value
+    )
+
+
+def test_no_service_publishes_a_port(services):
+    assert [name for name, spec in services.items() if "ports" in spec or "expose" in spec] == []
+
+
+def test_the_project_run_dir_and_data_root_are_mounted_at_their_host_paths(services):
+    for name, spec in services.items():
+        volumes = spec["volumes"]
+        for variable in ("SANDBOX_PROJECT_DIR", "SANDBOX_RUN_DIR", "SANDBOX_DATA_ROOT"):
+            source = f"${{{variable}:?set by sandbox/compose.py}}"
+            assert f"{source}:{source}" in volumes, (name, variable)
+        assert {"/etc/passwd:/etc/passwd:ro", "/etc/group:/etc/group:ro"} <= set(volumes), name
+        assert spec["environment"]["PYTHONPATH"].startswith("${SANDBOX_PROJECT_DIR")
+        assert spec["environment"]["SANDBOX_RUN_DIR"].startswith("${SANDBOX_RUN_DIR")
+
+
+def test_one_image_built_once(services):
+    assert {spec["image"] for spec in services.values()} == {"nzrpo-sandbox:local"}
+    built = {name: spec["build"] for name, spec in services.items() if "build" in spec}
+    assert built == {"aws": {"context": "..", "dockerfile": "compose/Dockerfile"}}
+    assert (FILE.parent / built["aws"]["context"] / built["aws"]["dockerfile"]).exists()
+
+
+def test_every_variable_the_file_uses_is_one_the_runtime_sets(tmp_path):
+    used = set(re.findall(r"\$\{(\w+)", FILE.read_text()))
+    state = StackState(
+        run_dir=str(tmp_path),
+        service_user="",
+        data_root=str(tmp_path / "services"),
+        ports={},
+        nodes={"n1": Node("n1", 1, "writer", "")},
+    )
+    assert used == set(compose.Compose().env(state))
+
+
+def test_the_image_provides_what_the_containers_call_by_name():
+    text = DOCKERFILE.read_text()
+    assert text.startswith("#") and "FROM python:3.13-slim-bookworm" in text
+    path = re.search(r"ENV PATH=(\S+)", text)
+    assert path is not None
+    assert path.group(1).split(":")[:2] == ["/opt/venv/bin", "/usr/lib/postgresql/15/bin"]
+    assert "SANDBOX_LOCALSTACK_PYTHON=/opt/venv-localstack/bin/python" in text
+    assert "requirements/localstack.txt" in text
+    ignored = FILE.with_name("Dockerfile.dockerignore").read_text().splitlines()
+    assert {"*", "!pyproject.toml", "!requirements/localstack.txt"} <= set(ignored)

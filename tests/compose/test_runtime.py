@@ -1,0 +1,214 @@
+"""The runtime layer without an engine: the docker command lines the Compose runtime builds, the
+no-engine message, old state files, the native runtime, and `sandbox.serve`'s exec."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox import compose, process, runtime
+from sandbox.state import PROJECT_DIR, Node, StackState, load
+
+SANDBOX = Path(sys.executable).with_name("sandbox")
+
+
+def make_state(run_dir: Path, runtime_name: str = "compose") -> StackState:
+    return StackState(
+        run_dir=str(run_dir),
+        service_user="postgres",
+        data_root=str(run_dir / "services"),
+        ports={"n1": 1, "n2": 2, "proxy": 3, "aws": 4, "api": 5, "dashboard": 6},
+        nodes={"n1": Node("n1", 1, "writer", str(run_dir / "services" / "n1"))},
+        runtime=runtime_name,  # type: ignore[arg-type]
+    )
+
+
+class FakeDocker:
+    """Records what `process.run` is asked to run; answers like an engine with one container."""
+
+    def __init__(self, container: str = "c0ffee", pid: int = 4242) -> None:
+        self.calls: list[tuple[list[str], dict[str, str]]] = []
+        self.container, self.pid = container, pid
+
+    def __call__(self, argv, *, env=None, check=True, what=None, **_):
+        argv = list(argv)
+        self.calls.append((argv, dict(env or {})))
+        out = ""
+        if "ps" in argv:
+            out = f"{self.container}\n" if self.container else ""
+        elif argv[:2] == ["docker", "inspect"]:
+            out = f"{self.pid}\n"
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
+    recorder = FakeDocker()
+    monkeypatch.setattr(process, "run", recorder)
+    return recorder
+
+
+def test_each_run_dir_gets_its_own_compose_project(tmp_path):
+    one, two = compose.project_name(str(tmp_path / "a")), compose.project_name(str(tmp_path / "b"))
+    assert one != two
+    assert one == compose.project_name(str(tmp_path / "a"))
+    assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", one)  # what Compose accepts as a project name
+
+
+def test_start_brings_up_one_service_and_returns_its_host_pid(tmp_path, fake):
+    state = make_state(tmp_path)
+
+    def never(_state):  # the command is built inside the container, not on the host
+        raise AssertionError("the host must not build the command")
+
+    pid = compose.Compose().start(state, "n1", never)
+
+    base = [
+        "docker",
+        "compose",
+        "-f",
+        str(compose.COMPOSE_FILE),
+        "-p",
+        compose.project_name(str(tmp_path)),
+    ]
+    assert [argv for argv, _ in fake.calls] == [
+        [*base, "up", "-d", "--no-deps", "--force-recreate", "n1"],
+        [*base, "ps", "-q", "n1"],
+        ["docker", "inspect", "-f", "{{.State.Pid}}", "c0ffee"],
+    ]
+    assert pid == 4242
+    env = fake.calls[0][1]
+    assert env["SANDBOX_RUN_DIR"] == str(tmp_path)
+    assert env["SANDBOX_DATA_ROOT"] == state.data_root
+    assert env["SANDBOX_PROJECT_DIR"] == str(PROJECT_DIR)
+    assert env["SANDBOX_UID_GID"] == f"{os.getuid()}:{os.getgid()}"
+    assert load(tmp_path).runtime == "compose"  # saved first: the container reads it
+
+
+def test_a_container_that_exits_at_once_is_an_error_that_says_where_to_look(tmp_path, fake):
+    fake.container = ""
+    with pytest.raises(RuntimeError, match=r"exited at once: see .*/logs or `docker compose -p"):
+        compose.Compose().start(make_state(tmp_path), "aws", lambda _s: None)  # type: ignore[arg-type, return-value]
+
+
+def test_a_tool_runs_once_in_the_tools_service_as_the_service_user(tmp_path, fake):
+    entry = pwd.getpwnam("postgres")
+    compose.Compose().tool(
+        make_state(tmp_path),
+        ["pg_rewind", "--no-sync"],
+        user="postgres",
+        env={"PGPASSWORD": "s3cret"},
+    )
+    ((argv, env),) = fake.calls
+    assert argv[6:] == [
+        "run",
+        "--rm",
+        "--no-deps",
+        "-T",
+        f"--user={entry.pw_uid}:{entry.pw_gid}",
+        "--env=PGPASSWORD",
+        "tools",
+        "pg_rewind",
+        "--no-sync",
+    ]
+    assert "s3cret" not in " ".join(argv)  # by name only: never on a command line
+    assert env["PGPASSWORD"] == "s3cret"
+
+
+def test_remove_is_compose_down_of_this_run_dirs_project(tmp_path, fake):
+    compose.Compose().remove(make_state(tmp_path), report=lambda _line: None)
+    ((argv, _),) = fake.calls
+    assert argv[4:] == ["-p", compose.project_name(str(tmp_path)), "down", "--remove-orphans"]
+
+
+def test_prepare_checks_the_engine_then_builds_the_image(tmp_path, fake):
+    compose.Compose().prepare(make_state(tmp_path), report=lambda _line: None)
+    assert fake.calls[-1][1]["SANDBOX_RUN_DIR"] == str(tmp_path)  # the file is substituted whole
+    assert [argv for argv, _ in fake.calls] == [
+        ["docker", "info"],
+        ["docker", "compose", "version"],
+        ["docker", "compose", "-f", str(compose.COMPOSE_FILE), "build"],
+    ]
+
+
+def test_without_an_engine_up_says_so_in_one_line_and_starts_nothing(tmp_path, standin):
+    env = {**os.environ, "STANDIN_DOCKER_ENGINE": "down", "SANDBOX_RUN_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [str(SANDBOX), "up", "--runtime", "compose", "--auto-ports"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == f"error: {compose.NO_ENGINE}\n"
+    assert not (tmp_path / "state.json").exists()
+    assert standin.calls() == [["info"]]
+
+
+def test_a_state_file_from_before_runtimes_loads_as_native(tmp_path):
+    state = make_state(tmp_path)
+    state.save()
+    data = json.loads((tmp_path / "state.json").read_text())
+    del data["runtime"]
+    (tmp_path / "state.json").write_text(json.dumps(data))
+    assert isinstance(runtime.of(load(tmp_path)), runtime.Native)
+    with pytest.raises(ValueError, match="native, compose"):
+        runtime.named("podman")
+
+
+def test_the_native_runtime_spawns_the_command_and_runs_tools_from_the_host(tmp_path):
+    state = make_state(tmp_path, "native")
+    log = tmp_path / "logs" / "x.log"
+    command = process.Command(argv=["sh", "-c", "echo $X; exec sleep 30"], log=log, env={"X": "hi"})
+    pid = runtime.Native().start(state, "x", lambda _s: command)
+    try:
+        process.wait_until(lambda: log.read_text() == "hi\n", timeout=10, what="log")
+        assert process.alive(pid)
+    finally:
+        process.stop(pid, timeout=5)
+    version = runtime.Native().tool(state, ["pg_controldata", "--version"], user=None)
+    assert "PostgreSQL" in version.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to the service user needs root")
+def test_serve_becomes_the_command_as_its_user_logging_to_its_file(tmp_path):
+    tmp_path.chmod(0o755)  # the service user writes its log here
+    log = tmp_path / "n1.log"
+    script = (
+        "from pathlib import Path; from sandbox import process, serve; "
+        f"serve.run(process.Command(argv=['sh', '-c', 'echo $X; id -un; pwd; echo oops >&2'], "
+        f"log=Path({str(log)!r}), env={{'X': 'from-env'}}, user='postgres'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert log.read_text().split() == ["from-env", "postgres", "/", "oops"]
+    assert log.stat().st_uid == pwd.getpwnam("postgres").pw_uid
+
+
+def test_serve_refuses_what_is_not_a_component():
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox.serve", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=PROJECT_DIR,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("usage: python -m sandbox.serve aws|n1|n2|proxy|api|")
