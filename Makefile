@@ -31,8 +31,10 @@ status:  ## Health, roles, replication, queue and DLQ depth
 demo: up  ## A default drill: a crash failover mid-stream, both paths, every write accounted for
 	@$(SANDBOX) drill --fault crash --path both --count 1000 --rate 50 $(DRILL_ARGS)
 
-dashboard: install  ## Start the dashboard if it is not running (the stack must be up); print its URL
-	@$(SANDBOX) dashboard
+# Without STACK: the local stack's page (the stack must be up). STACK=NAME [REGION=...] [PORT=...]:
+# a deployed stack's read-only page instead, served in the foreground until Ctrl-C.
+dashboard: $(if $(STACK),$(VENV)/.installed,install)  ## Start the dashboard if needed, print its URL (STACK=NAME: a deployed stack's, read-only)
+	@$(SANDBOX) dashboard $(if $(STACK),--target aws --stack $(STACK)) $(if $(REGION),--region $(REGION)) $(if $(PORT),--port $(PORT))
 
 test: install browser  ## Run the test suite on a real stack of its own
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -8,16 +8,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import controls, live
+from dashboard import controls, layout, live
 from sandbox.state import NotRunning, load
 
-st.set_page_config(page_title="near-zero-RPO sandbox", page_icon="🛡️", layout="wide")
-# Streamlit dims the elements of a running rerun until they are redrawn. The live part reruns
-# every second, so it would blink; nothing on this page is stale in that sense.
-st.html(
-    "<style>[data-testid='stElementContainer'][data-stale='true']"
-    "{opacity: 1 !important; transition: none !important;}</style>"
-)
+layout.setup("near-zero-RPO sandbox")
 st.title("Near-zero-RPO sandbox")
 try:
     state = load()

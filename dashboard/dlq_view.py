@@ -1,4 +1,5 @@
-"""The DLQ's contents (`sandbox dlq list`) and one message's body and attributes (`dlq show`).
+"""The DLQ's contents (`sandbox dlq list`) and one message's body and attributes (`dlq show`),
+for the local page and, through `listing` and `contents`, the AWS one.
 
 Peeking receives every message and makes it visible again, so it is not done at every refresh:
 only when the DLQ's depth changes, or every few seconds, and never while a long action (a drill
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
@@ -21,6 +23,7 @@ from sandbox.dlq import Parked
 from sandbox.state import StackState
 
 REPEEK_SECONDS = 10.0
+Peek = Callable[[], list[Parked]]
 
 
 def show(state: StackState, snapshot: Snapshot, busy: bool) -> None:
@@ -29,11 +32,35 @@ def show(state: StackState, snapshot: Snapshot, busy: bool) -> None:
         st.caption("The DLQ cannot be read right now (LocalStack down?).")
         return
     total = depth["visible"] + depth["in_flight"]
-    try:
-        parked = _listing(state, total, busy)
-    except Exception as error:
-        st.caption(f"The DLQ cannot be listed right now: {readable(error)}")
-        return
+    parked = listing(lambda: dlq.peek(state), total, busy)
+    if parked is not None:
+        contents(parked, lambda key: _detail(state, key, total))
+
+
+def listing(
+    peek: Peek, total: int, busy: bool, repeek_seconds: float = REPEEK_SECONDS
+) -> list[Parked] | None:
+    """The DLQ's messages: peeked afresh only if its depth changed or the last peek is older
+    than ``repeek_seconds``, and not while ``busy``. None (and why, on the page) if the peek
+    failed."""
+    cached = st.session_state.get("dlq_listing")
+    if total == 0:
+        fresh = {"total": 0, "at": time.time(), "parked": []}
+    elif cached and (busy or (cached["total"] == total and _fresh(cached["at"], repeek_seconds))):
+        return cached["parked"]
+    else:
+        try:
+            fresh = {"total": total, "at": time.time(), "parked": peek()}
+        except Exception as error:
+            st.caption(f"The DLQ cannot be listed right now: {readable(error)}")
+            return None
+    st.session_state["dlq_listing"] = fresh
+    return fresh["parked"]
+
+
+def contents(parked: list[Parked], detail: Callable[[str], Parked] | None = None) -> None:
+    """The listing as a table, then one message's body and attributes: ``detail(order id)``
+    reads it afresh; without it, it is taken from the listing."""
     if not parked:
         st.caption("The DLQ is empty.")
         return
@@ -48,29 +75,20 @@ def show(state: StackState, snapshot: Snapshot, busy: bool) -> None:
     st.dataframe(frame, hide_index=True, width="stretch")
     key = st.selectbox("Message", [p.order_id for p in parked], key="dlq_choice")
     try:
-        message = _detail(state, key, total)
+        message = detail(key) if detail else next(p for p in parked if p.order_id == key)
     except Exception as error:  # gone meanwhile: redriven or purged from another tab
         st.caption(f"{key}: {readable(error)}")
         return
     body, attributes = st.columns(2)
     with body:
         st.caption(f"body of {message.message_id}")
-        st.json(json.loads(message.body))
+        try:
+            st.json(json.loads(message.body))
+        except ValueError:  # not an order (sent to the DLQ by hand?): as it is
+            st.code(message.body)
     with attributes:
         st.caption("attributes")
         st.json(message.attributes)
-
-
-def _listing(state: StackState, total: int, busy: bool) -> list[Parked]:
-    cached = st.session_state.get("dlq_listing")
-    if total == 0:
-        listing = {"total": 0, "at": time.time(), "parked": []}
-    elif cached and (busy or (cached["total"] == total and _fresh(cached["at"]))):
-        return cached["parked"]
-    else:
-        listing = {"total": total, "at": time.time(), "parked": dlq.peek(state)}
-    st.session_state["dlq_listing"] = listing
-    return listing["parked"]
 
 
 def _detail(state: StackState, key: str, total: int) -> Parked:
@@ -87,8 +105,8 @@ def _detail(state: StackState, key: str, total: int) -> Parked:
     return message
 
 
-def _fresh(at: float) -> bool:
-    return time.time() - at < REPEEK_SECONDS
+def _fresh(at: float, seconds: float = REPEEK_SECONDS) -> bool:
+    return time.time() - at < seconds
 
 
 def _clock(epoch: float | None) -> str:

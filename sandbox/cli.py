@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.exceptions import TyperException
 
-from sandbox import database, dlq, events, failover, faults, identity, stack, traffic
+from sandbox import aws_dashboard, database, dlq, events, failover, faults, identity, stack, traffic
 from sandbox import drill as drills
 from sandbox.load import POISON_CUSTOMER_ID, Client, order, send_orders
 from sandbox.queue import QueueSettings
@@ -371,6 +371,18 @@ def customer_add(
     console.print(f"customer {customer_id} added")
 
 
+# What `drill` and `dashboard` share: which stack (this sandbox, or one deployed from aws/).
+TargetOption = Annotated[
+    str, typer.Option(help="local (this sandbox) or aws (a stack deployed from aws/)")
+]
+StackOption = Annotated[
+    str | None, typer.Option("--stack", help="CloudFormation stack (--target aws)")
+]
+RegionOption = Annotated[
+    str | None, typer.Option(help=f"AWS region (--target aws; default {DEFAULT_REGION})")
+]
+
+
 @app.command()
 def drill(
     fault: Annotated[
@@ -387,27 +399,16 @@ def drill(
     ] = None,
     json_file: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
     redrive: Annotated[bool, typer.Option(help="Redrive the DLQ before reconciling")] = True,
-    target: Annotated[
-        str, typer.Option(help="local (this sandbox) or aws (a stack deployed from aws/)")
-    ] = "local",
-    stack_name: Annotated[
-        str | None, typer.Option("--stack", help="CloudFormation stack (--target aws)")
-    ] = None,
-    region: Annotated[
-        str | None, typer.Option(help=f"AWS region (--target aws; default {DEFAULT_REGION})")
-    ] = None,
+    target: TargetOption = "local",
+    stack_name: StackOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Traffic, a fault mid-stream, recovery, then an exact account of every write."""
     if fault not in drills.FAULTS:
         raise stack.StackError(f"--fault must be one of {', '.join(drills.FAULTS)}")
     if path not in ("queue", "direct", "both"):
         raise stack.StackError("--path must be queue, direct or both")
-    if target not in ("local", "aws"):
-        raise stack.StackError("--target must be local or aws")
-    if target == "aws" and not stack_name:
-        raise stack.StackError("--target aws needs --stack NAME (the CloudFormation stack)")
-    if target == "local" and (stack_name or region):
-        raise stack.StackError("--stack and --region are for --target aws")
+    _check_target(target, stack_name, region)
     aws = AwsTarget(stack_name, region or DEFAULT_REGION) if stack_name else None
     if aws:
         aws.check(fault, outage)  # a fault AWS cannot inject: one line, before any progress bar
@@ -443,6 +444,15 @@ def drill(
     if json_file:
         json_file.write_text(report.to_json())
         console.print(f"report written to {json_file}")
+
+
+def _check_target(target: str, stack_name: str | None, region: str | None) -> None:
+    if target not in ("local", "aws"):
+        raise stack.StackError("--target must be local or aws")
+    if target == "aws" and not stack_name:
+        raise stack.StackError("--target aws needs --stack NAME (the CloudFormation stack)")
+    if target == "local" and (stack_name or region):
+        raise stack.StackError("--stack and --region are for --target aws")
 
 
 def _print_report(report: drills.DrillReport) -> None:
@@ -544,8 +554,30 @@ def traffic_stop() -> None:
 
 
 @app.command()
-def dashboard() -> None:
-    """Start the dashboard if it is not running, and print its URL."""
+def dashboard(
+    target: TargetOption = "local",
+    stack_name: StackOption = None,
+    region: RegionOption = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help=f"--target aws: where to serve (default {aws_dashboard.DEFAULT_PORT})",
+        ),
+    ] = None,
+) -> None:
+    """Start the dashboard if it is not running, and print its URL.
+
+    --target aws: a deployed stack's read-only page, served here until Ctrl-C.
+    """
+    _check_target(target, stack_name, region)
+    if stack_name:
+        port = port or aws_dashboard.DEFAULT_PORT
+        code = aws_dashboard.serve(stack_name, region or DEFAULT_REGION, port)
+        raise typer.Exit(code)
+    if port is not None:
+        raise stack.StackError("--port is for --target aws (the local dashboard's is fixed)")
     state = load()
     if not stack.health(state).get("dashboard"):
         stack.start(state, "dashboard")

@@ -29,10 +29,12 @@ class Parked:
 
     message_id: str
     order_id: str
-    receives: int  # deliveries to the consumer, from its log (SQS's own count includes peeks)
+    # Locally: deliveries to the consumer, from its log. On AWS (no log to read): SQS's
+    # ApproximateReceiveCount, which also counts every peek, the one that listed it included.
+    receives: int
     first_received: float | None
     sent: float
-    last_error: str
+    last_error: str  # locally the consumer's; on AWS where to find it (SQS does not keep it)
     body: str = field(repr=False)
     attributes: dict[str, str] = field(repr=False)
 
@@ -63,23 +65,37 @@ def peek(state: StackState) -> list[Parked]:
 
 
 def _parked(message: dict[str, Any], known: dict[str, dict[str, Any]]) -> Parked:
+    failure = known.get(order_id(message), {})
+    error = failure.get("error", "")
+    return from_sqs(
+        message,
+        receives=int(failure.get("receive_count", 0)),
+        last_error=error.splitlines()[0] if error else "",
+    )
+
+
+def from_sqs(message: dict[str, Any], *, receives: int, last_error: str) -> Parked:
+    """A received DLQ message (with its system attributes), plus what SQS cannot tell."""
     attributes = message.get("Attributes", {})
-    try:
-        order_id = json.loads(message["Body"])["order_id"]
-    except (ValueError, KeyError, TypeError):
-        order_id = "?"
-    failure = known.get(order_id, {})
     first = attributes.get("ApproximateFirstReceiveTimestamp")
     return Parked(
         message_id=message["MessageId"],
-        order_id=order_id,
-        receives=int(failure.get("receive_count", 0)),
+        order_id=order_id(message),
+        receives=receives,
         first_received=int(first) / 1000 if first else None,
         sent=int(attributes.get("SentTimestamp", 0)) / 1000,
-        last_error=failure.get("error", "").splitlines()[0] if failure.get("error") else "",
+        last_error=last_error,
         body=message["Body"],
         attributes=attributes,
     )
+
+
+def order_id(message: dict[str, Any]) -> str:
+    """The order id in a message's body; "?" for a body that is not an order."""
+    try:
+        return json.loads(message["Body"])["order_id"]
+    except (ValueError, KeyError, TypeError):
+        return "?"
 
 
 def show(state: StackState, key: str) -> Parked:

@@ -84,31 +84,8 @@ class Dashboard:
     name: str = "dashboard"
 
     def command(self, state: StackState) -> process.Command:
-        argv = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(PROJECT_DIR / "dashboard" / "app.py"),
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(state.ports["dashboard"]),
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-            "--client.toolbarMode",
-            "minimal",  # no "Deploy" button: this page is for a workshop, not for publishing
-        ]
-        # The project on the path: the app imports `dashboard`, which is not an installed package.
-        env = {
-            "SANDBOX_RUN_DIR": state.run_dir,
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": str(PROJECT_DIR),
-        }
+        argv = streamlit_argv("app.py", state.ports["dashboard"])
+        env = {"SANDBOX_RUN_DIR": state.run_dir, "PYTHONUNBUFFERED": "1", **STREAMLIT_ENV}
         return process.Command(argv=argv, log=state.path("logs", "dashboard.log"), env=env)
 
     def start(self, state: StackState) -> None:
@@ -120,6 +97,33 @@ class Dashboard:
 
     def healthy(self, state: StackState) -> bool:
         return httpx.get(f"{dashboard_url(state)}/_stcore/health", timeout=2).status_code == 200
+
+
+#: The project on the path: a page imports `dashboard`, which is not an installed package.
+STREAMLIT_ENV = {"PYTHONPATH": str(PROJECT_DIR)}
+
+
+def streamlit_argv(page: str, port: int) -> list[str]:
+    """Streamlit serving ``dashboard/<page>`` on loopback only, headless, without usage stats."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(PROJECT_DIR / "dashboard" / page),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--client.toolbarMode",
+        "minimal",  # no "Deploy" button: this page is for a workshop, not for publishing
+    ]
 
 
 def dashboard_url(state: StackState) -> str:

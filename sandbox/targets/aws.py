@@ -20,9 +20,9 @@ from typing import Any
 
 import boto3
 
-from sandbox.dlq import PEEK_LIMIT
+from sandbox.dlq import PEEK_LIMIT, Parked, from_sqs
 from sandbox.load import Api
-from sandbox.queue import depth, snapshot
+from sandbox.queue import Depth, depth, snapshot
 from sandbox.targets import Commit
 from sandbox.targets.outputs import StackOutputs, read_outputs
 
@@ -155,6 +155,11 @@ class AwsTarget:
     def dlq_depth(self) -> int:
         return depth(self._sqs, self.outputs.dlq_url).total
 
+    def depths(self) -> tuple[Depth, Depth]:
+        """The queue's and the DLQ's, each split into visible and in flight (as SQS counts them:
+        approximately, and one GetQueueAttributes call each)."""
+        return depth(self._sqs, self.outputs.queue_url), depth(self._sqs, self.outputs.dlq_url)
+
     def committed(self, prefix: str) -> dict[str, Commit]:
         """The reconcile function's answer: ``{"prefix", "count", "by_node", "order_ids"}``.
 
@@ -172,8 +177,26 @@ class AwsTarget:
 
     def parked(self) -> set[str]:
         """Every DLQ message's order id, each left in the DLQ (as `sandbox.dlq.peek`)."""
-        messages = snapshot(self._sqs, self.outputs.dlq_url, limit=PEEK_LIMIT, poll_every=True)
-        return {_order_id(m) for m in messages}
+        return {message.order_id for message in self.dlq_messages()}
+
+    def dlq_messages(self) -> list[Parked]:
+        """Every DLQ message as SQS gives it, each left in the DLQ (received, then made visible).
+
+        ``receives`` is SQS's ApproximateReceiveCount, which counts this receive and every earlier
+        peek too: there is no consumer log here to count deliveries from. SQS does not keep why a
+        message failed, so ``last_error`` says where the consumer logged it.
+        """
+        outputs = self.outputs
+        messages = snapshot(self._sqs, outputs.dlq_url, limit=PEEK_LIMIT, poll_every=True)
+        where = f'not kept by SQS: see "order failed" in the log of {outputs.consumer_function}'
+        return [
+            from_sqs(
+                message,
+                receives=int(message.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
+                last_error=where,
+            )
+            for message in messages
+        ]
 
     def redrive(self) -> int:
         """SQS's own move task, which redrives FIFO queues on AWS; returns messages moved."""
@@ -247,10 +270,3 @@ def _event(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _identity(event: dict[str, Any]) -> tuple[float, str]:
     return event["epoch"], event["message"]
-
-
-def _order_id(message: dict[str, Any]) -> str:
-    try:
-        return json.loads(message["Body"])["order_id"]
-    except (ValueError, KeyError, TypeError):
-        return "?"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 #: Field -> output name (``aws/stacks/orders.py``, ``OrdersStack._outputs``).
 OUTPUT_NAMES = {
@@ -22,6 +22,7 @@ OUTPUT_NAMES = {
     "dlq_arn": "DlqArn",
     "cluster_id": "ClusterId",
     "reconcile_function": "ReconcileFunctionName",
+    "consumer_function": "ConsumerFunctionName",  # whose log says why a message failed
 }
 #: A stack in any other state is being changed, or failed: not something to drill.
 READY = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
@@ -40,6 +41,7 @@ class StackOutputs:
     dlq_arn: str
     cluster_id: str
     reconcile_function: str
+    consumer_function: str
     direct_path: bool
 
     @classmethod
@@ -56,10 +58,14 @@ class StackOutputs:
 
 
 def read_outputs(cloudformation: Any, stack: str) -> StackOutputs:
-    """``describe_stacks`` for one stack, refusing one that is missing or mid-change."""
+    """``describe_stacks`` for one stack, refusing one that is missing or mid-change.
+
+    No credentials, no network or a refusal all end here, as one line naming the stack: it is the
+    first AWS call of a drill or of the AWS dashboard.
+    """
     try:
         (described,) = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-    except ClientError as error:
+    except (ClientError, BotoCoreError) as error:
         raise RuntimeError(f"cannot read stack {stack}: {error}") from None
     status = described["StackStatus"]
     if status not in READY:

@@ -40,6 +40,7 @@ OUTPUTS = {
     "DlqArn": "arn:aws:sqs:us-east-1:123456789012:orders-dlq.fifo",
     "ClusterId": "nearzerorpo-cluster",
     "ReconcileFunctionName": "NearZeroRpo-Reconcile",
+    "ConsumerFunctionName": "NearZeroRpo-Consumer",
     "DirectPath": "enabled",
 }
 DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
@@ -389,24 +390,23 @@ def test_a_reconcile_error_is_raised_with_its_message(stubs, target) -> None:
         target.committed("drill-x")
 
 
-def test_queue_and_dlq_depths_count_visible_and_in_flight(stubs, target) -> None:
-    stack_described(stubs)
-    for url, visible, in_flight in ((OUTPUTS["QueueUrl"], "3", "2"), (OUTPUTS["DlqUrl"], "1", "0")):
+def depths_answered(stubs: Stubs, queue: tuple[int, int], dlq: tuple[int, int]) -> None:
+    """GetQueueAttributes for the queue, then the DLQ: (visible, in flight) each."""
+    for url, (visible, in_flight) in ((OUTPUTS["QueueUrl"], queue), (OUTPUTS["DlqUrl"], dlq)):
         stubs["sqs"].add_response(
             "get_queue_attributes",
             {
                 "Attributes": {
-                    "ApproximateNumberOfMessages": visible,
-                    "ApproximateNumberOfMessagesNotVisible": in_flight,
+                    "ApproximateNumberOfMessages": str(visible),
+                    "ApproximateNumberOfMessagesNotVisible": str(in_flight),
                 }
             },
             {"QueueUrl": url, "AttributeNames": DEPTH_ATTRIBUTES},
         )
-    assert (target.depth(), target.dlq_depth()) == (5, 1)
 
 
-def test_the_dlq_is_peeked_and_every_message_made_visible_again(stubs, target) -> None:
-    stack_described(stubs)
+def dlq_peeked(stubs: Stubs, messages: list[dict[str, Any]]) -> None:
+    """One receive that gets ``messages``, one that gets none, then each made visible again."""
     receive = {
         "QueueUrl": OUTPUTS["DlqUrl"],
         "MaxNumberOfMessages": 10,
@@ -414,22 +414,39 @@ def test_the_dlq_is_peeked_and_every_message_made_visible_again(stubs, target) -
         "WaitTimeSeconds": 1,  # every receive waits: short polls can miss messages on AWS
         "MessageSystemAttributeNames": ["All"],
     }
-    messages = [
-        {"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", "Body": json.dumps({"order_id": f"o-{i}"})}
-        for i in (1, 2)
-    ]
     stubs["sqs"].add_response("receive_message", {"Messages": messages}, receive)
     stubs["sqs"].add_response("receive_message", {}, receive)
     stubs["sqs"].add_response(
         "change_message_visibility_batch",
-        {"Successful": [{"Id": "0"}, {"Id": "1"}], "Failed": []},
+        {"Successful": [{"Id": str(i)} for i in range(len(messages))], "Failed": []},
         {
             "QueueUrl": OUTPUTS["DlqUrl"],
             "Entries": [
-                {"Id": "0", "ReceiptHandle": "r1", "VisibilityTimeout": 0},
-                {"Id": "1", "ReceiptHandle": "r2", "VisibilityTimeout": 0},
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(messages)
             ],
         },
+    )
+
+
+def test_queue_and_dlq_depths_count_visible_and_in_flight(stubs, target) -> None:
+    stack_described(stubs)
+    depths_answered(stubs, queue=(3, 2), dlq=(1, 0))
+    assert (target.depth(), target.dlq_depth()) == (5, 1)
+
+
+def test_the_dlq_is_peeked_and_every_message_made_visible_again(stubs, target) -> None:
+    stack_described(stubs)
+    dlq_peeked(
+        stubs,
+        [
+            {
+                "MessageId": f"m{i}",
+                "ReceiptHandle": f"r{i}",
+                "Body": json.dumps({"order_id": f"o-{i}"}),
+            }
+            for i in (1, 2)
+        ],
     )
     assert target.parked() == {"o-1", "o-2"}
 

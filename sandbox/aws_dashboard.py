@@ -1,0 +1,46 @@
+"""`sandbox dashboard --target aws`: the read-only page on a deployed stack, in the foreground.
+
+Unlike the local dashboard it is not a stack component (there is no local stack to belong to):
+it lives as long as the command, and Ctrl-C stops both. The stack is read once before Streamlit
+starts, so a stack that cannot be read (no credentials, wrong name or region) fails in one line
+instead of as a page that only ever shows an error.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Callable
+
+from sandbox.stack import STREAMLIT_ENV, StackError, streamlit_argv
+from sandbox.targets.aws import AwsTarget
+
+#: The local dashboard's is 18501; this one may run beside it.
+DEFAULT_PORT = 18502
+#: What `dashboard/aws_app.py` reads to know which stack to show.
+STACK_ENV, REGION_ENV = "SANDBOX_AWS_STACK", "SANDBOX_AWS_REGION"
+STOP_SECONDS = 10.0
+
+
+def serve(stack: str, region: str, port: int, say: Callable[[str], None] = print) -> int:
+    """Check the stack, then run the page until Ctrl-C (or until Streamlit exits); its exit code."""
+    target = AwsTarget(stack, region)
+    _ = target.outputs  # one CloudFormation read: the failure, if any, as one line
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise StackError(f"port {port} is in use: pass --port")
+    say(f"dashboard for {target.name} (read-only): http://127.0.0.1:{port}  (Ctrl-C stops it)")
+    env = os.environ | STREAMLIT_ENV | {STACK_ENV: stack, REGION_ENV: region}
+    child = subprocess.Popen(streamlit_argv("aws_app.py", port), env=env)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:  # the terminal sent SIGINT to Streamlit too; make sure it ends
+        child.terminate()
+        try:
+            child.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        say("dashboard stopped")
+        return 0
