@@ -9,6 +9,7 @@ instead of as a page that only ever shows an error.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 from collections.abc import Callable
@@ -33,14 +34,29 @@ def serve(stack: str, region: str, port: int, say: Callable[[str], None] = print
     say(f"dashboard for {target.name} (read-only): http://127.0.0.1:{port}  (Ctrl-C stops it)")
     env = os.environ | STREAMLIT_ENV | {STACK_ENV: stack, REGION_ENV: region}
     child = subprocess.Popen(streamlit_argv("aws_app.py", port), env=env)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` as Ctrl-C: no orphan left
     try:
         return child.wait()
-    except KeyboardInterrupt:  # the terminal sent SIGINT to Streamlit too; make sure it ends
-        child.terminate()
-        try:
-            child.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+    except KeyboardInterrupt:
+        _stop(child)
         say("dashboard stopped")
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop(child)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    """End Streamlit (a terminal's Ctrl-C reached it too; a `kill` of ours did not)."""
+    if child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()

@@ -201,7 +201,15 @@ cli.main()
 """
 
 
-def test_the_cli_serves_the_page_in_the_foreground_until_ctrl_c():
+@pytest.mark.parametrize(
+    "stop",
+    [
+        lambda pid: os.killpg(pid, signal.SIGINT),  # Ctrl-C: the whole foreground group
+        lambda pid: os.kill(pid, signal.SIGTERM),  # `kill` of the CLI alone: no orphan left
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_the_cli_serves_the_page_in_the_foreground_until_stopped(stop):
     port = free_port()
     child = subprocess.Popen(
         [sys.executable, "-c", SERVE, str(port)],
@@ -222,7 +230,7 @@ def test_the_cli_serves_the_page_in_the_foreground_until_ctrl_c():
             assert child.poll() is None, child.stdout.read() if child.stdout else ""
             assert time.monotonic() < deadline, "the page never answered"
             time.sleep(0.5)
-        os.killpg(child.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+        stop(child.pid)
         output, _ = child.communicate(timeout=30)
     finally:
         if child.poll() is None:
