@@ -601,7 +601,14 @@ def main() -> None:
                 file=sys.stderr,
             )
         sys.exit(2)
-    except (stack.StackError, FileNotFoundError, TimeoutError, ValueError, RuntimeError) as error:
+    except (
+        stack.StackError,
+        FileNotFoundError,
+        LookupError,
+        TimeoutError,
+        ValueError,
+        RuntimeError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     except Exception as error:  # anything else: still one line, with where to look
