@@ -133,6 +133,8 @@ def scoreboard(report: dict[str, Any] | None) -> None:
             f"{path['path']}: {path['client_errors']} client error(s); "
             + ("the accounting adds up" if accounted else "THE ACCOUNTING DOES NOT ADD UP")
         )
+    for note in report.get("notes", []):
+        st.caption(f"note: {note}")
 
 
 def _seconds(value: float | None) -> str:

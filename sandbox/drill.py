@@ -195,7 +195,7 @@ def run_on(
             paths=[_account(p, ledgers[p], rows, parked, in_queue, fault_at) for p in paths],
             events=target.events(started),
             target=target.name,
-            notes=list(target.notes),
+            notes=[*target.notes, *_unsettled(drained_at, budget, in_queue)],
         )
     except BaseException as error:
         cancel.set()
@@ -217,6 +217,17 @@ def run_on(
         sampler.stop()
     save({"status": "done"} | asdict(report))
     return report
+
+
+def _unsettled(drained_at: float | None, budget: float, in_queue: int) -> list[str]:
+    """Said in the report when the bound passed first: then "still queued" is a count."""
+    if drained_at is not None:
+        return []
+    return [
+        f"the queue had not settled after {budget:.0f} s: 'still queued' is the queue's depth "
+        f"({in_queue}) set against the unplaced orders, not matched by id; run the drill again "
+        "to account for them one by one"
+    ]
 
 
 def _paths(target: Target, path: str) -> list[str]:

@@ -659,3 +659,32 @@ def test_a_drill_that_dies_records_failed_not_running() -> None:
     assert 0 < sent_by_then < 300 and len(committed) == sent_by_then
     assert [r["status"] for r in records] == ["running", "failed"]
     assert records[-1]["error"] == "reader n2 is not streaming"
+
+
+def test_a_drill_that_never_settles_says_its_queued_count_is_not_by_id() -> None:
+    """Two accepted orders never commit and the queue never empties: the bound ends the wait,
+    the two are counted as still queued, and the report says that split is by depth, not id."""
+    committed: set[str] = set()
+    handler = type("Handler", (Gateway,), {"committed": committed, "authorization": "the-id-token"})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    class Stuck(IdsOnlyTarget):
+        def depth(self) -> int:
+            return 2
+
+        def committed(self, prefix: str) -> dict[str, Commit]:
+            ids = sorted(i for i in self.committed_ids if i.startswith(prefix))
+            return {i: Commit() for i in ids[:-2]}  # the last two never commit
+
+    try:
+        target = Stuck(f"http://127.0.0.1:{server.server_port}", committed)
+        report = drill.run_on(target, "none", "queue", count=10, rate=300, settle_timeout=0.3)
+    finally:
+        server.shutdown()
+        server.server_close()
+    (queue,) = report.paths
+    assert report.drain_seconds is None
+    assert (queue.accepted, queue.committed_once, queue.queued, queue.lost) == (10, 8, 2, 0)
+    assert any("had not settled" in note and "(2)" in note for note in report.notes)
+    assert queue.balanced
