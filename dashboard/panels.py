@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboard.jobs import Job
 from dashboard.snapshot import Snapshot
+from sandbox.alarms import DLQ_NOT_EMPTY
 from sandbox.drill import PathReport
 
 
@@ -25,7 +26,15 @@ def headline(snapshot: Snapshot) -> None:
     cells[0].metric("queue depth", "?" if queue is None else queue["visible"] + queue["in_flight"])
     cells[1].metric("visible", "?" if queue is None else queue["visible"])
     cells[2].metric("in flight", "?" if queue is None else queue["in_flight"])
-    cells[3].metric("DLQ", "?" if dlq is None else dlq["visible"] + dlq["in_flight"])
+    alarm = ((snapshot.status or {}).get("alarms") or {}).get(DLQ_NOT_EMPTY.name)
+    cells[3].metric(
+        "DLQ",
+        "?" if dlq is None else dlq["visible"] + dlq["in_flight"],
+        delta=f"alarm: {alarm}" if alarm else None,  # the CloudWatch alarm, as AWS would page
+        delta_color="red" if alarm == "ALARM" else "gray",
+        delta_arrow="off",
+        help=f"CloudWatch alarm {DLQ_NOT_EMPTY.name}: {DLQ_NOT_EMPTY.description}",
+    )
     cells[4].metric("accepted/s", accepted if traffic.get("running") else "-")
     cells[5].metric("committed/s", "?" if snapshot.committed is None else commits)
     cells[6].metric("errors (traffic)", sum(traffic.get("errors", {}).values()))

@@ -158,6 +158,8 @@ def status(
         )
     else:
         console.print("queue: [red]unreachable[/red]")
+    for name, value in report["alarms"].items():
+        console.print(f"alarm {name}: {'[red]ALARM[/red]' if value == 'ALARM' else value}")
 
 
 def _ok(flag: bool) -> str:

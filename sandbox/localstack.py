@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import httpx
 
-from sandbox import process, runtime
+from sandbox import alarms, process, runtime
 from sandbox.state import PROJECT_DIR, StackState
 
 SERVICES = ("sqs", "secretsmanager", "cloudwatch")
@@ -46,6 +46,9 @@ class LocalStack:
             "LOCALSTACK_HOST": f"127.0.0.1:{port}",
             "DNS_ADDRESS": "0",  # else it binds port 53
             "SQS_ENDPOINT_STRATEGY": "path",
+            # SQS's metrics to CloudWatch every few seconds, not every minute: alarms at
+            # workshop pace (sandbox/alarms.py)
+            "SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL": str(alarms.METRICS_INTERVAL_SECONDS),
             "SKIP_SSL_CERT_DOWNLOAD": "1",
             "DISABLE_EVENTS": "1",
             "SERVICES": ",".join(SERVICES),

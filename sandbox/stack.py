@@ -23,7 +23,7 @@ from typing import Protocol
 
 import httpx
 
-from sandbox import database, identity, localstack, process, runtime
+from sandbox import alarms, database, identity, localstack, process, runtime
 from sandbox.database import PostgresNode
 from sandbox.gateway import GatewayService
 from sandbox.localstack import LocalStack
@@ -199,7 +199,7 @@ def up(
         Proxy().start(state)
         report("waiting for LocalStack")
         aws.wait(state)
-        report("creating the queue, the DLQ and the DB secret")
+        report("creating the queue, the DLQ, its alarm and the DB secret")
         _provision(state)
         report("starting the API gateway and the consumer runner")
         identity.create_pool(state)
@@ -221,6 +221,7 @@ def _provision(state: StackState) -> None:
     queues = ensure_queues(localstack.client(state, "sqs"), state.queue)
     state.queue_url, state.dlq_url = queues.url, queues.dlq_url
     state.secret_id = ensure_secret(localstack.client(state, "secretsmanager"), state)
+    alarms.ensure(localstack.client(state, "cloudwatch"), state)
 
 
 def _new_state(options: Options, root: Path) -> StackState:

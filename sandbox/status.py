@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox import database, process, stack
+from sandbox import alarms, database, process, stack
 from sandbox.state import StackState
 
 
@@ -34,6 +34,10 @@ def collect(state: StackState) -> dict[str, Any]:
         }
     except Exception:
         queues = {}
+    try:
+        alarm_states = alarms.states(stack.localstack.client(state, "cloudwatch"), state)
+    except Exception:
+        alarm_states = {}
     return {
         "components": [
             {
@@ -50,4 +54,5 @@ def collect(state: StackState) -> dict[str, Any]:
         "replication": state.replication,
         "nodes": nodes,
         "queues": queues,
+        "alarms": alarm_states,
     }

@@ -4,6 +4,7 @@ and a log of every RDS failover event of this cluster, recorded by an EventBridg
 
 from __future__ import annotations
 
+import re
 from typing import cast
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
@@ -21,6 +22,7 @@ from aws.stacks.database import Database
 from aws.stacks.functions import Functions
 from aws.stacks.proxy import Proxy
 from aws.stacks.queue import Queues
+from sandbox.alarms import DLQ_NOT_EMPTY
 from sandbox.queue import QueueSettings
 
 PERIOD = Duration.minutes(1)
@@ -69,19 +71,18 @@ class Monitoring(Construct):
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
 
         queue, dlq = queues.queue, queues.dlq
-        dlq_depth = dlq.metric_approximate_number_of_messages_visible(
-            period=PERIOD, statistic="Maximum"
-        )
+        spec = DLQ_NOT_EMPTY  # the same alarm the local sandbox sets on LocalStack
+        dlq_depth = dlq.metric(spec.metric_name, period=PERIOD, statistic=spec.statistic)
         oldest = queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum")
         self.dlq_alarm = cw.Alarm(
             self,
             "DlqNotEmpty",
-            alarm_description="A message reached the DLQ: an order that can never commit.",
+            alarm_description=spec.description,
             metric=dlq_depth,
-            threshold=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            threshold=spec.threshold,
+            comparison_operator=cw.ComparisonOperator[_constant(spec.comparison)],
+            evaluation_periods=spec.evaluation_periods,
+            treat_missing_data=cw.TreatMissingData[_constant(spec.treat_missing_data)],
         )
         self.oldest_alarm = cw.Alarm(
             self,
@@ -204,6 +205,11 @@ class Monitoring(Construct):
         )
         rule = cast(events.CfnRule, self.failover_rule.node.default_child)
         rule.targets = [events.CfnRule.TargetProperty(id="FailoverLog", arn=arn)]
+
+
+def _constant(api_value: str) -> str:
+    """CloudWatch's API spelling as the CDK enum's member name: notBreaching -> NOT_BREACHING."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", api_value).upper()
 
 
 def _graph(title: str, *metrics: cw.IMetric) -> cw.GraphWidget:

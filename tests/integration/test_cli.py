@@ -42,6 +42,11 @@ def test_status_reports_roles_replication_and_depth(live):
     assert report["nodes"]["n2"]["state"] == "streaming"
     assert report["nodes"]["n2"]["sync"] == "sync"
     assert set(report["queues"]) == {"queue", "dlq"}
+    # The DLQ's CloudWatch alarm exists on LocalStack (its state depends on earlier tests).
+    assert set(report["alarms"]) == {"dlq-not-empty"}
+    assert report["alarms"]["dlq-not-empty"] in ("OK", "ALARM", "INSUFFICIENT_DATA")
+    text = sandbox(live, "status").stdout
+    assert "alarm dlq-not-empty:" in text and "unreachable" not in text
 
 
 def test_send_and_load_print_what_the_api_said(live):

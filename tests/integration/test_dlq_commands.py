@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from sandbox import database, dlq, stack
+from sandbox import alarms, database, dlq, localstack, stack
 from sandbox.load import POISON_CUSTOMER_ID, Client, order
 from tests.conftest import TEST_RUNNER, committed, wait_drained
 from tests.integration.test_cli import sandbox
@@ -57,8 +57,23 @@ def test_purge_asks_first(live):
     assert stack.queued(live)[1] == 0
 
 
+def wait_alarm(state, expected: str) -> None:
+    """Until LocalStack's CloudWatch puts the DLQ alarm in ``expected`` (bounded)."""
+    cloudwatch = localstack.client(state, "cloudwatch")
+    deadline = time.monotonic() + 90
+    seen = None
+    while time.monotonic() < deadline:
+        seen = alarms.states(cloudwatch, state).get(alarms.DLQ_NOT_EMPTY.name)
+        if seen == expected:
+            return
+        time.sleep(1)
+    raise AssertionError(f"the DLQ alarm stayed {seen}, not {expected}")
+
+
 def test_manual_redrive_after_the_fix_commits_every_parked_order(live):
+    wait_alarm(live, "OK")  # the DLQ is empty: no alarm
     ids = park(live, 3)
+    wait_alarm(live, "ALARM")  # as AWS would page the operator
     database.add_customer(live, POISON_CUSTOMER_ID, "fixed")
     try:
         result = sandbox(live, "dlq", "redrive")  # FIFO: auto means the manual path
@@ -66,6 +81,7 @@ def test_manual_redrive_after_the_fix_commits_every_parked_order(live):
         rows = wait_drained(live, ids[0].rsplit("-", 1)[0], 3)
         assert sorted(rows) == sorted(ids) and max(rows.values()) == 1
         assert stack.queued(live) == (0, 0)
+        wait_alarm(live, "OK")
     finally:
         with database.connect(live, live.writer.name) as conn:
             conn.execute("DELETE FROM orders WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
