@@ -18,6 +18,7 @@ MARKED = {
     "failover-started": "#d62728",
     "writer-crashed": "#8c1c13",
     "writer-hung": "#ff7f0e",
+    "reader-lagging": "#bcbd22",
     "failover-completed": "#2ca02c",
     "reader-rejoined": "#17becf",
     "proxy-restarted": "#9467bd",

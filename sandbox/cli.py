@@ -231,13 +231,24 @@ def failover_cmd(
     hold: Annotated[
         bool, typer.Option(help="The proxy holds requests meanwhile (like RDS Proxy), or not")
     ] = True,
+    lag: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=600,
+            help="crash: the reader first stops receiving WAL for this long (async loses those "
+            "seconds' commits)",
+        ),
+    ] = 0.0,
 ) -> None:
     """Fail the writer over to the reader; the old writer rejoins as the reader."""
     if mode not in ("crash", "switchover", "hang"):
         raise stack.StackError("--mode must be crash, switchover or hang")
+    if lag and mode != "crash":
+        raise stack.StackError("--lag is for --mode crash")
     state = load()
     with console.status(f"failing over ({mode})"):
-        done = failover.failover(state, mode, outage, hold=hold)  # type: ignore[arg-type]
+        done = failover.failover(state, mode, outage, hold=hold, lag=lag)  # type: ignore[arg-type]
     console.print(
         f"{done.old_writer} -> {done.new_writer}: writes back after {done.seconds:.2f} s; "
         f"{done.old_writer} is the reader now"
@@ -390,14 +401,20 @@ def drill(
     fault: Annotated[
         str,
         typer.Option(
-            help="none, crash, switchover, hang, long-outage, proxy-restart, consumer-crash"
+            help="none, crash, switchover, hang, long-outage, proxy-restart, consumer-crash, "
+            "lagging-crash"
         ),
     ] = "crash",
     path: Annotated[str, typer.Option(help="queue, direct or both")] = "both",
     count: Annotated[int, typer.Option(min=1, max=100_000, help="Orders per path")] = 1000,
     rate: Annotated[float, typer.Option(min=1, max=2000, help="Orders per second per path")] = 100,
     outage: Annotated[
-        float | None, typer.Option(min=0, max=600, help="Seconds (default: per fault)")
+        float | None,
+        typer.Option(
+            min=0,
+            max=600,
+            help="Seconds: the outage, or lagging-crash's lag (default: per fault)",
+        ),
     ] = None,
     json_file: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
     redrive: Annotated[bool, typer.Option(help="Redrive the DLQ before reconciling")] = True,

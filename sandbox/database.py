@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from sandbox import process, runtime
 from sandbox.runtime import pg
@@ -163,13 +164,17 @@ def clone_reader(state: StackState, name: str) -> None:
     PostgresNode(name).start(state)
 
 
-def follow(state: StackState, name: str) -> None:
-    """Configure a (stopped) node to stream from the current writer."""
-    node = state.nodes[name]
-    conninfo = (
+def conninfo(state: StackState, name: str) -> str:
+    """How reader ``name`` reaches the current writer."""
+    return (
         f"host=127.0.0.1 port={state.writer.port} user=replicator "
         f"password={state.admin_password} application_name={name}"
     )
+
+
+def follow(state: StackState, name: str) -> None:
+    """Configure a (stopped) node to stream from the current writer."""
+    node = state.nodes[name]
     Path(node.data_dir, "standby.signal").touch()
     auto = Path(node.data_dir, "postgresql.auto.conf")
     kept = [
@@ -177,7 +182,35 @@ def follow(state: StackState, name: str) -> None:
         for line in auto.read_text().splitlines()
         if not line.startswith(("primary_conninfo", "synchronous_standby_names"))
     ]
-    auto.write_text("\n".join([*kept, f"primary_conninfo = '{conninfo}'", ""]))
+    auto.write_text("\n".join([*kept, f"primary_conninfo = '{conninfo(state, name)}'", ""]))
+
+
+def cut_replication(state: StackState, name: str) -> None:
+    """Reader ``name`` stops receiving WAL: its replication connection is closed and not retried.
+
+    A reader that has fallen behind: with asynchronous replication the writer still acknowledges
+    commits, and whatever the reader has not received is what promoting it loses. (Closing the
+    connection, rather than freezing the receiver, leaves no WAL in a socket buffer to arrive
+    late.) `reconnect` undoes it; so does `follow`, when the node next becomes a reader.
+    """
+    with connect(state, name, dbname="postgres") as conn:
+        conn.execute("ALTER SYSTEM SET primary_conninfo = ''")
+        conn.execute("SELECT pg_reload_conf()")
+        process.wait_until(
+            lambda: conn.execute("SELECT count(*) FROM pg_stat_wal_receiver").fetchone()[0] == 0,
+            timeout=10,
+            what=f"{name} to stop receiving WAL",
+        )
+
+
+def reconnect(state: StackState, name: str) -> None:
+    """Reader ``name`` streams from the writer again (after `cut_replication`)."""
+    with connect(state, name, dbname="postgres") as conn:
+        conn.execute(
+            sql.SQL("ALTER SYSTEM SET primary_conninfo = {}").format(conninfo(state, name))
+        )
+        conn.execute("SELECT pg_reload_conf()")
+    wait_streaming(state, name)
 
 
 def set_replication(state: StackState, mode: str) -> None:

@@ -29,7 +29,16 @@ from sandbox.targets.local import LocalTarget
 Fault = Literal[
     "none", "crash", "switchover", "hang", "long-outage", "proxy-restart", "consumer-crash"
 ]
-FAULTS = ("none", "crash", "switchover", "hang", "long-outage", "proxy-restart", "consumer-crash")
+FAULTS = (
+    "none",
+    "crash",
+    "switchover",
+    "hang",
+    "long-outage",
+    "proxy-restart",
+    "consumer-crash",
+    "lagging-crash",
+)
 PATHS = {"queue": "/orders", "direct": "/direct/orders"}
 
 

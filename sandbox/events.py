@@ -18,6 +18,7 @@ CODES = {
     "writer-hung": "SANDBOX-HANG",
     "writer-resumed": "SANDBOX-RESUME",
     "reader-rejoined": "SANDBOX-REJOIN",
+    "reader-lagging": "SANDBOX-LAG",
     "proxy-restarted": "SANDBOX-PROXY",
     "consumer-crashed": "SANDBOX-CONSUMER",
     "replication-changed": "SANDBOX-REPLICATION",

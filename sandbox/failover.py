@@ -53,13 +53,32 @@ def failover(
     outage: float = 0.0,
     rejoin: bool = True,
     hold: bool = True,
+    lag: float = 0.0,
 ) -> Failover:
-    """Fail the writer over to the reader; returns when the new writer takes writes."""
+    """Fail the writer over to the reader; returns when the new writer takes writes.
+
+    ``lag`` (crash only): first, the reader stops receiving WAL for that long while the writer
+    goes on, so the crash promotes a reader that is behind. With synchronous replication the
+    writer's commits wait for it meanwhile and nothing acknowledged is lost; with asynchronous
+    replication every commit of those seconds is.
+    """
     if mode not in ("crash", "switchover", "hang"):
         raise ValueError("mode must be crash, switchover or hang")
+    if lag and mode != "crash":
+        raise ValueError("a lagging reader is for a crash: a switchover waits for the reader")
     old, new = state.writer.name, state.readers[0].name
     if not database.is_streaming(state, new):
         raise RuntimeError(f"reader {new} is not streaming: it cannot take over (see status)")
+    if lag:
+        database.cut_replication(state, new)
+        try:
+            events.record(
+                state, "reader-lagging", f"reader {new} stopped receiving WAL for {lag:g} s"
+            )
+            time.sleep(lag)
+        except BaseException:  # interrupted before the crash: leave the cluster as it was
+            database.reconnect(state, new)
+            raise
     started = time.time()
     events.record(
         state,

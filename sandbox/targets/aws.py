@@ -36,6 +36,7 @@ UNSUPPORTED = {
     "long-outage": "Aurora decides how long a failover takes",
     "proxy-restart": "RDS Proxy has no restart API",
     "consumer-crash": "Lambda has no API to kill an invocation mid-batch",
+    "lagging-crash": "Aurora's replicas share the writer's storage: none falls behind on commits",
 }
 #: ``describe_events`` returns the message, not the event id; these are the documented messages
 #: of the Aurora DB cluster failover events.

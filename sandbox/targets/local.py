@@ -57,6 +57,12 @@ class LocalTarget:
             # Without hold, clients fail fast meanwhile.
             done = failover.failover(state, "crash", wait, hold=False)
             return at, done.completed
+        if fault == "lagging-crash":
+            # The reader falls behind for the outage (default 3 s), then the writer crashes: the
+            # fault's moment is the crash; the writes it can cost are those of the lag before it.
+            lag = outage if outage is not None else 3.0
+            done = failover.failover(state, "crash", 0.0, lag=lag)
+            return done.started, done.completed
         if fault == "proxy-restart":
             faults.proxy_restart(state)
             return at, time.time()

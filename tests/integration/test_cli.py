@@ -81,6 +81,8 @@ def test_bad_usage_is_one_line_and_non_zero(live, tmp_path):
         (("up", "--queue-type", "lifo"), "fifo or standard"),
         (("frobnicate",), "No such command"),
         (("token",), "run `make up` first"),
+        (("failover", "--mode", "switchover", "--lag", "2"), "--lag is for --mode crash"),
+        (("drill", "--fault", "lagging-crash", "--target", "aws", "--stack", "X"), "not possible"),
     ]
     for args, expected in cases:
         run_dir = str(tmp_path) if args == ("token",) else None

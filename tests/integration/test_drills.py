@@ -9,7 +9,9 @@ import pytest
 
 from sandbox import database, drill
 
-FAULTS = ["crash", "switchover", "hang", "proxy-restart", "consumer-crash"]
+# lagging-crash: the reader stops receiving WAL for 3 s, then the writer crashes; with the
+# default synchronous replication the writer's commits wait meanwhile, so nothing acked is lost.
+FAULTS = ["crash", "switchover", "hang", "proxy-restart", "consumer-crash", "lagging-crash"]
 
 
 def assert_nothing_lost(report: drill.DrillReport) -> None:
@@ -54,6 +56,26 @@ def test_async_crash_on_the_direct_path_is_accounted_for(live):
     assert direct.committed_once + direct.duplicates + direct.lost == direct.accepted
     assert direct.in_dlq == 0 and direct.queued == 0
     assert report.replication == "async"
+
+
+def test_a_lagging_reader_promoted_under_async_replication_loses_acknowledged_writes(live):
+    """The other side of the proof: the drill finds a real loss when there is one. For 2 s the
+    reader receives nothing while an asynchronous writer acknowledges commits on both paths;
+    promoting it loses them, and the old writer's rewind discards them. The queue cannot help:
+    the consumer's commit was acknowledged, so its message was deleted."""
+    database.set_replication(live, "async")
+    live.save()
+    try:
+        report = drill.run(live, "lagging-crash", "both", count=600, rate=100, outage=2)
+    finally:
+        database.set_replication(live, "sync")
+        live.save()
+    assert report.replication == "async"
+    for path in report.paths:
+        assert path.balanced
+        assert path.lost > 0, f"{path.path}: 2 s of acknowledged commits never reached the reader"
+        assert path.duplicates == 0 and path.in_dlq == 0 and path.queued == 0
+    assert database.is_streaming(live, live.readers[0].name), "the old writer rejoined"
 
 
 def test_both_paths_side_by_side(live, tmp_path):
