@@ -35,4 +35,6 @@ def test_the_workshop_notebook_runs_and_tells_the_truth(live, unknown_poison_cus
     queue, direct = namespace["result"].paths
     assert queue.lost == 0 and queue.committed_once == queue.accepted == 300
     assert direct.accepted + direct.client_errors == 300
+    for path in namespace["lagged"].paths:  # "gone, on both paths", as the text says
+        assert path.balanced and path.lost > 0
     assert namespace["state"].writer.name == "n1"
