@@ -40,13 +40,15 @@ def send_poison(state: StackState) -> str:
     return f"poison order {sent.order_id} accepted ({sent.status}): it will end in the DLQ"
 
 
-def fail_over(state: StackState, mode: str, outage: float) -> jobs.Job:
-    """`sandbox failover --mode MODE --outage S`, in the background."""
+def fail_over(state: StackState, mode: str, outage: float, lag: float = 0.0) -> jobs.Job:
+    """`sandbox failover --mode MODE --outage S --lag S`, in the background."""
     if mode not in ("crash", "switchover", "hang"):
         raise ValueError("mode must be crash, switchover or hang")
+    if lag and mode != "crash":
+        raise ValueError("a lagging reader is for a crash: set the lag to 0 or the mode to crash")
 
     def work(job: jobs.Job) -> str:
-        done = failover.failover(state, mode, outage)  # type: ignore[arg-type]
+        done = failover.failover(state, mode, outage, lag=lag)  # type: ignore[arg-type]
         return (
             f"{done.old_writer} -> {done.new_writer}: writes back after {done.seconds:.2f} s; "
             f"{done.old_writer} is the reader now"

@@ -75,6 +75,16 @@ def _failover() -> None:
     st.header("Failover")
     st.selectbox("mode", ["crash", "switchover", "hang"], key="failover_mode")
     st.number_input("outage (s)", 0.0, 600.0, 0.0, 5.0, key="failover_outage")
+    st.number_input(
+        "reader lag before a crash (s)",
+        0.0,
+        60.0,
+        0.0,
+        1.0,
+        key="failover_lag",
+        help="The reader first stops receiving WAL this long. Async replication: those "
+        "seconds' acknowledged commits are lost. Sync: the writer waits, nothing is lost.",
+    )
     left, right = st.columns(2)
     with left:
         _button("Fail over", "failover", _fail_over, type="primary")
@@ -84,7 +94,9 @@ def _failover() -> None:
 
 def _fail_over(state: StackState) -> Job:
     session = st.session_state
-    return actions.fail_over(state, session["failover_mode"], session["failover_outage"])
+    return actions.fail_over(
+        state, session["failover_mode"], session["failover_outage"], session["failover_lag"]
+    )
 
 
 def _drill() -> None:

@@ -140,3 +140,22 @@ def test_a_drill_runs_in_the_background_and_fills_the_scoreboard(live: StackStat
     assert scores["lost"] == "0"
     assert scores["committed"] == str(path["committed_once"])
     assert any("the accounting adds up" in c.value for c in page.caption)
+
+
+def test_a_crash_with_a_lagging_reader_is_marked_and_refused_for_a_switchover(page: AppTest):
+    page.selectbox(key="failover_mode").set_value("switchover").run()
+    page.number_input(key="failover_lag").set_value(1.0).run()
+    click(page, "failover")
+    assert [e.value for e in page.error] == [
+        "fail over failed: a lagging reader is for a crash: set the lag to 0 or the mode to crash"
+    ]
+    page.selectbox(key="failover_mode").set_value("crash").run()
+    click(page, "failover")
+    wait_page(page, job_done("failover (crash)"), 90, "the failover's end")
+    (done,) = page.success
+    assert "n1 -> n2: writes back after" in done.value
+    marked = [chart.proto.spec for chart in page.get("vega_lite_chart")]
+    assert all("reader-lagging" in spec for spec in marked), "the lag is marked on the charts"
+    click(page, "failback")
+    wait_page(page, job_done("failback"), 90, "the failback's end")
+    assert load().writer.name == "n1"
