@@ -13,6 +13,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,15 +21,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from sandbox import identity, process, runtime
+from sandbox import identity, openapi, process, runtime
 from sandbox.lambda_runtime import Handler, LambdaContext, load_handler
 from sandbox.state import StackState, load
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own request limit
-ROUTES = {
-    ("POST", "/orders"): ("producer", "sandbox.functions.producer:handler"),
-    ("POST", "/direct/orders"): ("direct", "sandbox.functions.direct:handler"),
-}
+IDLE_SECONDS = 30  # a connection that sends nothing for this long is closed (slow or idle)
 log = logging.getLogger("gateway")
 
 
@@ -80,30 +78,52 @@ class Gateway(ThreadingHTTPServer):
         self.pool_path = pool_path
 
 
+class BadRequest(Exception):
+    """A request the gateway refuses before any function sees it: the status and why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class RequestHandler(BaseHTTPRequestHandler):
+    """One connection. Routes and their methods come from the OpenAPI document; every answer,
+    the gateway's own errors included, is JSON."""
+
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_SECONDS
     server: Gateway
 
-    def do_GET(self) -> None:
-        self.route("GET")
+    def handle_one_request(self) -> None:
+        """Serve one request, whatever its method: unknown paths get 404, known paths a wrong
+        method 405 with ``Allow`` (HTTP's answer; API Gateway's REST API would say 403 "Missing
+        Authentication Token", which misleads more than it helps)."""
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if len(self.raw_requestline) > 65536:
+                self.send_error(414)
+                return
+            if not self.parse_request():  # it answered (bad request line, headers too large)
+                return
+            self.route()
+            self.wfile.flush()
+        except OSError:  # idle past IDLE_SECONDS, or the client went away: nothing to answer
+            self.close_connection = True
 
-    def do_POST(self) -> None:
-        self.route("POST")
-
-    def do_PUT(self) -> None:
-        self.route("PUT")
-
-    def do_DELETE(self) -> None:
-        self.route("DELETE")
-
-    def route(self, method: str) -> None:
+    def route(self) -> None:
         started = time.perf_counter()
         path = urlsplit(self.path).path
-        status = self.dispatch(method, path)
+        try:
+            status = self.dispatch(self.command, path)
+        except BadRequest as refused:
+            status = self.reply(refused.status, {"message": str(refused)}, close=True)
         log.info(
             json.dumps(
                 {
-                    "method": method,
+                    "method": self.command,
                     "path": path,
                     "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 1),
@@ -112,23 +132,25 @@ class RequestHandler(BaseHTTPRequestHandler):
         )
 
     def dispatch(self, method: str, path: str) -> int:
+        if method == "HEAD":  # GET without the body (send() leaves it out)
+            method = "GET"
         if (method, path) == ("GET", "/health"):
             return self.reply(200, {"status": "ok"})
+        if (method, path) == ("GET", "/openapi.json"):
+            return self.reply(200, openapi.document())
         if (method, path) == ("GET", f"{self.server.pool_path}/.well-known/jwks.json"):
             return self.reply(200, self.server.jwks)
         function = self.server.functions.get((method, path))
         if function is None:
-            return self.reply(404, {"message": f"no route for {method} {path}"}, drain=True)
+            return self.no_route(method, path)
         try:
             claims = self.server.verifier.verify(self.headers.get("Authorization"))
         except identity.Unauthorized as error:
             return self.reply(401, {"message": f"Unauthorized: {error}"}, drain=True)
-        if "chunked" in self.headers.get("Transfer-Encoding", ""):
-            return self.reply(411, {"message": "send a Content-Length"}, close=True)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_PAYLOAD_BYTES:
-            return self.reply(413, {"message": f"body over {MAX_PAYLOAD_BYTES} bytes"}, close=True)
-        body = self.rfile.read(length).decode("utf-8", errors="replace")
+        if not _is_json(self.headers.get("Content-Type", "")):
+            message = "send the order as JSON: Content-Type: application/json"
+            return self.reply(415, {"message": message}, drain=True)
+        body = self.read_body()
         name, handler = function
         event = proxy_event(method, self.path, dict(self.headers.items()), body, claims)
         try:
@@ -139,20 +161,87 @@ class RequestHandler(BaseHTTPRequestHandler):
         raw = result.get("body") or ""
         return self.send(result.get("statusCode", 200), raw.encode(), result.get("headers") or {})
 
+    def no_route(self, method: str, path: str) -> int:
+        allowed = openapi.allowed(path)
+        if not allowed:
+            return self.reply(404, {"message": f"no route for {method} {path}"}, drain=True)
+        if method == "OPTIONS":
+            return self.send(204, b"", {"Allow": ", ".join([*allowed, "OPTIONS"])})
+        message = f"{method} is not allowed on {path}: use {' or '.join(allowed)}"
+        headers = {"Allow": ", ".join(allowed)}
+        return self.reply(405, {"message": message}, drain=True, headers=headers)
+
+    def read_body(self) -> str:
+        """The request body, from a Content-Length or chunked transfer, as UTF-8 text."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            if "Content-Length" in self.headers:  # both: a smuggling attempt, never guess
+                raise BadRequest(400, "send either Content-Length or chunked, not both")
+            raw = self.read_chunks()
+        else:
+            raw = self.rfile.read(self.content_length())
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(400, "the body is not valid UTF-8") from None
+
+    def content_length(self) -> int:
+        value = self.headers.get("Content-Length") or "0"
+        if not value.isdigit():
+            raise BadRequest(400, f"Content-Length {value!r} is not a length")
+        if int(value) > MAX_PAYLOAD_BYTES:
+            raise BadRequest(413, f"body over {MAX_PAYLOAD_BYTES} bytes")
+        return int(value)
+
+    def read_chunks(self) -> bytes:
+        body = bytearray()
+        while True:
+            size_line = self.rfile.readline(1024).split(b";")[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                raise BadRequest(400, "malformed chunked body") from None
+            if len(body) + size > MAX_PAYLOAD_BYTES:
+                raise BadRequest(413, f"body over {MAX_PAYLOAD_BYTES} bytes")
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers, ignored
+                    pass
+                return bytes(body)
+            body += self.rfile.read(size)
+            self.rfile.readline(1024)  # the CRLF after each chunk
+
+    def handle_expect_100(self) -> bool:
+        """Refuse an oversized body before the client sends it; otherwise ask for it."""
+        try:
+            self.content_length()
+        except BadRequest as refused:
+            self.reply(refused.status, {"message": str(refused)}, close=True)
+            return False
+        return super().handle_expect_100()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, headers too large) as JSON too."""
+        self.reply(code, {"message": message or HTTPStatus(code).phrase}, close=True)
+
     def reply(
-        self, status: int, body: dict[str, Any], *, drain: bool = False, close: bool = False
+        self,
+        status: int,
+        body: dict[str, Any],
+        *,
+        drain: bool = False,
+        close: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> int:
         if drain:  # read what the client sent so the connection can be reused
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_PAYLOAD_BYTES:
+            try:
+                self.read_body()
+            except BadRequest:
                 close = True
-            else:
-                self.rfile.read(length)
-        headers = {"Content-Type": "application/json"} | ({"Connection": "close"} if close else {})
+        headers = {"Content-Type": "application/json"} | (headers or {})
+        if close:
+            headers["Connection"] = "close"
+            self.close_connection = True
         if status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        if close:
-            self.close_connection = True
         return self.send(status, json.dumps(body).encode(), headers)
 
     def send(self, status: int, body: bytes, headers: dict[str, str]) -> int:
@@ -161,16 +250,26 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
         return status
 
     def log_message(self, format: str, *args: Any) -> None:  # the route() line says it all
         pass
 
 
+def _is_json(content_type: str) -> bool:
+    """application/json, in UTF-8 (the only charset JSON has) if a charset is named at all."""
+    media, _, params = content_type.partition(";")
+    charset = params.strip().lower().removeprefix("charset=").strip('"')
+    return media.strip().lower() == "application/json" and charset in ("", "utf-8")
+
+
 def serve(state: StackState) -> None:
     os.environ.update(state.function_env())
-    functions = {route: (name, load_handler(spec)) for route, (name, spec) in ROUTES.items()}
+    functions = {
+        route: (name, load_handler(spec)) for route, (name, spec) in openapi.functions().items()
+    }
     keys = identity.jwks(state)
     verifier = identity.Verifier(keys, state.issuer, state.client_id)
     pool_path = urlsplit(state.issuer).path

@@ -17,6 +17,8 @@ INSERT = """
     VALUES (%(order_id)s, %(customer_id)s, %(payload)s, %(accepted_at)s)
     ON CONFLICT (order_id) DO NOTHING
 """
+# The order the id already holds, without the time it was accepted (a retry has a new one).
+STORED = "SELECT payload - 'accepted_at' FROM orders WHERE order_id = %s"
 # One Lambda instance serves one request at a time; the local gateway serves several on threads,
 # so "per instance" is "per thread" here, and the same thing in AWS.
 _instance = threading.local()
@@ -42,7 +44,18 @@ def connection() -> psycopg.Connection:
     return conn
 
 
+class OrderConflict(ValueError):
+    """The order id is already committed with a different order: the first one stands."""
+
+
 def insert_order(order: QueuedOrder) -> bool:
-    """Commit ``order`` once, ever: False if its id is already there (a redelivery)."""
+    """Commit ``order`` once, ever: False if this same order is already there (a redelivery or a
+    retry); `OrderConflict` if its id holds a different order, which must not vanish silently."""
     params = order.model_dump() | {"payload": Jsonb(order.model_dump(mode="json"))}
-    return connection().execute(INSERT, params).rowcount == 1
+    conn = connection()
+    if conn.execute(INSERT, params).rowcount == 1:
+        return True
+    (stored,) = conn.execute(STORED, (order.order_id,)).fetchone() or (None,)
+    if stored != order.model_dump(mode="json", exclude={"accepted_at"}):
+        raise OrderConflict(f"order {order.order_id} already holds a different order")
+    return False

@@ -1,7 +1,8 @@
 """Direct-write function: API Gateway -> Aurora through RDS Proxy, synchronously (no queue).
 
 The baseline from the guidance's first version, kept to compare against: the client gets 201 once
-the row is committed, or a 5xx while the database fails over, and must retry itself.
+the row is committed (200 for a retry of a committed order, 409 if the id holds a different
+one), or a 503 while the database fails over, and must retry itself.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import psycopg
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sandbox.functions.database import insert_order
+from sandbox.functions.database import OrderConflict, insert_order
 from sandbox.functions.http import response
 from sandbox.functions.orders import InvalidOrder, accepted, parse_order
 
@@ -26,10 +27,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except InvalidOrder as error:
         return response(400, {"message": str(error), "field": error.field})
     try:
-        insert_order(accepted(order, event["requestContext"]["requestTimeEpoch"]))
+        inserted = insert_order(accepted(order, event["requestContext"]["requestTimeEpoch"]))
+    except OrderConflict as error:
+        return response(409, {"message": str(error), "field": "order_id"})
     except psycopg.IntegrityError:
         return response(422, {"message": "unknown customer", "field": "customer_id"})
     except psycopg.Error as error:
         logger.warning("write failed", order_id=order.order_id, error=str(error).strip())
         return response(503, {"message": "database unavailable: retry"})
+    if not inserted:  # a retry of an order that is already committed: the same answer, as 200
+        return response(200, {"order_id": order.order_id, "message": "already committed"})
     return response(201, {"order_id": order.order_id})

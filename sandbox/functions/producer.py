@@ -30,9 +30,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     message = accepted(order, event["requestContext"]["requestTimeEpoch"]).model_dump_json()
     if len(message.encode()) > MAX_MESSAGE_BYTES:
         return response(413, {"message": f"order over {MAX_MESSAGE_BYTES} bytes (the SQS limit)"})
-    # The order id is the idempotency key: a retried request is deduplicated by FIFO SQS, and
-    # the consumer's insert ignores it if it arrives anyway (standard queue, or after 5 minutes).
-    fifo = {"MessageGroupId": order.order_id, "MessageDeduplicationId": order.order_id}
+    # A retry of the same order is deduplicated by FIFO SQS (same content, same dedup id) and
+    # ignored by the consumer's insert if it arrives anyway; a different order under a used id
+    # is a new message, which the consumer parks in the DLQ as a conflict instead of dropping it.
+    fifo = {"MessageGroupId": order.order_id, "MessageDeduplicationId": order.fingerprint()}
     sent = sqs.send_message(
         QueueUrl=QUEUE_URL, MessageBody=message, **(fifo if QUEUE_URL.endswith(".fifo") else {})
     )
