@@ -7,9 +7,11 @@ the status API Gateway would use.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from sandbox.state import StackState, load
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own request limit
 IDLE_SECONDS = 30  # a connection that sends nothing for this long is closed (slow or idle)
+LINGER_SECONDS = 1.0
 log = logging.getLogger("gateway")
 
 
@@ -77,6 +80,17 @@ class Gateway(ThreadingHTTPServer):
         self.functions = functions
         self.pool_path = pool_path
 
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        """A lingering close: stop sending, then read what the client still sends (bounded), so
+        a refusal sent before its request was read reaches it instead of a connection reset."""
+        with contextlib.suppress(OSError):
+            request.shutdown(socket.SHUT_WR)
+            request.settimeout(LINGER_SECONDS)
+            for _ in range(64):  # at most 4 MiB
+                if not request.recv(65536):
+                    break
+        self.close_request(request)
+
 
 class BadRequest(Exception):
     """A request the gateway refuses before any function sees it: the status and why."""
@@ -104,6 +118,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             if len(self.raw_requestline) > 65536:
+                self.requestline, self.request_version, self.command = "", "", ""
                 self.send_error(414)
                 return
             if not self.parse_request():  # it answered (bad request line, headers too large)

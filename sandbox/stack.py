@@ -39,6 +39,7 @@ from sandbox.state import (
     RunnerSettings,
     StackState,
     load,
+    private_dir,
     run_dir,
 )
 
@@ -225,6 +226,7 @@ def _provision(state: StackState) -> None:
 
 
 def _new_state(options: Options, root: Path) -> StackState:
+    private_dir(root)
     logs = root / "logs"
     if logs.exists():  # a new stack starts new logs; the last stack's stay for a post-mortem
         shutil.rmtree(root / "logs.previous", ignore_errors=True)

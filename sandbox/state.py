@@ -25,6 +25,14 @@ def run_dir() -> Path:
     return Path(os.environ.get("SANDBOX_RUN_DIR") or PROJECT_DIR / ".run").resolve()
 
 
+def private_dir(path: Path) -> Path:
+    """``path``, created if need be, open to its owner alone (0700): the run dir holds the
+    state file with its passwords, the logs and the user pool's signing key."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
 @dataclass
 class Node:
     """One PostgreSQL instance of the cluster (an Aurora DB instance)."""
@@ -118,11 +126,15 @@ class StackState:
 
     # -- persistence ------------------------------------------------------------------------
     def save(self) -> None:
-        target = self.path("state.json")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        """Write the state atomically (a reader never sees half a file), readable by its owner
+        alone: it holds the database's and the admin's passwords."""
+        target = private_dir(Path(self.run_dir)) / "state.json"
         tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        tmp.replace(target)  # atomic: a reader never sees half a file
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            os.fchmod(fd, 0o600)  # a file left from before keeps its mode otherwise
+            out.write(json.dumps(asdict(self), indent=2))
+        tmp.replace(target)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StackState:

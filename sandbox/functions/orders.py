@@ -45,9 +45,16 @@ def _exact_amount(value: Any) -> Any:
         raise ValueError('a string amount must look like "123" or "123.45" (at most 10 + 2 digits)')
     if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
         return Decimal(value)
+    if isinstance(value, float) and value.is_integer():  # 3713.0: JSON's integer, written so
+        return Decimal(int(value))
     if isinstance(value, float):
         raise ValueError('an amount with cents must be a string, like "9.50"')
     raise ValueError('an amount is a whole number or a string with cents, like "9.50"')
+
+
+def _whole(value: Any) -> Any:
+    """718867.0 is an integer to JSON Schema, so it is one here too; 718867.5 is not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 Amount = Annotated[
@@ -78,7 +85,9 @@ class Order(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     order_id: OrderId = Field(description="The client's idempotency key: one order, ever.")
-    customer_id: int = Field(gt=0, le=BIGINT_MAX, description="Customers 1-1000 exist.")
+    customer_id: Annotated[int, BeforeValidator(_whole)] = Field(
+        gt=0, le=BIGINT_MAX, description="Customers 1-1000 exist."
+    )
     amount: Amount
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
     note: Text = Field(
