@@ -6,10 +6,12 @@ switchover  planned: the proxy pauses first, the writer stops cleanly, the reade
             promoted. No acknowledged write is lost and no client sees an error.
 hang        the writer freezes (SIGSTOP) for the outage, is then fenced (SIGKILL) and replaced.
 
-``outage`` holds the cluster unavailable that long before promotion, so a workshop can watch an
-Aurora-paced (~30 s) failover. With ``hold`` (the default) the proxy holds new requests meanwhile,
-as RDS Proxy does; without it they fail at once, as when the proxy itself gives up, which is what
-drives messages through their retry budget into the DLQ.
+``outage`` holds the cluster unavailable before promotion: for that many seconds, so a workshop
+can watch an Aurora-paced (~30 s) failover, or until an event (`Until`), so a fault that must
+outlast something (the queue's retry budget) lasts exactly until it has, on any machine. With
+``hold`` (the default) the proxy holds new requests meanwhile, as RDS Proxy does; without it they
+fail at once, as when the proxy itself gives up, which is what drives messages through their
+retry budget into the DLQ.
 
 Afterwards the old writer rejoins as the reader (pg_rewind, or a fresh clone if rewinding fails),
 as Aurora's old writer does.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -31,6 +34,28 @@ from sandbox.database import PostgresNode
 from sandbox.state import StackState
 
 Mode = Literal["crash", "switchover", "hang"]
+
+
+@dataclass(frozen=True)
+class Until:
+    """An outage that ends on an event, not after a time: how long the event takes to happen
+    depends on the machine, and a fixed outage would mean something else on a slower one.
+
+    ``bound`` only turns a broken stack's endless wait into an error: the failover still completes
+    (the cluster comes back), then `OutageBoundPassed` says which event never happened.
+    """
+
+    happened: Callable[[], bool]
+    event: str  # in words, for the error: "every queued message had moved to the DLQ"
+    bound: float
+    interval: float = 0.5
+
+
+Outage = float | Until
+
+
+class OutageBoundPassed(TimeoutError):
+    """The event an outage waited for did not happen within its bound."""
 
 
 @dataclass
@@ -50,12 +75,15 @@ class Failover:
 def failover(
     state: StackState,
     mode: Mode = "crash",
-    outage: float = 0.0,
+    outage: Outage = 0.0,
     rejoin: bool = True,
     hold: bool = True,
     lag: float = 0.0,
 ) -> Failover:
     """Fail the writer over to the reader; returns when the new writer takes writes.
+
+    An `Until` outage whose bound passes raises `OutageBoundPassed`, after the failover and the
+    rejoin: the cluster is never left without a writer.
 
     ``lag`` (crash only): first, the reader stops receiving WAL for that long while the writer
     goes on, so the crash promotes a reader that is behind. With synchronous replication the
@@ -103,7 +131,7 @@ def failover(
         proxy.command(state, f"PAUSE {state.db_name}" if hold else f"DISABLE {state.db_name}")
         if not hold:
             proxy.command(state, f"KILL {state.db_name}")
-    time.sleep(max(0.0, outage))
+    missed = wait_out(outage)
     if mode == "hang":
         _crash(state, old)  # fence the hung writer before anyone else writes
     database.promote(state, new)
@@ -121,7 +149,35 @@ def failover(
     )
     if rejoin:
         rejoin_as_reader(state, old)
+    if missed:
+        raise OutageBoundPassed(missed)
     return Failover(mode, old, new, started, promoted, completed)
+
+
+def wait_out(outage: Outage) -> str | None:
+    """Wait out the outage; for an `Until` whose bound passed first, the error to raise.
+
+    A check that fails (the queue's API not answering) means "not yet": the writer is down, and
+    an exception here would leave it so.
+    """
+    if not isinstance(outage, Until):
+        time.sleep(max(0.0, outage))
+        return None
+    deadline = time.monotonic() + outage.bound
+    failure = ""
+    while True:
+        try:
+            if outage.happened():
+                return None
+            failure = ""
+        except Exception as error:
+            failure = f" (last check failed: {error})"
+        if time.monotonic() > deadline:
+            return (
+                f"the outage ended at its bound of {outage.bound:.0f} s before {outage.event}"
+                + failure
+            )
+        time.sleep(outage.interval)
 
 
 def failback(state: StackState) -> Failover | None:

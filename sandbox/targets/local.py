@@ -51,10 +51,9 @@ class LocalTarget:
             done = failover.failover(state, fault, outage if outage is not None else default)
             return at, done.completed
         if fault == "long-outage":
-            # Longer than the retry budget: every message in the queue runs out of receives.
-            budget = (state.queue.visibility_timeout_seconds + 1) * state.queue.max_receive_count
-            wait = outage if outage is not None else budget + 5
-            # Without hold, clients fail fast meanwhile.
+            # Past the retry budget: until every queued message has run out of receives (or a
+            # fixed outage, if one was asked for). Without hold, clients fail fast meanwhile.
+            wait = outage if outage is not None else faults.retry_budget_spent(state)
             done = failover.failover(state, "crash", wait, hold=False)
             return at, done.completed
         if fault == "lagging-crash":
