@@ -34,6 +34,8 @@ from sandbox.database import PostgresNode
 from sandbox.state import StackState
 
 Mode = Literal["crash", "switchover", "hang"]
+#: A bound, not a wait: the reader turns synchronous within milliseconds of the reload.
+SYNCHRONOUS_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -232,9 +234,21 @@ def rejoin_as_reader(state: StackState, name: str) -> str:
         database.wait_streaming(state, name)
     if state.replication == "sync":
         database.set_replication(state, "sync")
+        _wait_synchronous(state, name)
     state.save()
     events.record(state, "reader-rejoined", f"{name} rejoined as reader ({how})", method=how)
     return how
+
+
+def _wait_synchronous(state: StackState, name: str) -> None:
+    """Until the writer counts ``name`` as its synchronous standby. The setting takes effect when
+    the walsender rereads the configuration, a moment after the reload: until then commits do
+    not wait for the reader, so "rejoined" must not be said before it."""
+
+    def synchronous() -> bool:
+        return database.replication_status(state)[name].get("sync") == "sync"
+
+    process.wait_until(synchronous, timeout=SYNCHRONOUS_TIMEOUT, what=f"{name} synchronous")
 
 
 def _clear_stale_lock(state: StackState, name: str) -> None:
