@@ -40,6 +40,9 @@ FAULTS = (
     "lagging-crash",
 )
 PATHS = {"queue": "/orders", "direct": "/direct/orders"}
+#: The least bound on settling: a bound, not a wait (settling ends as soon as the queue is empty
+#: and every acknowledged order has committed); it only keeps a stuck queue from hanging a drill.
+SETTLE_BOUND_SECONDS = 600.0
 
 
 @dataclass
@@ -138,6 +141,8 @@ def run_on(
         raise ValueError("count must be >= 1 and rate > 0")
     target.check(fault, outage)  # refused before a single order is sent
     paths = _paths(target, path)
+    if fault == "long-outage" and "queue" not in paths:
+        raise ValueError("long-outage outlasts the queue's retry budget: it needs the queue path")
     api = target.api()
     say = progress or (lambda step, info: None)
     say("paths", {"paths": paths})  # "both" may be one path on a target without the direct one
@@ -151,8 +156,15 @@ def run_on(
     senders: list[threading.Thread] = []
     try:
         ledgers: dict[str, list[Sent]] = {p: [] for p in paths}
+        tally = _Tally(paths)
+
+        def sent(p: str, answer: Sent) -> None:
+            tally.add(p)
+            say("sent", {"path": p, "status": answer.status})
+
         senders = [
             threading.Thread(
+                name=f"drill-sender-{p}",
                 target=lambda p=p: ledgers[p].extend(
                     send_orders(
                         api,
@@ -160,29 +172,30 @@ def run_on(
                         rate,
                         prefix=f"{prefix}-{p}",
                         path=PATHS[p],
-                        progress=lambda sent, p=p: say("sent", {"path": p, "status": sent.status}),
+                        progress=lambda answer, p=p: sent(p, answer),
                         cancel=cancel,
                     )
-                )
+                ),
             )
             for p in paths
         ]
         for sender in senders:
             sender.start()
-        time.sleep(count / rate / 3)  # the fault lands a third of the way through the traffic
+        tally.wait_for_a_third(count, senders)  # the fault lands a third of the way through
         say("fault", {"fault": fault})
         fault_at, recovered_at = (None, None) if fault == "none" else target.inject(fault, outage)
         for sender in senders:
             sender.join()
         traffic_done = time.time()
         say("settling", {})
-        budget = settle_timeout or max(60.0, count / rate * 2)
-        drained_at = _settle(target, prefix, budget)
+        budget = settle_timeout or max(SETTLE_BOUND_SECONDS, count / rate * 2)
+        acked = {s.order_id for ledger in ledgers.values() for s in ledger if s.accepted}
+        drained_at = _settle(target, prefix, budget, acked)
         redriven = 0
         if redrive and "queue" in paths and target.dlq_depth():
             say("redriving", {})
             redriven = target.redrive()
-            drained_at = _settle(target, prefix, budget)
+            drained_at = _settle(target, prefix, budget, acked)
         sampler.stop()
         rows = target.committed(prefix)
         parked = target.parked()
@@ -248,17 +261,25 @@ def _paths(target: Target, path: str) -> list[str]:
     return [path]
 
 
-def _settle(target: Target, prefix: str, timeout: float) -> float | None:
-    """Until the queue is empty and commits have stopped; returns when, or None at the bound."""
+def _settle(target: Target, prefix: str, timeout: float, acked: set[str]) -> float | None:
+    """Until the queue is empty and every acknowledged order has committed; returns when, or
+    None at the bound.
+
+    When some never commit (parked, or lost with an asynchronous writer), nothing positive ends
+    the wait: then the queue empty and the commits unchanged for the target's quiet time do.
+    """
     deadline = time.monotonic() + timeout
     last, stable_since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        committed = len(target.committed(prefix))
-        if committed != last:
-            last, stable_since = committed, time.monotonic()
+        committed = target.committed(prefix)
+        if len(committed) != last:
+            last, stable_since = len(committed), time.monotonic()
         quiet = time.monotonic() - stable_since
-        if target.depth() == 0 and quiet > target.quiet_seconds:
-            return time.time() - quiet
+        if target.depth() == 0:
+            if acked <= committed.keys():
+                return time.time() - quiet
+            if quiet > target.quiet_seconds:
+                return time.time() - quiet
         time.sleep(target.poll_seconds)
     return None
 
@@ -325,6 +346,33 @@ def _percentiles(values: list[float]) -> dict[str, float]:
         statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
     )
     return {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1), "p99": round(cuts[98], 1)}
+
+
+class _Tally:
+    """How many answers each path's sender has had, so the fault lands a third of the way
+    through the traffic as sent, not as scheduled: a slow machine sends behind its schedule."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.answered = dict.fromkeys(paths, 0)
+        self.changed = threading.Condition()
+
+    def add(self, path: str) -> None:
+        with self.changed:
+            self.answered[path] += 1
+            self.changed.notify_all()
+
+    def wait_for_a_third(self, count: int, senders: list[threading.Thread]) -> None:
+        """Until every path has a third of its answers, or its sender has ended (stopped early)."""
+
+        def reached() -> bool:
+            return all(
+                n * 3 >= count or not sender.is_alive()
+                for n, sender in zip(self.answered.values(), senders, strict=True)
+            )
+
+        with self.changed:
+            while not reached():
+                self.changed.wait(0.25)  # also wakes for a sender that ended without an answer
 
 
 class _Sampler(threading.Thread):

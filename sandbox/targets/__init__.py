@@ -48,7 +48,9 @@ class Target(Protocol):
 
     @property
     def quiet_seconds(self) -> float:
-        """How long commits must stay unchanged, the queue empty, before the drill settles."""
+        """How long commits must stay unchanged, the queue empty, before the drill settles when
+        some acknowledged orders have not committed (parked, or lost): then nothing positive
+        can end the wait. When every one has committed, the drill settles at once."""
         ...
 
     @property

@@ -10,7 +10,6 @@ import io
 import json
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -649,14 +648,15 @@ def test_a_drill_that_dies_records_failed_not_running() -> None:
     try:
         target = Broken(f"http://127.0.0.1:{server.server_port}", committed)
         with pytest.raises(RuntimeError, match="not streaming"):
-            drill.run_on(target, "crash", "queue", count=300, rate=300, record=records.append)
-        sent_by_then = len(committed)
-        time.sleep(0.5)  # the schedule would have sent the rest by now
+            drill.run_on(target, "crash", "queue", count=300, rate=60, record=records.append)
     finally:
         server.shutdown()
         server.server_close()
-    # The fault lands a third of the way in: the senders were stopped there, not left running.
-    assert 0 < sent_by_then < 300 and len(committed) == sent_by_then
+    # The fault lands once a third has been answered; the senders were stopped there and have
+    # ended (so nothing more can be sent), well before the schedule's end.
+    senders = [t.name for t in threading.enumerate() if t.name.startswith("drill-sender-")]
+    assert senders == []
+    assert 100 <= len(committed) < 300
     assert [r["status"] for r in records] == ["running", "failed"]
     assert records[-1]["error"] == "reader n2 is not streaming"
 
@@ -688,3 +688,18 @@ def test_a_drill_that_never_settles_says_its_queued_count_is_not_by_id() -> None
     assert (queue.accepted, queue.committed_once, queue.queued, queue.lost) == (10, 8, 2, 0)
     assert any("had not settled" in note and "(2)" in note for note in report.notes)
     assert queue.balanced
+
+
+def test_a_long_outage_without_the_queue_path_is_refused_before_anything_is_sent() -> None:
+    """It lasts until the queue's retry budget is spent: with no queued order that never is."""
+
+    class BothPaths(IdsOnlyTarget):
+        paths = ("queue", "direct")
+
+        def api(self) -> Api:
+            raise AssertionError("nothing is sent")
+
+    target = BothPaths("http://127.0.0.1:9", set())
+    with pytest.raises(ValueError, match=r"long-outage .* needs the queue path"):
+        drill.run_on(target, "long-outage", "direct", count=10, rate=10)
+    assert target.injected == []
