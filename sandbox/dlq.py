@@ -21,6 +21,8 @@ from sandbox.state import StackState
 
 Method = Literal["auto", "move-task", "manual"]
 PEEK_LIMIT = 1000
+#: A bound, not a wait: a redrive ends as soon as the DLQ is empty.
+REDRIVE_TIMEOUT = 600.0
 
 
 @dataclass
@@ -106,7 +108,9 @@ def show(state: StackState, key: str) -> Parked:
     raise LookupError(f"no message {key!r} in the DLQ")
 
 
-def redrive(state: StackState, method: Method = "auto", timeout: float = 60) -> tuple[int, str]:
+def redrive(
+    state: StackState, method: Method = "auto", timeout: float = REDRIVE_TIMEOUT
+) -> tuple[int, str]:
     """Move every DLQ message back to the queue; returns (moved, method used).
 
     ``move-task`` is SQS's StartMessageMoveTask; ``manual`` receives, re-sends and deletes, for
@@ -123,7 +127,7 @@ def redrive(state: StackState, method: Method = "auto", timeout: float = 60) -> 
         except ClientError as error:
             if method == "move-task":
                 raise RuntimeError(f"StartMessageMoveTask failed: {error}") from None
-    return _resend(state), "manual"
+    return _resend(state, timeout), "manual"
 
 
 def _move_task(state: StackState, timeout: float) -> int:
@@ -141,31 +145,46 @@ def _move_task(state: StackState, timeout: float) -> int:
     raise TimeoutError(f"move task still running after {timeout:.0f} s")
 
 
-def _resend(state: StackState) -> int:
-    """Receive, send to the source queue, then delete: a copy exists at every moment."""
+def _resend(state: StackState, timeout: float) -> int:
+    """Receive, send to the source queue, then delete: a copy exists at every moment.
+
+    Done when the DLQ is empty, visible and in flight: an empty receive alone does not say so,
+    since a message someone is peeking at (or one whose re-send failed) is in flight meanwhile.
+    """
     sqs = localstack.client(state, "sqs")
-    fifo = state.queue_url.endswith(".fifo")
+    deadline = time.monotonic() + timeout
     moved = 0
-    while batch := sqs.receive_message(
-        QueueUrl=state.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=30
-    ).get("Messages", []):
-        entries = []
-        for i, message in enumerate(batch):
-            entry = {"Id": str(i), "MessageBody": message["Body"]}
-            if fifo:  # a fresh dedup id: the original may still be inside its 5-minute window
-                group = json.loads(message["Body"]).get("order_id", message["MessageId"])
-                entry |= {"MessageGroupId": group, "MessageDeduplicationId": uuid.uuid4().hex}
-            entries.append(entry)
-        sent = sqs.send_message_batch(QueueUrl=state.queue_url, Entries=entries)
-        done = {int(s["Id"]) for s in sent.get("Successful", [])}
-        if not done:
-            raise RuntimeError(f"could not send back to the queue: {sent.get('Failed')}")
-        sqs.delete_message_batch(
-            QueueUrl=state.dlq_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": batch[i]["ReceiptHandle"]} for i in done],
-        )
-        moved += len(done)
-    return moved
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=state.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=30
+        ).get("Messages", [])
+        if batch:
+            moved += _send_back(state, sqs, batch)
+        elif depth(sqs, state.dlq_url).total == 0:
+            return moved
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"DLQ redrive: messages still in the DLQ after {timeout:.0f} s")
+
+
+def _send_back(state: StackState, sqs: Any, batch: list[dict[str, Any]]) -> int:
+    """One received batch to the source queue, then deleted from the DLQ; returns how many."""
+    fifo = state.queue_url.endswith(".fifo")
+    entries = []
+    for i, message in enumerate(batch):
+        entry = {"Id": str(i), "MessageBody": message["Body"]}
+        if fifo:  # a fresh dedup id: the original may still be inside its 5-minute window
+            group = json.loads(message["Body"]).get("order_id", message["MessageId"])
+            entry |= {"MessageGroupId": group, "MessageDeduplicationId": uuid.uuid4().hex}
+        entries.append(entry)
+    sent = sqs.send_message_batch(QueueUrl=state.queue_url, Entries=entries)
+    done = {int(s["Id"]) for s in sent.get("Successful", [])}
+    if not done:
+        raise RuntimeError(f"could not send back to the queue: {sent.get('Failed')}")
+    sqs.delete_message_batch(
+        QueueUrl=state.dlq_url,
+        Entries=[{"Id": str(i), "ReceiptHandle": batch[i]["ReceiptHandle"]} for i in done],
+    )
+    return len(done)
 
 
 def purge(state: StackState) -> int:
