@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -18,6 +18,9 @@ from sandbox.state import RunnerSettings, StackState
 # timeout may not exceed the visibility timeout (Lambda refuses such a mapping, and so does `up`).
 TEST_QUEUE = QueueSettings(max_receive_count=5, visibility_timeout_seconds=2)
 TEST_RUNNER = RunnerSettings(function_timeout_seconds=2)
+#: How long a test waits for what it asserts before it fails. Every wait ends as soon as its
+#: condition holds, so minutes cost a fast machine nothing and spare a slow one a false failure.
+PATIENCE = 300.0
 
 
 @pytest.fixture(scope="session")
@@ -47,12 +50,30 @@ def committed(state: StackState, prefix: str) -> Counter[str]:
     return Counter(row[0] for row in rows)
 
 
-def wait_drained(state: StackState, prefix: str, expected: int, timeout: float = 180) -> Counter:
-    """Wait until ``expected`` orders with ``prefix`` are committed and the queue is empty."""
+def wait_for[T](
+    check: Callable[[], T],
+    what: str | Callable[[], str],
+    timeout: float = PATIENCE,
+    interval: float = 0.5,
+) -> T:
+    """Poll ``check`` until it returns something truthy, and return that; once ``timeout``
+    seconds have passed, fail naming ``what`` (a callable: described as things stand then)."""
     deadline = time.monotonic() + timeout
-    while True:
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            said = what() if callable(what) else what
+            raise AssertionError(f"{said}: not seen within {timeout:.0f} s (last: {value!r})")
+        time.sleep(interval)
+    return value
+
+
+def wait_drained(state: StackState, prefix: str, expected: int) -> Counter[str]:
+    """Wait until ``expected`` orders with ``prefix`` are committed and the queue is empty."""
+    seen: dict[str, int] = {}
+
+    def drained() -> Counter[str] | None:
         rows = committed(state, prefix)
-        in_queue, _ = stack.queued(state)
-        if (len(rows) >= expected and in_queue == 0) or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.5)
+        seen.update(committed=len(rows), queued=stack.queued(state)[0])
+        return rows if seen["committed"] >= expected and seen["queued"] == 0 else None
+
+    return wait_for(drained, lambda: f"{expected} {prefix}* committed, the queue empty ({seen})")

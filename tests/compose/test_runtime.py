@@ -15,6 +15,7 @@ import pytest
 
 from sandbox import compose, process, runtime
 from sandbox.state import PROJECT_DIR, Node, StackState, load
+from tests.conftest import PATIENCE, wait_for
 
 SANDBOX = Path(sys.executable).with_name("sandbox")
 
@@ -145,7 +146,7 @@ def test_without_an_engine_up_says_so_in_one_line_and_starts_nothing(tmp_path, s
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PATIENCE,
         check=False,
     )
     assert result.returncode == 1
@@ -171,7 +172,7 @@ def test_the_native_runtime_spawns_the_command_and_runs_tools_from_the_host(tmp_
     command = process.Command(argv=["sh", "-c", "echo $X; exec sleep 30"], log=log, env={"X": "hi"})
     pid = runtime.Native().start(state, "x", lambda _s: command)
     try:
-        process.wait_until(lambda: log.read_text() == "hi\n", timeout=10, what="log")
+        wait_for(lambda: log.exists() and log.read_text() == "hi\n", "its line in its log")
         assert process.alive(pid)
     finally:
         process.stop(pid, timeout=5)
@@ -192,7 +193,7 @@ def test_serve_becomes_the_command_as_its_user_logging_to_its_file(tmp_path):
         [sys.executable, "-c", script],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=PATIENCE,
         check=False,
         env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
     )
@@ -206,7 +207,7 @@ def test_serve_refuses_what_is_not_a_component():
         [sys.executable, "-m", "sandbox.serve", "nope"],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=PATIENCE,
         check=False,
         cwd=PROJECT_DIR,
     )

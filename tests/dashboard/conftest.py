@@ -3,7 +3,6 @@ session's real stack (`live`), left as it was found (traffic stopped, n1 the wri
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import jobs
 from sandbox import failover, traffic
 from sandbox.state import StackState, load
+from tests.conftest import PATIENCE, wait_for
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 
@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def open_page() -> AppTest:
-    return AppTest.from_file(str(APP), default_timeout=60).run()
+    return AppTest.from_file(str(APP), default_timeout=PATIENCE).run()
 
 
 def notices(at: AppTest) -> list[str]:
@@ -38,23 +38,25 @@ def click(at: AppTest, key: str) -> AppTest:
     return at
 
 
-def wait_page(at: AppTest, ready: Callable[[AppTest], object], timeout: float, what: str) -> None:
-    """Rerun the page (as its one-second refresh would) until ``ready(at)``; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
+def wait_page(at: AppTest, ready: Callable[[AppTest], object], what: str) -> None:
+    """Rerun the page (as its one-second refresh would) until ``ready(at)``; fail, with what the
+    page said, after `PATIENCE`."""
+
+    def rerun() -> object:
         at.run()
         assert not at.exception, at.exception
-        if ready(at):
-            return
-        assert time.monotonic() < deadline, f"{what} not seen after {timeout:.0f} s: {notices(at)}"
-        time.sleep(0.5)
+        return ready(at)
+
+    wait_for(rerun, lambda: f"{what} (the page said {notices(at)})")
 
 
-def settle_jobs(timeout: float = 180) -> None:
+def settle_jobs() -> None:
     """Wait for this process's background job (a failover or drill started from an AppTest)."""
-    deadline = time.monotonic() + timeout
-    while (job := jobs.current()) is not None and job.running and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(
+        lambda: (job := jobs.current()) is None or not job.running,
+        lambda: f"the end of the page's job {getattr(jobs.current(), 'name', None)}",
+        interval=0.2,
+    )
 
 
 def restore(live: StackState) -> None:

@@ -4,14 +4,17 @@ where it happens (the traffic process, the queues, the database), not only on th
 from __future__ import annotations
 
 import json
-import time
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
-from sandbox import database, drill, stack, traffic
+from sandbox import database, drill, failover, stack, traffic
 from sandbox.load import POISON_CUSTOMER_ID
 from sandbox.state import StackState, load
-from tests.conftest import committed
+from tests.conftest import PATIENCE, committed, wait_for
 from tests.dashboard.conftest import click, notices, wait_page
 
 
@@ -21,7 +24,7 @@ def test_traffic_starts_at_the_chosen_rate_and_stops(live: StackState, page: App
     assert [s.value for s in page.success] == ["traffic at 40/s for at most 600 s"]
     report = traffic.stats(live)
     assert report is not None and report["running"] and report["rate"] == 40.0
-    wait_page(page, lambda at: traffic.stats(live)["accepted"] >= 40, 30, "40 accepted orders")
+    wait_page(page, lambda at: traffic.stats(live)["accepted"] >= 40, "40 accepted orders")
     click(page, "traffic_start")
     assert [e.value for e in page.error] == [
         "start traffic failed: traffic is already running: stop it first"
@@ -53,8 +56,7 @@ def send_poison(page: AppTest) -> str:
 
 def test_a_poison_order_is_parked_shown_fixed_and_redriven(live: StackState, page: AppTest):
     order_id = send_poison(page)
-    budget = (live.queue.visibility_timeout_seconds + 2) * live.queue.max_receive_count + 30
-    wait_page(page, in_dlq(order_id), budget, f"{order_id} in the DLQ table")
+    wait_page(page, in_dlq(order_id), f"{order_id} in the DLQ table")
     page.selectbox(key="dlq_choice").set_value(order_id).run()
     body, attributes = (json.loads(j.value) for j in page.json)
     assert body["order_id"] == order_id and body["customer_id"] == POISON_CUSTOMER_ID
@@ -68,9 +70,9 @@ def test_a_poison_order_is_parked_shown_fixed_and_redriven(live: StackState, pag
         ]
         click(page, "redrive")
         assert [s.value for s in page.success] == ["redrove 1 message(s) (manual)"]
-        wait_page(page, lambda at: committed(live, order_id), 60, f"{order_id} committed")
+        wait_page(page, lambda at: committed(live, order_id), f"{order_id} committed")
         assert committed(live, order_id) == {order_id: 1}
-        wait_page(page, lambda at: stack.queued(live) == (0, 0), 30, "empty queues")
+        wait_page(page, lambda at: stack.queued(live) == (0, 0), "empty queues")
         assert any(c.value == "The DLQ is empty." for c in page.caption)
     finally:  # the next test's poison must stay poison
         with database.connect(live, live.writer.name) as conn:
@@ -80,8 +82,7 @@ def test_a_poison_order_is_parked_shown_fixed_and_redriven(live: StackState, pag
 
 def test_purge_asks_for_a_confirmation_first(live: StackState, page: AppTest):
     order_id = send_poison(page)
-    budget = (live.queue.visibility_timeout_seconds + 2) * live.queue.max_receive_count + 30
-    wait_page(page, in_dlq(order_id), budget, f"{order_id} in the DLQ table")
+    wait_page(page, in_dlq(order_id), f"{order_id} in the DLQ table")
     assert page.button(key="purge").disabled
     page.checkbox(key="purge_confirm").check().run()
     assert not page.button(key="purge").disabled
@@ -89,10 +90,7 @@ def test_purge_asks_for_a_confirmation_first(live: StackState, page: AppTest):
     assert [s.value for s in page.success] == ["purged 1 message(s)"]
     assert not page.checkbox(key="purge_confirm").value, "one confirmation, one purge"
     assert page.button(key="purge").disabled
-    deadline = time.monotonic() + 10
-    while stack.queued(live)[1] and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert stack.queued(live) == (0, 0)
+    wait_for(lambda: stack.queued(live) == (0, 0), "empty queues after the purge", interval=0.2)
 
 
 def job_done(name: str):
@@ -100,7 +98,40 @@ def job_done(name: str):
     return lambda at: any(text.startswith(f"{name}") and "took" in text for text in notices(at))
 
 
-def test_failover_then_failback_and_one_at_a_time(page: AppTest):
+class Held:
+    """A function the page's jobs call, made to wait until the test releases it: the test then
+    clicks while the job is certainly running, on a machine of any speed, instead of racing a
+    job that a fixed outage keeps busy for a few seconds."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.released = threading.Event()
+        real: Callable[..., Any] = getattr(owner, name)
+
+        def when_released(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(args)
+            self.released.wait(PATIENCE)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, when_released)
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[object, str], Held]]:
+    """Hold ``owner.name`` (after ``page``: released before the page's jobs are waited for)."""
+    made: list[Held] = []
+
+    def hold(owner: object, name: str) -> Held:
+        made.append(Held(monkeypatch, owner, name))
+        return made[-1]
+
+    yield hold
+    for one in made:
+        one.released.set()
+
+
+def test_failover_then_failback_and_one_at_a_time(page: AppTest, held):
+    started = held(failover, "failover")
     page.selectbox(key="failover_mode").set_value("switchover").run()
     page.number_input(key="failover_outage").set_value(3.0).run()
     click(page, "failover")
@@ -109,7 +140,9 @@ def test_failover_then_failback_and_one_at_a_time(page: AppTest):
     assert [e.value for e in page.error] == [
         "fail back failed: failover (switchover) is still running: wait for it to finish"
     ]
-    wait_page(page, job_done("failover (switchover)"), 90, "the failover's end")
+    started.released.set()
+    wait_page(page, job_done("failover (switchover)"), "the failover's end")
+    assert [call[1:] for call in started.calls[:1]] == [("switchover", 3.0)]  # the page's inputs
     (done,) = page.success
     assert "n1 -> n2: writes back after" in done.value
     assert load().writer.name == "n2"
@@ -118,19 +151,23 @@ def test_failover_then_failback_and_one_at_a_time(page: AppTest):
     roles = next(f.value for f in page.dataframe if "role" in f.value.columns)
     assert roles.set_index("node")["role"].to_dict() == {"n1": "reader", "n2": "writer"}
     click(page, "failback")
-    wait_page(page, job_done("failback"), 90, "the failback's end")
+    wait_page(page, job_done("failback"), "the failback's end")
     assert next(s.value for s in page.success).startswith("failback: n2 -> n1")
     assert load().writer.name == "n1"
 
 
-def test_a_drill_runs_in_the_background_and_fills_the_scoreboard(live: StackState, page: AppTest):
+def test_a_drill_runs_in_the_background_and_fills_the_scoreboard(
+    live: StackState, page: AppTest, held
+):
+    started = held(drill, "run")
     page.selectbox(key="drill_fault").set_value("crash").run()
     page.selectbox(key="drill_path").set_value("queue").run()
     page.number_input(key="drill_count").set_value(100).run()
     page.number_input(key="drill_rate").set_value(50.0).run()
     click(page, "drill")
     assert any(text.startswith("Running: drill (crash, queue") for text in notices(page))
-    wait_page(page, job_done("drill (crash, queue"), 180, "the drill's end")
+    started.released.set()
+    wait_page(page, job_done("drill (crash, queue"), "the drill's end")
     report = drill.last(live)
     assert report is not None and report["status"] == "done"
     (path,) = report["paths"]
@@ -151,11 +188,11 @@ def test_a_crash_with_a_lagging_reader_is_marked_and_refused_for_a_switchover(pa
     ]
     page.selectbox(key="failover_mode").set_value("crash").run()
     click(page, "failover")
-    wait_page(page, job_done("failover (crash)"), 90, "the failover's end")
+    wait_page(page, job_done("failover (crash)"), "the failover's end")
     (done,) = page.success
     assert "n1 -> n2: writes back after" in done.value
     marked = [chart.proto.spec for chart in page.get("vega_lite_chart")]
     assert all("reader-lagging" in spec for spec in marked), "the lag is marked on the charts"
     click(page, "failback")
-    wait_page(page, job_done("failback"), 90, "the failback's end")
+    wait_page(page, job_done("failback"), "the failback's end")
     assert load().writer.name == "n1"

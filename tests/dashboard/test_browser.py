@@ -20,6 +20,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from sandbox import drill, stack
 from sandbox.state import StackState, load
+from tests.conftest import wait_for
 from tests.dashboard.conftest import restore
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,18 +37,16 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 OUTAGE_SECONDS = 5  # long enough to queue up orders, short of the test queue's retry budget
 
 
-def until[T](check: Callable[[], T], timeout: float, what: str) -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
+def until[T](check: Callable[[], T], what: str) -> T:
+    """Poll ``check`` until it returns something truthy; fail after `PATIENCE`."""
+
+    def seen() -> T | None:
         try:
-            value = check()
+            return check()
         except PlaywrightError:  # the element is being redrawn: try again
-            value = None
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not seen within {timeout:.0f} s"
-        time.sleep(0.25)
+            return None
+
+    return wait_for(seen, what, interval=0.25)
 
 
 def metrics(page: Page, label: str) -> list[str]:
@@ -67,7 +66,7 @@ def set_number(page: Page, label: str, value: float) -> None:
     field = page.get_by_label(label, exact=True)
     field.fill(f"{value:g}")
     field.press("Enter")  # Streamlit takes a number input's value on Enter (or blur)
-    until(lambda: field.input_value() in (f"{value:g}", f"{value:.2f}"), 10, f"{label} = {value}")
+    until(lambda: field.input_value() in (f"{value:g}", f"{value:.2f}"), f"{label} = {value}")
 
 
 def click(page: Page, label: str) -> None:
@@ -92,10 +91,10 @@ def browser(live: StackState) -> Iterator[Page]:
             page.screenshot(path=ARTIFACTS / "dashboard-last.png")  # also after a failure
             chromium.close()
             # The page's drill runs in the dashboard's process: let it end before restoring.
-            deadline = time.monotonic() + 180
-            while (drill.last(live) or {}).get("status") == "running":
-                assert time.monotonic() < deadline, "the drill started from the page never ended"
-                time.sleep(0.5)
+            wait_for(
+                lambda: (drill.last(live) or {}).get("status") != "running",
+                "the end of the drill started from the page",
+            )
             restore(live)
 
 
@@ -103,31 +102,32 @@ def test_crash_failover_walk_through_in_a_real_browser(live: StackState, browser
     page = browser
     started = time.monotonic()
     page.goto(stack.dashboard_url(live))
-    until(lambda: queue_depth(page) == 0, 60, "the page with an empty queue")
+    until(lambda: queue_depth(page) == 0, "the page with an empty queue")
     first_render = time.monotonic() - started
 
     set_number(page, "rate (orders/s)", 30)
     click(page, "Start traffic")
-    until(lambda: shows(page, "traffic at 30/s for at most 600 s"), 30, "traffic started")
+    until(lambda: shows(page, "traffic at 30/s for at most 600 s"), "traffic started")
     set_number(page, "outage (s)", OUTAGE_SECONDS)
     click(page, "Fail over")
-    risen = until(lambda: depth if (depth := queue_depth(page) or 0) >= 20 else None, 60, "a rise")
+    risen = until(lambda: depth if (depth := queue_depth(page) or 0) >= 20 else None, "a rise")
     # ("->" reads "→" in the browser: Streamlit's markdown typesets it)
     done = re.compile(r"^failover \(crash\): n1 \S+ n2")
-    until(lambda: shows(page, done), 90, "the failover's end")
+    until(lambda: shows(page, done), "the failover's end")
     assert load().writer.name == "n2"
     click(page, "Stop traffic")
-    until(lambda: shows(page, re.compile(r"^traffic stopped: sent \d+")), 30, "traffic stopped")
-    until(lambda: queue_depth(page) == 0, 90, "the queue drained to zero")
+    until(lambda: shows(page, re.compile(r"^traffic stopped: sent \d+")), "traffic stopped")
+    until(lambda: queue_depth(page) == 0, "the queue drained to zero")
     walk_through = time.monotonic() - started
 
     click(page, "Run drill")  # the sidebar's defaults: crash, both paths, 300 each at 50/s
-    until(lambda: shows(page, re.compile(r"done: 0 lost")), 240, "the drill's report")
-    lost = until(lambda: metrics(page, "lost"), 30, "the scoreboard")
+    until(lambda: shows(page, re.compile(r"done: 0 lost")), "the drill's report")
+    # The scoreboard is drawn path by path: wait for both paths' "lost" before reading them.
+    lost = until(lambda: v if len(v := metrics(page, "lost")) == 2 else None, "both paths' lost")
     assert lost == ["0", "0"], "one 'lost' per path, both 0"
-    last_line = re.compile(r"^direct: \d+ client error")
-    until(lambda: shows(page, last_line), 30, "the scoreboard's last line")
-    assert shows(page, "queue: 0 client error(s); the accounting adds up")
+    until(lambda: shows(page, re.compile(r"^direct: \d+ client error")), "the direct path's line")
+    queue_line = "queue: 0 client error(s); the accounting adds up"
+    until(lambda: shows(page, queue_line), "the queued path's line")
     report = drill.last(live)
     assert report is not None and [p["lost"] for p in report["paths"]] == [0, 0]
     whole = time.monotonic() - started

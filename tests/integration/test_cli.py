@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from sandbox import stack
-from tests.conftest import wait_drained
+from tests.conftest import PATIENCE, wait_drained
 
 SANDBOX = str(Path(sys.executable).parent / "sandbox")
 
@@ -22,7 +22,7 @@ def sandbox(live, *args: str, run_dir: str | None = None) -> subprocess.Complete
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=PATIENCE,  # a bound: no command here takes near it
         stdin=subprocess.DEVNULL,  # as in CI: nobody there to answer a question
     )
 

@@ -4,12 +4,11 @@ maxReceiveCount receives, while the orders around it commit."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 from sandbox import localstack
 from sandbox.load import POISON_CUSTOMER_ID, Client, order
-from tests.conftest import wait_drained
+from tests.conftest import wait_drained, wait_for
 
 
 def receives_of(live, message_id: str) -> list[tuple[int, bool]]:
@@ -38,12 +37,13 @@ def test_a_poison_order_reaches_the_dlq_after_max_receive_count(live):
     assert sorted(rows) == sorted(s.order_id for s in before + after)
 
     sqs = localstack.client(live, "sqs")
-    parked = []
-    deadline = time.monotonic() + 120
-    while not parked and time.monotonic() < deadline:
-        parked = sqs.receive_message(
+    parked = wait_for(
+        lambda: sqs.receive_message(
             QueueUrl=live.dlq_url, WaitTimeSeconds=2, MessageSystemAttributeNames=["All"]
-        ).get("Messages", [])
+        ).get("Messages", []),
+        "the poison order in the DLQ",
+        interval=0,
+    )
     assert [json.loads(m["Body"])["order_id"] for m in parked] == [f"{prefix}-x"]
 
     max_receives = live.queue.max_receive_count

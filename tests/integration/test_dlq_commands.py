@@ -3,14 +3,13 @@ StartMessageMoveTask."""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
 
 from sandbox import alarms, database, dlq, localstack, stack
 from sandbox.load import POISON_CUSTOMER_ID, Client, order
-from tests.conftest import TEST_RUNNER, committed, wait_drained
+from tests.conftest import TEST_RUNNER, committed, wait_drained, wait_for
 from tests.integration.test_cli import sandbox
 
 
@@ -22,9 +21,7 @@ def park(state, count: int) -> list[str]:
     for order_id in ids:
         assert client.post(order(order_id, POISON_CUSTOMER_ID)).accepted
     client.close()
-    deadline = time.monotonic() + 120
-    while stack.queued(state)[1] < count and time.monotonic() < deadline:
-        time.sleep(0.5)
+    wait_for(lambda: stack.queued(state)[1] >= count, f"{count} poison order(s) in the DLQ")
     assert stack.queued(state) == (0, count)
     return ids
 
@@ -53,21 +50,19 @@ def test_purge_asks_first(live):
     assert stack.queued(live)[1] == 2
     purged = sandbox(live, "dlq", "purge", "--yes")
     assert purged.returncode == 0 and "purged 2" in purged.stdout
-    time.sleep(1)
-    assert stack.queued(live)[1] == 0
+    wait_for(lambda: stack.queued(live)[1] == 0, "the DLQ empty after the purge")
 
 
 def wait_alarm(state, expected: str) -> None:
     """Until LocalStack's CloudWatch puts the DLQ alarm in ``expected`` (bounded)."""
     cloudwatch = localstack.client(state, "cloudwatch")
-    deadline = time.monotonic() + 90
-    seen = None
-    while time.monotonic() < deadline:
-        seen = alarms.states(cloudwatch, state).get(alarms.DLQ_NOT_EMPTY.name)
-        if seen == expected:
-            return
-        time.sleep(1)
-    raise AssertionError(f"the DLQ alarm stayed {seen}, not {expected}")
+    seen: list[str | None] = [None]
+
+    def reached() -> bool:
+        seen[0] = alarms.states(cloudwatch, state).get(alarms.DLQ_NOT_EMPTY.name)
+        return seen[0] == expected
+
+    wait_for(reached, lambda: f"the DLQ alarm {expected} (it stayed {seen[0]})", interval=1)
 
 
 def test_manual_redrive_after_the_fix_commits_every_parked_order(live):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 from sandbox import localstack, process, stack
 from sandbox.queue import depth
-from tests.conftest import wait_drained
+from tests.conftest import committed, wait_drained, wait_for
+
+#: Orders committed before the fault: the load is flowing through the consumer, not starting.
+FLOWING = 100
 
 
 def under_load(live, count: int, rate: float, prefix: str):
@@ -23,15 +25,15 @@ def under_load(live, count: int, rate: float, prefix: str):
     return thread, ledger
 
 
-def wait_in_flight(live, timeout: float = 30) -> None:
+def wait_flowing(live, prefix: str) -> None:
+    """Until the consumer has committed some of this load: the fault lands mid-stream."""
+    wait_for(lambda: len(committed(live, prefix)) >= FLOWING, f"{FLOWING} {prefix}* committed")
+
+
+def wait_in_flight(live) -> None:
     """Until the consumer holds received, undeleted messages: a batch is in the middle."""
     sqs = localstack.client(live, "sqs")
-    process.wait_until(
-        lambda: depth(sqs, live.queue_url).in_flight > 0,
-        timeout=timeout,
-        interval=0.02,
-        what="a batch in flight",
-    )
+    wait_for(lambda: depth(sqs, live.queue_url).in_flight > 0, "a batch in flight", interval=0.02)
 
 
 def assert_exactly_once(live, ledger, prefix):
@@ -48,12 +50,14 @@ def assert_exactly_once(live, ledger, prefix):
 def test_the_consumer_runner_killed_mid_batch_loses_and_duplicates_nothing(live):
     prefix = f"sigkill-{uuid.uuid4().hex[:6]}"
     thread, ledger = under_load(live, 800, 100, prefix)
-    time.sleep(2)
+    wait_flowing(live, prefix)
     wait_in_flight(live)
     old = live.pids["consumer"]
     stack.kill(live, "consumer")
     assert not process.alive(old)
-    time.sleep(1)
+    # Down until its absence shows: orders wait in the queue (the killed batch's reappear too).
+    sqs = localstack.client(live, "sqs")
+    wait_for(lambda: depth(sqs, live.queue_url).visible > 0, "orders waiting for a consumer")
     stack.start(live, "consumer")
     thread.join()
     assert_exactly_once(live, ledger, prefix)
@@ -62,7 +66,7 @@ def test_the_consumer_runner_killed_mid_batch_loses_and_duplicates_nothing(live)
 def test_pgbouncer_restarted_under_load_loses_nothing(live):
     prefix = f"proxy-{uuid.uuid4().hex[:6]}"
     thread, ledger = under_load(live, 800, 100, prefix)
-    time.sleep(3)
+    wait_flowing(live, prefix)
     old = live.pids["proxy"]
     stack.restart(live, "proxy")
     assert live.pids["proxy"] != old
