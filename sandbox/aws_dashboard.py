@@ -22,10 +22,12 @@ DEFAULT_PORT = 18502
 #: What `dashboard/aws_app.py` reads to know which stack to show.
 STACK_ENV, REGION_ENV = "SANDBOX_AWS_STACK", "SANDBOX_AWS_REGION"
 STOP_SECONDS = 10.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def serve(stack: str, region: str, port: int, say: Callable[[str], None] = print) -> int:
+def serve(stack: str, region: str, port: int, say: Callable[[str], None] | None = None) -> int:
     """Check the stack, then run the page until Ctrl-C (or until Streamlit exits); its exit code."""
+    say = say or _say
     target = AwsTarget(stack, region)
     _ = target.outputs  # one CloudFormation read: the failure, if any, as one line
     with socket.socket() as probe:
@@ -34,16 +36,26 @@ def serve(stack: str, region: str, port: int, say: Callable[[str], None] = print
     say(f"dashboard for {target.name} (read-only): http://127.0.0.1:{port}  (Ctrl-C stops it)")
     env = os.environ | STREAMLIT_ENV | {STACK_ENV: stack, REGION_ENV: region}
     child = subprocess.Popen(streamlit_argv("aws_app.py", port), env=env)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` as Ctrl-C: no orphan left
+    # Ctrl-C and `kill` alike, even where SIGINT came in ignored (a background job of a shell
+    # without job control): Streamlit installs its own SIGINT handler and stops regardless, so
+    # this process must stop with it, not outlive it and miss the last line.
+    previous = {number: signal.signal(number, _interrupt) for number in STOP_SIGNALS}
     try:
-        return child.wait()
+        code = child.wait()
     except KeyboardInterrupt:
-        _stop(child)
-        say("dashboard stopped")
-        return 0
+        code = 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         _stop(child)
+    say("dashboard stopped")  # Streamlit has ended: nothing of it can follow this line
+    return code
+
+
+def _say(line: str) -> None:
+    """Each line as it happens: Streamlit writes to the same stdout, and a pipe's buffer would
+    put our lines after all of its own."""
+    print(line, flush=True)
 
 
 def _interrupt(signum: int, frame: object) -> None:
