@@ -31,7 +31,8 @@ from sandbox.state import StackState
 
 PROBE_INTERVAL = 0.02  # between probes that succeed: a light load, like the orders'
 RETRY_INTERVAL = 0.005  # after a failed probe: the resolution of (a) while the proxy is not holding
-SETTLE_SECONDS = 1.0  # after a rejoin, before the next crash: traffic flowing, nothing pending
+#: A bound on each wait for a commit or a rejoin, not a wait: each ends as soon as it happens.
+BOUND_SECONDS = 300.0
 PROBE = (
     "INSERT INTO orders (order_id, customer_id, payload, accepted_at) "
     "VALUES (%s, 1, '{}', now()) "
@@ -90,7 +91,7 @@ class WriteProbe(threading.Thread):
         if conn is not None:
             conn.close()
 
-    def first_commit(self, node: str, after: float, timeout: float = 30) -> float:
+    def first_commit(self, node: str, after: float, timeout: float = BOUND_SECONDS) -> float:
         """When ``node`` first committed a probe after ``after`` (waits up to ``timeout``)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -105,7 +106,9 @@ class WriteProbe(threading.Thread):
         self.join(timeout=10)
 
 
-def first_commit(state: StackState, node: str, after: float, prefix: str, timeout: float) -> float:
+def first_commit(
+    state: StackState, node: str, after: float, prefix: str, timeout: float = BOUND_SECONDS
+) -> float:
     """When the load's first order committed on ``node`` after ``after`` (read on the writer)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -117,7 +120,7 @@ def first_commit(state: StackState, node: str, after: float, prefix: str, timeou
     raise TimeoutError(f"no order committed on {node} within {timeout:.0f} s of the failover")
 
 
-def wait_rejoined(state: StackState, timeout: float = 60) -> None:
+def wait_rejoined(state: StackState, timeout: float = BOUND_SECONDS) -> None:
     """Both nodes streaming (in sync mode the reader synchronous again) before the next crash."""
     reader = state.readers[0].name
 
@@ -129,11 +132,19 @@ def wait_rejoined(state: StackState, timeout: float = 60) -> None:
     process.wait_until(ready, timeout=timeout, what=f"{reader} streaming from {state.writer.name}")
 
 
+def wait_flowing(state: StackState, probe: WriteProbe, prefix: str) -> None:
+    """Until both the probe and the load have committed on the writer since now: the next crash
+    lands on traffic that is flowing, whatever the machine's pace, not after a fixed pause."""
+    now, writer = time.time(), state.writer.name
+    probe.first_commit(writer, now)
+    first_commit(state, writer, now, prefix)
+
+
 def trial(state: StackState, probe: WriteProbe, prefix: str) -> Trial:
     done = failover(state, "crash")  # returns once the old writer has rejoined
     rejoined = time.time()
     accepting = probe.first_commit(done.new_writer, done.started)
-    committed = first_commit(state, done.new_writer, done.started, prefix, timeout=30)
+    committed = first_commit(state, done.new_writer, done.started, prefix)
     rejoin = [e for e in events.read(state, since=done.started) if e["event"] == "reader-rejoined"]
     return Trial(
         old_writer=done.old_writer,
@@ -159,12 +170,12 @@ def run(
     probe.start()
     results: list[Trial] = []
     try:
-        time.sleep(2 * SETTLE_SECONDS)  # orders flowing and committing before the first crash
+        wait_flowing(state, probe, prefix)  # before the first crash
         for index in range(trials):
             results.append(trial(state, probe, prefix))
             on_trial(index, results[-1])
             wait_rejoined(state)
-            time.sleep(SETTLE_SECONDS)
+            wait_flowing(state, probe, prefix)
     finally:
         probe.stop()
         load.stop()
