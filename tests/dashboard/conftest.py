@@ -73,7 +73,9 @@ def restore(live: StackState) -> None:
 
 @pytest.fixture
 def page(live: StackState) -> Iterator[AppTest]:
-    """The dashboard on the live stack, restored afterwards."""
+    """The dashboard on the live stack, as a test expects to find it (n1 the writer, whatever
+    ran before in the session) and restored afterwards."""
+    restore(live)
     try:
         yield open_page()
     finally:

@@ -81,6 +81,7 @@ def shows(page: Page, text: str | re.Pattern[str]) -> bool:
 def browser(live: StackState) -> Iterator[Page]:
     assert Path(CHROMIUM).exists(), "no /usr/bin/chromium: `make test` installs it (as root)"
     ARTIFACTS.mkdir(exist_ok=True)
+    restore(live)  # the walk-through starts from n1 the writer, whatever ran before it
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         # Streamlit scrolls inside its own container: a tall window shows the whole page.
