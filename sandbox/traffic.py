@@ -34,6 +34,11 @@ MAX_RATE = 1000.0  # orders per second: loopback traffic, kept well below what t
 MAX_SECONDS = 3600.0
 HISTORY_SECONDS = 300  # how much per-second history the status file keeps
 FILE = "traffic.json"
+#: Bounds, not waits: starting ends at the process's first report, stopping once it has exited.
+START_TIMEOUT = 120.0
+#: Longer than one request's own timeout (`sandbox.load.Client`): a stop lets the requests in
+#: flight end and the last report ("finished") be written before it resorts to SIGKILL.
+STOP_TIMEOUT = 60.0
 
 
 def stats(state: StackState) -> dict[str, Any] | None:
@@ -76,7 +81,7 @@ def start(state: StackState, rate: float, max_seconds: float = 600) -> int:
         report = stats(state)
         return bool(report and report.get("pid") == pid)
 
-    process.wait_until(reported, timeout=30, what="traffic", fatal=RuntimeError)
+    process.wait_until(reported, timeout=START_TIMEOUT, what="traffic", fatal=RuntimeError)
     return pid
 
 
@@ -85,7 +90,7 @@ def stop(state: StackState) -> bool:
     report = stats(state)
     if not (report and report["running"]):
         return False
-    process.stop(report["pid"], timeout=10)
+    process.stop(report["pid"], timeout=STOP_TIMEOUT)
     return True
 
 
