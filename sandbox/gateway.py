@@ -11,9 +11,11 @@ import contextlib
 import json
 import logging
 import os
+import re
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +65,8 @@ def proxy_event(
 
 
 class Gateway(ThreadingHTTPServer):
+    """One thread per connection, so an idle or slow client only ever holds its own."""
+
     daemon_threads = True
     request_queue_size = 256
 
@@ -72,21 +76,26 @@ class Gateway(ThreadingHTTPServer):
         verifier: identity.Verifier,
         jwks: dict[str, Any],
         functions: dict[tuple[str, str], tuple[str, Handler]],
-        pool_path: str,
     ) -> None:
         super().__init__(("127.0.0.1", port), RequestHandler)
         self.verifier = verifier
-        self.jwks = jwks
         self.functions = functions
-        self.pool_path = pool_path
+        #: The operations the gateway answers itself, by the document's operationId.
+        self.own: dict[str, Callable[[], dict[str, Any]]] = {
+            "health": lambda: {"status": "ok"},
+            "openapi": openapi.document,
+            "jwks": lambda: jwks,
+        }
 
     def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
-        """A lingering close: stop sending, then read what the client still sends (bounded), so
-        a refusal sent before its request was read reaches it instead of a connection reset."""
-        with contextlib.suppress(OSError):
+        """A lingering close: stop sending, then read what the client still sends (for at most
+        LINGER_SECONDS), so a refusal sent before its request was read reaches the client
+        instead of a connection reset."""
+        deadline = time.monotonic() + LINGER_SECONDS
+        with contextlib.suppress(OSError, ValueError):  # ValueError: the deadline passed
             request.shutdown(socket.SHUT_WR)
-            request.settimeout(LINGER_SECONDS)
-            for _ in range(64):  # at most 4 MiB
+            while True:
+                request.settimeout(deadline - time.monotonic())
                 if not request.recv(65536):
                     break
         self.close_request(request)
@@ -102,11 +111,13 @@ class BadRequest(Exception):
 
 class RequestHandler(BaseHTTPRequestHandler):
     """One connection. Routes and their methods come from the OpenAPI document; every answer,
-    the gateway's own errors included, is JSON."""
+    the gateway's own errors included, is JSON; a request's body is always read or the
+    connection closed, so the next request on it is never read out of a body."""
 
     protocol_version = "HTTP/1.1"
     timeout = IDLE_SECONDS
     server: Gateway
+    body_pending: bool
 
     def handle_one_request(self) -> None:
         """Serve one request, whatever its method: unknown paths get 404, known paths a wrong
@@ -130,11 +141,20 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def route(self) -> None:
         started = time.perf_counter()
-        path = urlsplit(self.path).path
+        self.body_pending = True
+        path = self.path
         try:
+            path = urlsplit(self.path).path
             status = self.dispatch(self.command, path)
         except BadRequest as refused:
             status = self.reply(refused.status, {"message": str(refused)}, close=True)
+        except ValueError:  # urlsplit: not a URL at all
+            status = self.reply(400, {"message": f"{self.path!r} is not a path"}, close=True)
+        except Exception:
+            log.exception("the gateway failed on %s %s", self.command, path)
+            status = self.reply(500, {"message": "Internal server error"}, close=True)
+        if self.body_pending and not self.close_connection:
+            self.discard_body()
         log.info(
             json.dumps(
                 {
@@ -147,25 +167,23 @@ class RequestHandler(BaseHTTPRequestHandler):
         )
 
     def dispatch(self, method: str, path: str) -> int:
+        chunked, length = self.framing()
         if method == "HEAD":  # GET without the body (send() leaves it out)
             method = "GET"
-        if (method, path) == ("GET", "/health"):
-            return self.reply(200, {"status": "ok"})
-        if (method, path) == ("GET", "/openapi.json"):
-            return self.reply(200, openapi.document())
-        if (method, path) == ("GET", f"{self.server.pool_path}/.well-known/jwks.json"):
-            return self.reply(200, self.server.jwks)
+        own = openapi.own_operations().get((method, path))
+        if own is not None:
+            return self.reply(200, self.server.own[own]())
         function = self.server.functions.get((method, path))
         if function is None:
             return self.no_route(method, path)
         try:
             claims = self.server.verifier.verify(self.headers.get("Authorization"))
         except identity.Unauthorized as error:
-            return self.reply(401, {"message": f"Unauthorized: {error}"}, drain=True)
+            return self.reply(401, {"message": f"Unauthorized: {error}"})
         if not _is_json(self.headers.get("Content-Type", "")):
             message = "send the order as JSON: Content-Type: application/json"
-            return self.reply(415, {"message": message}, drain=True)
-        body = self.read_body()
+            return self.reply(415, {"message": message})
+        body = self.read_body(chunked, length)
         name, handler = function
         event = proxy_event(method, self.path, dict(self.headers.items()), body, claims)
         try:
@@ -179,42 +197,55 @@ class RequestHandler(BaseHTTPRequestHandler):
     def no_route(self, method: str, path: str) -> int:
         allowed = openapi.allowed(path)
         if not allowed:
-            return self.reply(404, {"message": f"no route for {method} {path}"}, drain=True)
+            return self.reply(404, {"message": f"no route for {method} {path}"})
         if method == "OPTIONS":
             return self.send(204, b"", {"Allow": ", ".join([*allowed, "OPTIONS"])})
         message = f"{method} is not allowed on {path}: use {' or '.join(allowed)}"
-        headers = {"Allow": ", ".join(allowed)}
-        return self.reply(405, {"message": message}, drain=True, headers=headers)
+        return self.reply(405, {"message": message}, headers={"Allow": ", ".join(allowed)})
 
-    def read_body(self) -> str:
-        """The request body, from a Content-Length or chunked transfer, as UTF-8 text."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            if "Content-Length" in self.headers:  # both: a smuggling attempt, never guess
+    def framing(self) -> tuple[bool, int]:
+        """How the body is sent: (chunked, Content-Length). Anything ambiguous is refused, never
+        guessed, since a guess is how one request smuggles another."""
+        codings = self.headers.get_all("Transfer-Encoding") or []
+        lengths = set(self.headers.get_all("Content-Length") or [])
+        if codings:
+            if [coding.strip().lower() for coding in codings] != ["chunked"]:
+                raise BadRequest(501, f"Transfer-Encoding {', '.join(codings)} is not supported")
+            if lengths:
                 raise BadRequest(400, "send either Content-Length or chunked, not both")
-            raw = self.read_chunks()
-        else:
-            raw = self.rfile.read(self.content_length())
+            return True, 0
+        if len(lengths) > 1:
+            raise BadRequest(400, "Content-Length given twice, differently")
+        value = lengths.pop() if lengths else "0"
+        if not re.fullmatch(r"[0-9]{1,10}", value):
+            raise BadRequest(400, f"Content-Length {value!r} is not a length")
+        if int(value) > MAX_PAYLOAD_BYTES:
+            raise BadRequest(413, f"body over {MAX_PAYLOAD_BYTES} bytes")
+        return False, int(value)
+
+    def read_body(self, chunked: bool, length: int) -> str:
+        """The request body, from a Content-Length or chunked transfer, as UTF-8 text."""
+        raw = self.read_chunks() if chunked else self.rfile.read(length)
+        self.body_pending = False
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
             raise BadRequest(400, "the body is not valid UTF-8") from None
 
-    def content_length(self) -> int:
-        value = self.headers.get("Content-Length") or "0"
-        if not value.isdigit():
-            raise BadRequest(400, f"Content-Length {value!r} is not a length")
-        if int(value) > MAX_PAYLOAD_BYTES:
-            raise BadRequest(413, f"body over {MAX_PAYLOAD_BYTES} bytes")
-        return int(value)
+    def discard_body(self) -> None:
+        """Read the body an answer did not need, or close: the next request starts after it."""
+        try:
+            self.read_body(*self.framing())
+        except (BadRequest, OSError):
+            self.close_connection = True
 
     def read_chunks(self) -> bytes:
         body = bytearray()
         while True:
             size_line = self.rfile.readline(1024).split(b";")[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError:
-                raise BadRequest(400, "malformed chunked body") from None
+            if not re.fullmatch(rb"[0-9A-Fa-f]{1,8}", size_line):
+                raise BadRequest(400, "malformed chunked body")
+            size = int(size_line, 16)
             if len(body) + size > MAX_PAYLOAD_BYTES:
                 raise BadRequest(413, f"body over {MAX_PAYLOAD_BYTES} bytes")
             if size == 0:
@@ -222,12 +253,13 @@ class RequestHandler(BaseHTTPRequestHandler):
                     pass
                 return bytes(body)
             body += self.rfile.read(size)
-            self.rfile.readline(1024)  # the CRLF after each chunk
+            if self.rfile.readline(3) != b"\r\n":
+                raise BadRequest(400, "malformed chunked body")
 
     def handle_expect_100(self) -> bool:
-        """Refuse an oversized body before the client sends it; otherwise ask for it."""
+        """Refuse an oversized or ambiguous body before the client sends it; else ask for it."""
         try:
-            self.content_length()
+            self.framing()
         except BadRequest as refused:
             self.reply(refused.status, {"message": str(refused)}, close=True)
             return False
@@ -235,6 +267,8 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (bad request line, headers too large) as JSON too."""
+        if self.request_version == "HTTP/0.9":  # a request line too broken to say its version
+            self.request_version = self.protocol_version
         self.reply(code, {"message": message or HTTPStatus(code).phrase}, close=True)
 
     def reply(
@@ -242,15 +276,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         status: int,
         body: dict[str, Any],
         *,
-        drain: bool = False,
         close: bool = False,
         headers: dict[str, str] | None = None,
     ) -> int:
-        if drain:  # read what the client sent so the connection can be reused
-            try:
-                self.read_body()
-            except BadRequest:
-                close = True
         headers = {"Content-Type": "application/json"} | (headers or {})
         if close:
             headers["Connection"] = "close"
@@ -263,7 +291,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
+        if status != 204:  # a 204 has no body, and says no length either
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -287,8 +316,7 @@ def serve(state: StackState) -> None:
     }
     keys = identity.jwks(state)
     verifier = identity.Verifier(keys, state.issuer, state.client_id)
-    pool_path = urlsplit(state.issuer).path
-    server = Gateway(state.ports["api"], verifier, keys, functions, pool_path)
+    server = Gateway(state.ports["api"], verifier, keys, functions)
     log.info("gateway listening on %s", state.api_url)
     server.serve_forever()
 

@@ -35,7 +35,8 @@ class Sent:
 
     @property
     def accepted(self) -> bool:
-        return self.status in (201, 202)
+        """Acknowledged: queued (202), committed (201), or already committed (200, a retry)."""
+        return self.status in (200, 201, 202)
 
 
 def order(

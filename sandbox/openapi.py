@@ -36,6 +36,16 @@ def functions() -> dict[tuple[str, str], tuple[str, str]]:
     }
 
 
+def own_operations() -> dict[tuple[str, str], str]:
+    """``(METHOD, path) -> operationId`` for the operations the gateway answers itself."""
+    return {
+        (method.upper(), path): op["operationId"]
+        for path, item in document()["paths"].items()
+        for method, op in item.items()
+        if method in METHODS and "x-function" not in op
+    }
+
+
 def allowed(path: str) -> list[str]:
     """The methods the document lists for ``path`` (empty: no such path)."""
     item = document()["paths"].get(path, {})

@@ -1,12 +1,15 @@
 """Consumer function: SQS -> Aurora through RDS Proxy, one idempotent insert per message.
 
-A record that fails (database down, proxy paused, unknown customer) is reported back as a batch item
-failure: SQS makes it visible again after the visibility timeout, and after ``maxReceiveCount``
-receives moves it to the DLQ. Nothing is lost while the database fails over.
+A record that fails (database down, proxy paused, unknown customer, an order id that already
+holds a different order) is reported back as a batch item failure: SQS makes it visible again
+after the visibility timeout, and after ``maxReceiveCount`` receives moves it to the DLQ.
+Nothing is lost while the database fails over.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -26,18 +29,25 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
-    order = QueuedOrder.model_validate_json(record.body, strict=False)
     try:
+        order = QueuedOrder.model_validate_json(record.body, strict=False)
         inserted = insert_order(order)
     except Exception as error:
         logger.warning(
             "order failed",
-            order_id=order.order_id,
+            order_id=_order_id(record.body),
             error=str(error).strip(),
             receive_count=int(record.attributes.approximate_receive_count),
         )
         raise
     logger.info("order committed" if inserted else "duplicate ignored", order_id=order.order_id)
+
+
+def _order_id(body: str) -> str:
+    """The order id, even from a message that is not a valid order (so the DLQ can say why)."""
+    with contextlib.suppress(ValueError, AttributeError):
+        return str(json.loads(body).get("order_id", "?"))
+    return "?"
 
 
 @logger.inject_lambda_context

@@ -17,8 +17,7 @@ INSERT = """
     VALUES (%(order_id)s, %(customer_id)s, %(payload)s, %(accepted_at)s)
     ON CONFLICT (order_id) DO NOTHING
 """
-# The order the id already holds, without the time it was accepted (a retry has a new one).
-STORED = "SELECT payload - 'accepted_at' FROM orders WHERE order_id = %s"
+STORED = "SELECT payload FROM orders WHERE order_id = %s"  # the order this id already holds
 # One Lambda instance serves one request at a time; the local gateway serves several on threads,
 # so "per instance" is "per thread" here, and the same thing in AWS.
 _instance = threading.local()
@@ -56,6 +55,6 @@ def insert_order(order: QueuedOrder) -> bool:
     if conn.execute(INSERT, params).rowcount == 1:
         return True
     (stored,) = conn.execute(STORED, (order.order_id,)).fetchone() or (None,)
-    if stored != order.model_dump(mode="json", exclude={"accepted_at"}):
+    if stored is None or not order.same_as(stored):
         raise OrderConflict(f"order {order.order_id} already holds a different order")
     return False

@@ -15,15 +15,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sandbox.functions.database import OrderConflict, insert_order
 from sandbox.functions.http import response
-from sandbox.functions.orders import InvalidOrder, accepted, parse_order
+from sandbox.functions.orders import MAX_MESSAGE_BYTES, InvalidOrder, accepted, parse_order
 
 logger = Logger(service="direct")
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    body = event.get("body") or ""
+    if len(body.encode()) > MAX_MESSAGE_BYTES:  # the same limit as the queued path's
+        return response(413, {"message": f"body over {MAX_MESSAGE_BYTES} bytes"})
     try:
-        order = parse_order(event.get("body"))
+        order = parse_order(body)
     except InvalidOrder as error:
         return response(400, {"message": str(error), "field": error.field})
     try:

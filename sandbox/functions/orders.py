@@ -9,6 +9,7 @@ the live schema's column types, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from datetime import UTC, datetime
@@ -96,7 +97,18 @@ class Order(BaseModel):
 
     def fingerprint(self) -> str:
         """The order's content, hashed: a retry of the same order has the same fingerprint."""
-        return hashlib.sha256(Order.model_dump_json(self).encode()).hexdigest()
+        order = self.model_dump_json(include=set(Order.model_fields))  # never accepted_at
+        return hashlib.sha256(order.encode()).hexdigest()
+
+    def same_as(self, stored: dict[str, Any]) -> bool:
+        """Whether a committed payload is this order: field by field, amounts as numbers, so an
+        older or differently written form of the same order ("9.5", "9.50") still matches."""
+        mine = self.model_dump(include=set(Order.model_fields))
+        fields = Order.model_fields.items()
+        theirs = {name: stored.get(name, field.default) for name, field in fields}
+        with contextlib.suppress(ArithmeticError, TypeError, ValueError):
+            theirs["amount"] = Decimal(str(theirs["amount"]))
+        return mine == theirs
 
 
 class QueuedOrder(Order):

@@ -27,9 +27,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except InvalidOrder as error:
         return response(400, {"message": str(error), "field": error.field})
 
+    # Any valid order fits one message (orders.NOTE_MAX_CHARS), so the send cannot be refused.
     message = accepted(order, event["requestContext"]["requestTimeEpoch"]).model_dump_json()
-    if len(message.encode()) > MAX_MESSAGE_BYTES:
-        return response(413, {"message": f"order over {MAX_MESSAGE_BYTES} bytes (the SQS limit)"})
     # A retry of the same order is deduplicated by FIFO SQS (same content, same dedup id) and
     # ignored by the consumer's insert if it arrives anyway; a different order under a used id
     # is a new message, which the consumer parks in the DLQ as a conflict instead of dropping it.

@@ -5,7 +5,9 @@ Raw sockets where a client library would tidy the request up."""
 from __future__ import annotations
 
 import json
+import re
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -169,6 +171,7 @@ def test_a_wrong_method_on_a_known_path_is_a_405_with_allow(api, method):
 def test_options_lists_the_methods_of_a_path(api):
     reply = api.options("/direct/orders")
     assert (reply.status_code, reply.headers["Allow"]) == (204, "POST, OPTIONS")
+    assert "Content-Length" not in reply.headers  # a 204 says no length
 
 
 def test_head_is_get_without_a_body(api):
@@ -185,24 +188,95 @@ def test_unknown_paths_are_a_404(api, method, path):
 
 
 def test_idle_and_slow_connections_do_not_keep_other_clients_waiting(live, api):
-    """200 connections that send nothing and 50 that trickle a request a byte at a time: a new
-    client is still answered, each of them as a whole order, while they hang on."""
+    """200 connections that send nothing and 50 that trickle a request a byte at a time: new
+    clients are still answered while every one of them is held open."""
+    stop = threading.Event()
     with ExitStack() as hold:
-        idle = [
-            hold.enter_context(socket.create_connection(("127.0.0.1", live.ports["api"])))
-            for _ in range(200)
-        ]
-        slow = [
-            hold.enter_context(socket.create_connection(("127.0.0.1", live.ports["api"])))
-            for _ in range(50)
-        ]
-        for conn in slow:
-            conn.sendall(b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-")
-        prefix = f"busy-{uuid.uuid4().hex[:6]}"
-        answers = [api.post("/orders", json=order(f"{prefix}-{n}")).status_code for n in range(20)]
-        assert answers == [202] * 20
-        assert len(idle) == 200  # all still open while the others were served
+        idle = [hold.enter_context(connect(live)) for _ in range(200)]
+        slow = [hold.enter_context(connect(live)) for _ in range(50)]
+        trickle = threading.Thread(target=dribble, args=(slow, stop), daemon=True)
+        trickle.start()
+        try:
+            prefix = f"busy-{uuid.uuid4().hex[:6]}"
+            answers = [
+                api.post("/orders", json=order(f"{prefix}-{n}")).status_code for n in range(20)
+            ]
+            assert answers == [202] * 20
+            assert [still_open(conn) for conn in idle + slow] == [True] * 250
+        finally:
+            stop.set()
+            trickle.join()
     assert wait_drained(live, prefix, 20) == {f"{prefix}-{n}": 1 for n in range(20)}
+
+
+def connect(live) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", live.ports["api"]), timeout=30)
+
+
+def dribble(conns: list[socket.socket], stop: threading.Event) -> None:
+    """One byte of a request to each connection, then the next, until told to stop (or 60 s)."""
+    request = b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    for byte in request[: min(len(request), 120)]:
+        for conn in conns:
+            conn.sendall(bytes([byte]))
+        if stop.wait(0.2):
+            return
+
+
+def still_open(conn: socket.socket) -> bool:
+    """Open and silent: nothing to read yet, and no end of stream from the gateway."""
+    conn.setblocking(False)  # a socket with a timeout would wait for data instead
+    try:
+        return conn.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True
+
+
+def test_a_body_on_a_request_that_needs_none_is_not_read_as_the_next_request(live):
+    smuggled = b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+    first = b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(smuggled)
+    then = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with connect(live) as conn:
+        conn.sendall(first + smuggled + then)
+        answers = b""
+        while chunk := conn.recv(65536):
+            answers += chunk
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answers) == [b"200", b"200"]  # no 404 for /nope
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "says"),
+    [
+        ({"Transfer-Encoding": "gzip"}, b"{}", 501, "not supported"),
+        ({"Transfer-Encoding": "gzip, chunked"}, b"0\r\n\r\n", 501, "not supported"),
+        ({"Transfer-Encoding": "chunked"}, b"-1\r\n{}\r\n0\r\n\r\n", 400, "malformed"),
+        ({"Transfer-Encoding": "chunked"}, b"0x2\r\n{}\r\n0\r\n\r\n", 400, "malformed"),
+        ({"Transfer-Encoding": "chunked"}, b"2\r\n{}XX0\r\n\r\n", 400, "malformed"),
+        ({"Content-Length": "\u00b2"}, b"{}", 400, "not a length"),
+        ({"Content-Length": "9" * 5000}, b"{}", 400, "not a length"),
+    ],
+    ids=["gzip", "gzip+chunked", "negative chunk", "0x chunk", "no CRLF", "superscript", "huge"],
+)
+def test_an_ambiguous_body_is_refused_never_guessed(live, headers, body, status, says):
+    got, answer_headers, answer = raw(live, post(live, "/orders", body, JSON | headers))
+    assert got == status
+    assert says in json.loads(answer)["message"]
+    assert answer_headers["Connection"] == "close"
+
+
+def test_two_different_content_lengths_are_refused(live):
+    head = b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\n"
+    status, _, answer = raw(live, head + b"{}")
+    assert status == 400
+    assert "twice" in json.loads(answer)["message"]
+
+
+@pytest.mark.parametrize("line", [b"hello", b"GET / HTTP/9.9", b"GET http://[/health HTTP/1.1"])
+def test_a_broken_request_line_gets_a_status_line_and_json(live, line):
+    status, headers, answer = raw(live, line + b"\r\nHost: x\r\n\r\n")
+    assert 400 <= status < 506
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(answer)["message"]
 
 
 def test_the_same_order_sent_again_is_one_order_with_one_message(live, api):

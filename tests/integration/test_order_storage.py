@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from sandbox import database, localstack, openapi
 from sandbox.functions.database import INSERT
-from sandbox.functions.orders import InvalidOrder, Order, accepted, parse_order
+from sandbox.functions.orders import NOTE_MAX_CHARS, InvalidOrder, Order, accepted, parse_order
 
 #: Where each field of an order is stored: its own column, or inside the ``payload`` jsonb.
 STORED_IN = {
@@ -81,7 +81,8 @@ def store(live):
     conn = database.connect(live, live.writer.name)
     conn.execute("CREATE TEMP TABLE orders (LIKE public.orders INCLUDING ALL)")
     sqs = localstack.client(live, "sqs")
-    queue = sqs.create_queue(QueueName=f"storage-check-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    name = f"storage-check-{uuid.uuid4().hex[:6]}.fifo"  # FIFO, as the stack's own queue
+    queue = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"]
     yield conn, sqs, queue
     sqs.delete_queue(QueueUrl=queue)
     conn.close()
@@ -113,31 +114,38 @@ def wide_orders() -> st.SearchStrategy[dict]:
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(candidate=wide_orders())
 def test_every_order_the_api_accepts_can_be_queued_and_stored(store, candidate):
-    conn, sqs, queue = store
     try:
         order = parse_order(json.dumps(candidate))
     except InvalidOrder:
         return  # refused with a 400: nothing acknowledged
-    queued = accepted(order, 1_700_000_000_000)
-    body = queued.model_dump_json()
-    sqs.send_message(QueueUrl=queue, MessageBody=body)  # SQS carries it (its character set, size)
-    params = queued.model_dump() | {"payload": Jsonb(queued.model_dump(mode="json"))}
     try:
-        with conn.transaction(force_rollback=True):
-            conn.execute(INSERT, params)  # the temp table comes first on the path
+        queue_and_store(store, order)
     except psycopg.Error as error:
         pytest.fail(f"accepted at the API but the insert fails: {error}\n{candidate!r}")
 
 
-def test_the_largest_values_the_model_allows_are_stored(store):
-    """The edges, explicitly: the largest customer id and amount, the costliest note."""
-    conn, _, _ = store
-    edge = GOOD | {"customer_id": 2**63 - 1, "amount": "9999999999.99", "note": "\x01\u00e9" * 20}
-    queued = accepted(parse_order(json.dumps(edge)), 1_700_000_000_000)
+def queue_and_store(store, order: Order) -> dict:
+    """What the producer sends (its group and dedup ids) and the consumer's very insert (the
+    temporary table comes first on the search path); returns the row's payload."""
+    conn, sqs, queue = store
+    queued = accepted(order, 1_700_000_000_000)
+    sqs.send_message(  # SQS carries it: its character set, its size limit
+        QueueUrl=queue,
+        MessageBody=queued.model_dump_json(),
+        MessageGroupId=order.order_id,
+        MessageDeduplicationId=order.fingerprint(),
+    )
     params = queued.model_dump() | {"payload": Jsonb(queued.model_dump(mode="json"))}
     with conn.transaction(force_rollback=True):
-        conn.execute(INSERT, params)  # the temp table comes first on the path
-        stored = conn.execute("SELECT customer_id, payload FROM pg_temp.orders").fetchone()
-    assert stored[0] == 2**63 - 1
-    assert Decimal(stored[1]["amount"]) == Decimal("9999999999.99")
-    assert stored[1]["note"] == edge["note"]
+        conn.execute(INSERT, params)
+        return conn.execute("SELECT payload FROM orders").fetchone()[0]
+
+
+def test_the_largest_order_the_model_allows_is_queued_and_stored(store):
+    """The edges, explicitly: the longest id, the largest customer id and amount, and the longest
+    note of the costliest characters (6 bytes each once JSON escapes them)."""
+    note = "\x01" * (NOTE_MAX_CHARS - 2) + "\u00e9\U0010ffff"
+    edge = {"order_id": "o" * 64, "customer_id": 2**63 - 1, "amount": "9999999999.99", "note": note}
+    payload = queue_and_store(store, parse_order(json.dumps(edge)))
+    assert Decimal(payload["amount"]) == Decimal("9999999999.99")
+    assert payload["note"] == note

@@ -118,13 +118,6 @@ def test_refused_orders_never_reach_the_database(live, api):
     assert committed(live, BAD) == {}
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/orders"), ("POST", "/nope"), ("GET", "/")])
-def test_unknown_routes_get_404(api, method, path):
-    reply = api.request(method, path)
-    assert reply.status_code == 404
-    assert "no route" in reply.json()["message"]
-
-
 def other_key_token(live):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     claims = {

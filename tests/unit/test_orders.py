@@ -87,3 +87,24 @@ def test_one_amount_has_one_form(amount):
 
 def test_a_different_order_under_the_same_id_has_another_fingerprint():
     assert parse_order(body(customer_id=8)).fingerprint() != parse_order(body()).fingerprint()
+
+
+def test_a_queued_order_has_the_fingerprint_of_the_order_it_carries():
+    order = parse_order(body())
+    assert accepted(order, 1_700_000_000_000).fingerprint() == order.fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("stored", "same"),
+    [
+        ({**GOOD, "currency": "USD", "note": ""}, True),
+        ({**GOOD, "amount": "12.5"}, True),  # as an older model stored it, and defaults left out
+        ({**GOOD, "amount": "1.25E+1", "accepted_at": "2026-01-01T00:00:00Z"}, True),
+        ({**GOOD, "amount": "12.51"}, False),
+        ({**GOOD, "customer_id": 8}, False),
+        ({**GOOD, "note": "other"}, False),
+        ({**GOOD, "amount": "not a number"}, False),
+    ],
+)
+def test_a_stored_payload_is_the_same_order_by_value(stored, same):
+    assert parse_order(body()).same_as(stored) is same
