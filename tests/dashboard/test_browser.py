@@ -20,7 +20,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from sandbox import drill, stack
 from sandbox.state import StackState, load
-from tests.conftest import wait_for
+from tests.conftest import PATIENCE, wait_for
 from tests.dashboard.conftest import restore
 
 CHROMIUM = "/usr/bin/chromium"
@@ -86,6 +86,9 @@ def browser(live: StackState) -> Iterator[Page]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         # Streamlit scrolls inside its own container: a tall window shows the whole page.
         page = chromium.new_page(viewport={"width": 1500, "height": 1800})
+        # Playwright's own waits (a click waits until the page takes it) get the tests' patience:
+        # its default 30 s ran out on a busy machine while chromium redrew the live page.
+        page.set_default_timeout(PATIENCE * 1000)
         try:
             yield page
         finally:
