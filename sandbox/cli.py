@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -16,11 +17,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.exceptions import TyperException
 
-from sandbox import aws_dashboard, database, dlq, events, failover, faults, identity, stack, traffic
+from sandbox import (
+    aws_dashboard,
+    database,
+    dlq,
+    events,
+    failover,
+    faults,
+    identity,
+    stack,
+    traffic,
+)
 from sandbox import drill as drills
 from sandbox.load import POISON_CUSTOMER_ID, Client, order, send_orders
 from sandbox.queue import QueueSettings
-from sandbox.state import RunnerSettings, load
+from sandbox.state import PACES, RunnerSettings, load
 from sandbox.targets.aws import DEFAULT_REGION, AwsTarget
 
 app = typer.Typer(
@@ -53,10 +64,25 @@ def up(
     runtime: Annotated[
         str, typer.Option(help="native (processes on loopback) or compose (Docker containers)")
     ] = "native",
+    pace: Annotated[
+        str,
+        typer.Option(
+            help="How fast the control plane fails a lost writer over: fast (drills, tests) or "
+            "aurora (about 30 s, for a workshop)"
+        ),
+    ] = "fast",
+    detection_window: Annotated[
+        float | None,
+        typer.Option(
+            min=1, max=600, help="Seconds a writer may not answer before it is failed over"
+        ),
+    ] = None,
 ) -> None:
-    """Start the whole stack (a no-op that prints status if it is already up)."""
+    """Start the whole stack; repair whatever is down if it is partly up (else a no-op)."""
     if runtime not in ("native", "compose"):
         raise stack.StackError("--runtime must be native or compose")
+    if pace not in PACES:
+        raise stack.StackError(f"--pace must be one of {', '.join(PACES)}")
     if queue_type not in ("fifo", "standard"):
         raise stack.StackError("--queue-type must be fifo or standard")
     if replication not in ("sync", "async"):
@@ -72,6 +98,10 @@ def up(
             batching_window_seconds=batching_window,
             concurrency=concurrency,
             function_timeout_seconds=function_timeout,
+        ),
+        control_plane=dataclasses.replace(
+            PACES[pace],
+            **({} if detection_window is None else {"detection_seconds": detection_window}),
         ),
         replication=replication,
         auto_ports=auto_ports,
@@ -99,7 +129,7 @@ def up(
 
 
 def _step(spinner, step: str) -> None:
-    console.print(f"  [dim]-[/dim] {step}")
+    console.print(f"  [dim]-[/dim] {step}", soft_wrap=True)
     spinner.update(step)
 
 
@@ -150,6 +180,7 @@ def status(
             str(node.get("lag_bytes", "-")),
         )
     console.print(nodes)
+    console.print(_cluster_line(report), soft_wrap=True)
     queues = report["queues"]
     if queues:
         queue, dlq = queues["queue"], queues["dlq"]
@@ -161,6 +192,23 @@ def status(
         console.print("queue: [red]unreachable[/red]")
     for name, value in report["alarms"].items():
         console.print(f"alarm {name}: {'[red]ALARM[/red]' if value == 'ALARM' else value}")
+
+
+def _cluster_line(report: dict) -> str:
+    """One line: is there a writer, and what the control plane is doing (about it), since when."""
+    plane = report["control_plane"]
+    writer_up = report["nodes"][report["writer"]]["up"]
+    if not plane:
+        doing = "[red]the control plane is not running[/red] (`make up` starts it)"
+    else:
+        since = time.strftime("%H:%M:%S", time.localtime(plane["since"]))
+        detail = f" ({plane['detail']})" if plane["detail"] else ""
+        doing = f"control plane: {plane['phase']}{detail} since {since}"
+        if not report["control_plane_healthy"]:
+            doing += " [red](not running: its last word)[/red]"
+    if writer_up:
+        return f"writer: {report['writer']};  {doing}"
+    return f"[red]no writer[/red] ({report['writer']} is not answering);  {doing}"
 
 
 def _ok(flag: bool) -> str:
@@ -248,8 +296,20 @@ def failover_cmd(
     if lag and mode != "crash":
         raise stack.StackError("--lag is for --mode crash")
     state = load()
-    with console.status(f"failing over ({mode})"):
-        done = failover.failover(state, mode, outage, hold=hold, lag=lag)  # type: ignore[arg-type]
+    writer = state.writer.name
+    try:
+        with console.status(f"failing over ({mode})"):
+            done = failover.failover(
+                state,
+                mode,  # type: ignore[arg-type]
+                outage,
+                hold=hold,
+                lag=lag,
+                expect=writer,
+            )
+    except failover.AlreadyFailedOver as already:
+        console.print(f"nothing to do: {already}")
+        return
     console.print(
         f"{done.old_writer} -> {done.new_writer}: writes back after {done.seconds:.2f} s; "
         f"{done.old_writer} is the reader now"
@@ -258,8 +318,13 @@ def failover_cmd(
 
 @app.command()
 def failback() -> None:
-    """Return to the original layout (n1 writer, n2 reader) with a switchover."""
-    done = failover.failback(load())
+    """Return to the original layout (n1 writer, n2 reader): a switchover (if the writer is
+    down, n1 is promoted)."""
+    try:
+        done = failover.failback(load())
+    except failover.AlreadyFailedOver as already:
+        console.print(f"nothing to do: {already}")
+        return
     console.print(
         "already n1 writer" if done is None else f"{done.old_writer} -> {done.new_writer}"
     )
@@ -285,11 +350,35 @@ app.add_typer(fault_app, name="fault")
 
 @fault_app.command("hang")
 def fault_hang(seconds: Annotated[float, typer.Option(min=0.1, max=600)] = 10.0) -> None:
-    """Freeze the writer (SIGSTOP) for SECONDS, then let it go on (SIGCONT); no failover."""
+    """Freeze the writer (SIGSTOP) for SECONDS, then SIGCONT; past the detection window the
+    control plane fails it over."""
     state = load()
     with console.status(f"writer {state.writer.name} frozen for {seconds:g} s"):
         faults.hang(state, seconds)
     console.print(f"writer {state.writer.name} resumed")
+
+
+def _unannounced(fault: str, what: str) -> None:
+    def command() -> None:
+        name, pid = faults.unannounced(load(), fault)
+        console.print(f"{fault}: {name} (pid {pid}); watch `sandbox status` and `sandbox events`")
+
+    command.__doc__ = (
+        f"{what}. Unannounced: a signal to its pid and nothing else; the control plane must "
+        "notice and repair it."
+    )
+    fault_app.command(fault)(command)
+
+
+for _fault, _what in (
+    ("writer-killed", "SIGKILL the writer, as an OOM kill would"),
+    ("writer-frozen", "SIGSTOP the writer: it must be fenced"),
+    ("reader-killed", "SIGKILL the reader"),
+    ("proxy-killed", "SIGKILL PgBouncer"),
+    ("consumer-killed", "SIGKILL the consumer runner"),
+    ("control-plane-killed", "SIGKILL the control plane (`make up` restarts it)"),
+):
+    _unannounced(_fault, _what)
 
 
 @fault_app.command("proxy-restart")
@@ -402,8 +491,8 @@ def drill(
     fault: Annotated[
         str,
         typer.Option(
-            help="none, crash, switchover, hang, long-outage, proxy-restart, consumer-crash, "
-            "lagging-crash"
+            help=", ".join(drills.FAULTS)
+            + " (the last six unannounced: a signal the control plane must notice)"
         ),
     ] = "crash",
     path: Annotated[str, typer.Option(help="queue, direct or both")] = "both",
@@ -515,6 +604,12 @@ def _print_report(report: drills.DrillReport) -> None:
         "accounting adds up", *("yes" if p.balanced else "[red]NO[/red]" for p in report.paths)
     )
     console.print(table)
+    if report.detection_seconds is not None or report.failover_seconds is not None:
+        console.print(
+            f"detection (fault -> control plane noticed): {_seconds(report.detection_seconds)};"
+            f"  failover (RDS-EVENT-0073 -> 0071): {_seconds(report.failover_seconds)}",
+            soft_wrap=True,
+        )
     console.print(
         f"RTO (fault -> first commit after recovery): {_seconds(report.rto_seconds)};  "
         f"peak queue depth: {report.peak_queue_depth};  "

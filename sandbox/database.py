@@ -248,6 +248,38 @@ def replication_status(state: StackState) -> dict[str, dict[str, Any]]:
     return report
 
 
+#: How long a node may take to accept a connection and answer a query before it counts as not
+#: answering. libpq's connect_timeout has a floor of 2 s; a frozen (SIGSTOPped) node accepts
+#: the TCP connection and then says nothing, so only the deadline notices it.
+ANSWER_SECONDS = 2
+
+
+def answers(state: StackState, name: str) -> bool:
+    """True if node ``name`` accepts a connection on its own port and answers within the
+    deadline (a dead, frozen or unreachable node does not)."""
+    try:
+        with connect(
+            state,
+            name,
+            dbname="postgres",
+            connect_timeout=ANSWER_SECONDS,
+            options=f"-c statement_timeout={ANSWER_SECONDS * 1000}",
+        ) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def in_recovery(state: StackState, name: str) -> bool:
+    """True if node ``name`` answers as a reader (in recovery), ready to be promoted."""
+    try:
+        with connect(state, name, dbname="postgres", connect_timeout=ANSWER_SECONDS) as conn:
+            return bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
+    except psycopg.Error:
+        return False
+
+
 def is_streaming(state: StackState, name: str) -> bool:
     """True if the writer sees ``name`` streaming from it."""
     try:

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from sandbox.load import Sent, send_orders
 from sandbox.state import StackState
@@ -27,9 +27,7 @@ from sandbox.targets import Commit, Target
 from sandbox.targets.local import LocalTarget
 
 Fault = Literal[
-    "none", "crash", "switchover", "hang", "long-outage", "proxy-restart", "consumer-crash"
-]
-FAULTS = (
+    # announced: the sandbox does them through its own failover and fault code
     "none",
     "crash",
     "switchover",
@@ -38,7 +36,15 @@ FAULTS = (
     "proxy-restart",
     "consumer-crash",
     "lagging-crash",
-)
+    # unannounced: a signal to a process, and the control plane has to notice (`faults.UNANNOUNCED`)
+    "writer-killed",
+    "writer-frozen",
+    "reader-killed",
+    "proxy-killed",
+    "consumer-killed",
+    "control-plane-killed",
+]
+FAULTS: tuple[str, ...] = get_args(Fault)
 PATHS = {"queue": "/orders", "direct": "/direct/orders"}
 #: The least bound on settling: a bound, not a wait (settling ends as soon as the queue is empty
 #: and every acknowledged order has committed); it only keeps a stuck queue from hanging a drill.
@@ -86,6 +92,9 @@ class DrillReport:
     events: list[dict[str, Any]] = field(default_factory=list)
     target: str = "local"
     notes: list[str] = field(default_factory=list)  # what this target could not measure, and why
+    prefix: str = ""  # every order id of this drill starts with it
+    detection_seconds: float | None = None  # fault -> the control plane saw it (its event)
+    failover_seconds: float | None = None  # RDS-EVENT-0073 -> RDS-EVENT-0071
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -200,6 +209,7 @@ def run_on(
         rows = target.committed(prefix)
         parked = target.parked()
         in_queue = target.depth()
+        seen = target.events(started)
         report = DrillReport(
             fault=fault,
             count=count,
@@ -215,9 +225,12 @@ def run_on(
             else round(drained_at - max(traffic_done, recovered_at or 0), 3),
             redriven=redriven,
             paths=[_account(p, ledgers[p], rows, parked, in_queue, fault_at) for p in paths],
-            events=target.events(started),
+            events=seen,
             target=target.name,
             notes=[*target.notes, *_unsettled(drained_at, budget, in_queue)],
+            prefix=prefix,
+            detection_seconds=_detection(seen, fault_at),
+            failover_seconds=_failover_seconds(seen, fault_at),
         )
     except BaseException as error:
         cancel.set()
@@ -282,6 +295,28 @@ def _settle(target: Target, prefix: str, timeout: float, acked: set[str]) -> flo
                 return time.time() - quiet
         time.sleep(target.poll_seconds)
     return None
+
+
+#: The control plane's events that say it noticed a fault it was not told about.
+DETECTED = ("writer-lost", "reader-lost", "service-lost")
+
+
+def _detection(events: list[dict[str, Any]], fault_at: float | None) -> float | None:
+    """Fault -> the control plane's first "lost" event after it; None if it noticed nothing."""
+    if fault_at is None:
+        return None
+    noticed = [e["epoch"] for e in events if e["event"] in DETECTED and e["epoch"] >= fault_at]
+    return round(min(noticed) - fault_at, 3) if noticed else None
+
+
+def _failover_seconds(events: list[dict[str, Any]], fault_at: float | None) -> float | None:
+    """The first failover after the fault, started -> completed (RDS-EVENT-0073 -> 0071)."""
+    if fault_at is None:
+        return None
+    after = [e for e in events if e["epoch"] >= fault_at]
+    started = next((e["epoch"] for e in after if e["event"] == "failover-started"), None)
+    done = next((e["epoch"] for e in after if e["event"] == "failover-completed"), None)
+    return round(done - started, 3) if started is not None and done is not None else None
 
 
 def _rto(

@@ -15,14 +15,22 @@ retry budget into the DLQ.
 
 Afterwards the old writer rejoins as the reader (pg_rewind, or a fresh clone if rewinding fails),
 as Aurora's old writer does.
+
+This module carries failovers out; `sandbox.control_plane` decides when one is needed without
+being asked. Every failover, asked for or automatic, runs under the cluster lock (`exclusive`),
+so two can never race: a `sandbox failover` typed while the control plane is failing over waits
+for it, then finds the writer it meant already replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
+import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -60,6 +68,49 @@ class OutageBoundPassed(TimeoutError):
     """The event an outage waited for did not happen within its bound."""
 
 
+class Busy(RuntimeError):
+    """Another failover (or repair) holds the cluster lock."""
+
+
+class AlreadyFailedOver(RuntimeError):
+    """The writer a command meant to fail over was replaced while it waited for the lock."""
+
+
+@contextlib.contextmanager
+def exclusive(state: StackState, who: str, wait: bool = True) -> Iterator[None]:
+    """Hold the cluster lock: the one failover, promotion or node repair at a time.
+
+    ``wait=False`` raises `Busy` at once if someone holds it. The state is refreshed once the lock
+    is held: whoever held it before may have changed the roles. The lock dies with its holder
+    (``flock``), so a killed drill never leaves the cluster locked.
+    """
+    with open(state.path("cluster.lock"), "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise Busy(holder(state) or "the cluster is locked") from None
+        lock.truncate(0)
+        lock.write(json.dumps({"who": who, "pid": os.getpid(), "since": time.time()}))
+        lock.flush()
+        try:
+            state.refresh()
+            yield
+        finally:
+            lock.truncate(0)
+
+
+def holder(state: StackState) -> str | None:
+    """Who holds the cluster lock and since when, in words; None if nobody does."""
+    try:
+        held = json.loads(state.path("cluster.lock").read_text() or "null")
+    except (FileNotFoundError, ValueError):
+        return None
+    if not held or not process.alive(held["pid"]):
+        return None
+    since = time.strftime("%H:%M:%S", time.localtime(held["since"]))
+    return f"{held['who']} (pid {held['pid']}) since {since}"
+
+
 @dataclass
 class Failover:
     mode: str
@@ -81,8 +132,16 @@ def failover(
     rejoin: bool = True,
     hold: bool = True,
     lag: float = 0.0,
+    *,
+    expect: str | None = None,
+    who: str = "sandbox failover",
 ) -> Failover:
     """Fail the writer over to the reader; returns when the new writer takes writes.
+
+    Waits for a failover in progress first (`exclusive`). ``expect``: the writer the caller
+    means; if the control plane replaced it meanwhile, `AlreadyFailedOver` says so and nothing
+    else happens. A writer that is already dead or hung is no obstacle: the reader takes over
+    (a switchover, which needs the writer, is refused then).
 
     An `Until` outage whose bound passes raises `OutageBoundPassed`, after the failover and the
     rejoin: the cluster is never left without a writer.
@@ -96,9 +155,49 @@ def failover(
         raise ValueError("mode must be crash, switchover or hang")
     if lag and mode != "crash":
         raise ValueError("a lagging reader is for a crash: a switchover waits for the reader")
-    old, new = state.writer.name, state.readers[0].name
-    if not database.is_streaming(state, new):
-        raise RuntimeError(f"reader {new} is not streaming: it cannot take over (see status)")
+    with exclusive(state, who):
+        if expect and state.writer.name != expect:
+            raise AlreadyFailedOver(
+                f"{expect} is no longer the writer: it was failed over to {state.writer.name} "
+                "(see `sandbox events`)"
+            )
+        old, new = state.writer.name, state.readers[0].name
+        if database.answers(state, old):
+            if not database.is_streaming(state, new):
+                raise RuntimeError(
+                    f"reader {new} is not streaming: it cannot take over (see status)"
+                )
+        elif mode == "switchover" or lag:
+            raise RuntimeError(
+                f"the writer {old} is down: a switchover (or a lag) needs it; "
+                "`--mode crash` promotes the reader"
+            )
+        elif not database.in_recovery(state, new):
+            raise RuntimeError(f"the writer {old} is down and reader {new} is not up to take over")
+        elif mode == "hang":
+            mode = "crash"  # nothing left to freeze
+        return _fail_over(state, mode, old, new, outage, rejoin, hold, lag)
+
+
+def take_over(state: StackState, new: str, pause: float, why: str) -> Failover:
+    """The control plane's failover of a writer that stopped answering: fence it, promote
+    ``new``. The caller holds the cluster lock (`exclusive`), has chosen ``new`` as a reader
+    with every acknowledged commit, and rejoins the old writer itself afterwards."""
+    old = state.writer.name
+    return _fail_over(state, "automatic", old, new, pause, False, True, 0.0, why=why)
+
+
+def _fail_over(
+    state: StackState,
+    mode: str,
+    old: str,
+    new: str,
+    outage: Outage,
+    rejoin: bool,
+    hold: bool,
+    lag: float,
+    why: str = "",
+) -> Failover:
     if lag:
         database.cut_replication(state, new)
         try:
@@ -123,22 +222,30 @@ def failover(
         final_lsn = _stop_cleanly(state, old)
         database.wait_replayed(state, new, final_lsn)
     elif mode == "crash":
-        _crash(state, old)
+        if process.alive(state.pids.get(old)):
+            _crash(state, old)
+        else:
+            fence(state, old, f"writer {old} was already down")
+    elif mode == "automatic":
+        fence(state, old, why)
     else:
-        process.signal_group(state.pids[old], signal.SIGSTOP)
+        process.signal_tree(state.pids[old], signal.SIGSTOP)
         events.record(state, "writer-hung", f"writer {old} stopped responding")
     if mode != "switchover":
         # PAUSE: new work waits. DISABLE + KILL: clients are refused at once, and reconnecting
-        # ones too, as when the proxy gives up on an unreachable database.
-        proxy.command(state, f"PAUSE {state.db_name}" if hold else f"DISABLE {state.db_name}")
-        if not hold:
-            proxy.command(state, f"KILL {state.db_name}")
+        # ones too, as when the proxy gives up on an unreachable database. A proxy that is down
+        # itself is no reason not to promote: it gets the new writer when it restarts.
+        with contextlib.suppress(psycopg.OperationalError):
+            proxy.command(state, f"PAUSE {state.db_name}" if hold else f"DISABLE {state.db_name}")
+            if not hold:
+                proxy.command(state, f"KILL {state.db_name}")
     missed = wait_out(outage)
     if mode == "hang":
         _crash(state, old)  # fence the hung writer before anyone else writes
     database.promote(state, new)
     promoted = time.time()
-    _repoint_proxy(state)
+    with contextlib.suppress(psycopg.OperationalError):
+        repoint_proxy(state)
     completed = time.time()
     events.record(
         state,
@@ -183,19 +290,35 @@ def wait_out(outage: Outage) -> str | None:
 
 
 def failback(state: StackState) -> Failover | None:
-    """Return to the original layout (n1 the writer) with a switchover; None if already there."""
-    if state.writer.name == "n1":
+    """Return to the original layout (n1 the writer) with a switchover, or, if the writer is
+    down, by promoting n1; None if already there."""
+    writer = state.writer.name
+    if writer == "n1":
         return None
-    return failover(state, "switchover")
+    mode: Mode = "switchover" if database.answers(state, writer) else "crash"
+    return failover(state, mode, expect=writer, who="sandbox failback")
 
 
 def _crash(state: StackState, name: str) -> None:
+    kill_node(state, name)
+    events.record(state, "writer-crashed", f"writer {name} crashed (SIGKILL)")
+
+
+def fence(state: StackState, name: str, why: str) -> None:
+    """Make sure node ``name`` can never take another write: SIGKILL to its every process
+    (a frozen postmaster and its backends die at once; a later SIGCONT finds nothing to wake).
+    Its data stays for the rejoin."""
+    kill_node(state, name)
+    events.record(state, "writer-fenced", f"{why}: {name} fenced (SIGKILL)")
+
+
+def kill_node(state: StackState, name: str) -> None:
+    """SIGKILL to every process of node ``name``, and forget its pid."""
     pid = state.pids.pop(name, None)
     if pid:
-        process.signal_group(pid, signal.SIGKILL)
+        process.signal_tree(pid, signal.SIGKILL)
         process.wait_dead(pid, 10)
     state.save()
-    events.record(state, "writer-crashed", f"writer {name} crashed (SIGKILL)")
 
 
 def _stop_cleanly(state: StackState, name: str) -> str:
@@ -208,7 +331,7 @@ def _stop_cleanly(state: StackState, name: str) -> str:
     return line.split(":", 1)[1].strip()
 
 
-def _repoint_proxy(state: StackState) -> None:
+def repoint_proxy(state: StackState) -> None:
     proxy.write_config(state)
     proxy.command(state, "RELOAD")
     proxy.command(state, f"ENABLE {state.db_name}")
@@ -219,7 +342,7 @@ def _repoint_proxy(state: StackState) -> None:
 def rejoin_as_reader(state: StackState, name: str) -> str:
     """Bring a stopped ex-writer back as a streaming reader; returns "rewind" or "clone"."""
     node = state.nodes[name]
-    _clear_stale_lock(state, name)
+    clear_stale_lock(state, name)
     how = "rewind"
     try:
         database.rewind(state, name)
@@ -251,7 +374,7 @@ def _wait_synchronous(state: StackState, name: str) -> None:
     process.wait_until(synchronous, timeout=SYNCHRONOUS_TIMEOUT, what=f"{name} synchronous")
 
 
-def _clear_stale_lock(state: StackState, name: str) -> None:
+def clear_stale_lock(state: StackState, name: str) -> None:
     """A SIGKILLed postmaster leaves postmaster.pid behind; once it is dead the file is a lie."""
     pid_file = Path(state.nodes[name].data_dir, "postmaster.pid")
     if pid_file.exists() and name not in state.pids:

@@ -1,4 +1,10 @@
-"""Faults other than a failover, each a CLI command and a drill fault."""
+"""Faults other than a failover, each a CLI command and a drill fault.
+
+Two kinds. The announced ones (`hang`, `proxy_restart`, `consumer_crash`) are done by the
+sandbox, which knows it did them. The unannounced ones (`unannounced`) are done to a process
+from outside, a signal to its pid and nothing else, as an OOM kill or a crashed host would: no
+failover code runs, no state changes, and the control plane has to notice and repair on its own.
+"""
 
 from __future__ import annotations
 
@@ -19,16 +25,51 @@ BUDGET_BOUND_FACTOR = 4
 MIN_BUDGET_BOUND_SECONDS = 600.0
 
 
+#: fault -> (which component, which signal); the writer and reader are looked up when it happens.
+UNANNOUNCED = {
+    "writer-killed": ("writer", signal.SIGKILL),
+    "writer-frozen": ("writer", signal.SIGSTOP),
+    "reader-killed": ("reader", signal.SIGKILL),
+    "proxy-killed": ("proxy", signal.SIGKILL),
+    "consumer-killed": ("consumer", signal.SIGKILL),
+    "control-plane-killed": ("control-plane", signal.SIGKILL),
+}
+
+
+def unannounced(state: StackState, fault: str) -> tuple[str, int]:
+    """Signal the fault's process (a node: the postmaster with all its backends, as when its
+    host dies or freezes; any other: its process group) and record that it happened; returns
+    (component, pid). Nothing else: no lock, no state."""
+    which, sig = UNANNOUNCED[fault]
+    name = {"writer": state.writer.name, "reader": state.readers[0].name}.get(which, which)
+    pid = state.pids.get(name)
+    if not process.alive(pid):
+        raise RuntimeError(f"{name} is not running: nothing to {fault.split('-')[1]}")
+    assert pid is not None
+    if name in state.nodes:
+        process.signal_tree(pid, sig)  # the postmaster and its backends: the host died or froze
+    else:
+        process.signal_group(pid, sig)
+    events.record(
+        state, "fault", f"{fault}: {sig.name} to {name} (pid {pid})", fault=fault, node=name
+    )
+    return name, pid
+
+
 def hang(state: StackState, seconds: float) -> None:
-    """The writer stops answering (SIGSTOP to all its processes), then carries on (SIGCONT)."""
+    """The writer stops answering (SIGSTOP to all its processes), then carries on (SIGCONT).
+
+    Frozen for longer than the control plane's detection window, it is failed over like any
+    writer that stopped answering; the SIGCONT then finds it fenced (killed): nothing to wake.
+    """
     writer = state.writer.name
     pid = state.pids[writer]
-    process.signal_group(pid, signal.SIGSTOP)
+    process.signal_tree(pid, signal.SIGSTOP)
     events.record(state, "writer-hung", f"writer {writer} stopped responding for {seconds:g} s")
     try:
         time.sleep(seconds)
     finally:
-        process.signal_group(pid, signal.SIGCONT)
+        process.signal_tree(pid, signal.SIGCONT)
         events.record(state, "writer-resumed", f"writer {writer} responding again")
 
 

@@ -163,6 +163,36 @@ def signal_group(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
+def signal_tree(pid: int, sig: int) -> None:
+    """Signal a process and every process below it, as if the host they run on died or froze.
+
+    For a PostgreSQL node, where the group is not enough: each backend leads a session of its
+    own, so a SIGSTOP to the postmaster's group leaves its backends committing, and a SIGKILL
+    leaves them running until they notice their postmaster is gone. The tree is listed before
+    the first signal, while the children are still the parent's. Not for a process that starts
+    other components (the control plane): their servers are below it too.
+    """
+    for member in [pid, *descendants(pid)]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(member, sig)
+
+
+def descendants(pid: int, stop_at: frozenset[int] = frozenset()) -> list[int]:
+    """Every process below ``pid`` (children, theirs, ...), from /proc, parents first; the
+    processes in ``stop_at``, and what is below them, are left out."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # field 4: ppid
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [c for c in children.get(pid, []) if c not in stop_at]
+    while todo:
+        child = todo.pop(0)
+        found.append(child)
+        todo.extend(c for c in children.get(child, []) if c not in stop_at)
+    return found
+
+
 def stop(pid: int | None, *, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
     """Ask a process group to stop; kill it if it has not after ``timeout`` seconds."""
     if not alive(pid):
@@ -174,16 +204,16 @@ def stop(pid: int | None, *, timeout: float = 10.0, sig: int = signal.SIGTERM) -
         wait_dead(pid, 5.0)
 
 
-def memory_mib(pid: int | None) -> float:
-    """Proportional memory (PSS) of a process and every process in its session, in MiB."""
+def memory_mib(pid: int | None, others: frozenset[int] = frozenset()) -> float:
+    """Proportional memory (PSS) of a process and every process below it, in MiB; ``others``
+    (the stack's other servers, which one of them may have started) are not counted in it."""
     if not alive(pid):
         return 0.0
+    assert pid is not None
     total_kib = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for member in [pid, *descendants(pid, stop_at=others)]:
         with contextlib.suppress(OSError, IndexError, ValueError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[3]) != pid:  # field 6: session
-                continue
-            for line in (stat.parent / "smaps_rollup").read_text().splitlines():
+            for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     total_kib += int(line.split()[1])
     return total_kib / 1024

@@ -1,11 +1,11 @@
 """The whole stack: bring it up, check it, take it down, through one small component interface.
 
 Every component (``LocalStack``, ``PostgresNode``, ``Proxy``, ``GatewayService``,
-``ConsumerRunner``, ``Dashboard``) has ``name``, ``command(state)``, ``start(state)``,
-``stop(state)`` and ``healthy(state)``. Its start hands its command to the stack's runtime
-(`sandbox.runtime`): native processes on loopback by default, or the Compose profile's
-containers, which run the same commands; both give back a host pid, so the functions, the CLI
-and the tests never know which runtime they talk to.
+``ConsumerRunner``, ``ControlPlaneService``, ``Dashboard``) has ``name``, ``command(state)``,
+``start(state)``, ``stop(state)`` and ``healthy(state)``. Its start hands its command to the
+stack's runtime (`sandbox.runtime`): native processes on loopback by default, or the Compose
+profile's containers, which run the same commands; both give back a host pid, so the functions,
+the CLI and the tests never know which runtime they talk to.
 """
 
 from __future__ import annotations
@@ -23,7 +23,17 @@ from typing import Protocol
 
 import httpx
 
-from sandbox import alarms, database, identity, localstack, process, runtime
+from sandbox import (
+    alarms,
+    control_plane,
+    database,
+    failover,
+    identity,
+    localstack,
+    process,
+    runtime,
+)
+from sandbox.control_plane import ControlPlaneService
 from sandbox.database import PostgresNode
 from sandbox.gateway import GatewayService
 from sandbox.localstack import LocalStack
@@ -34,6 +44,7 @@ from sandbox.runtime import Name as RuntimeName
 from sandbox.secret import ensure_secret
 from sandbox.state import (
     PROJECT_DIR,
+    ControlPlaneSettings,
     Node,
     NotRunning,
     RunnerSettings,
@@ -74,6 +85,7 @@ def components() -> list[Component]:
         Proxy(),
         GatewayService(),
         ConsumerRunner(),
+        ControlPlaneService(),
         Dashboard(),
     ]
 
@@ -145,12 +157,14 @@ class Options:
 
     queue: QueueSettings = field(default_factory=QueueSettings)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
+    control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
     replication: str = "sync"
     auto_ports: bool = False
     runtime: RuntimeName = "native"  # where the servers run: native or compose
 
 
 def health(state: StackState) -> dict[str, bool]:
+    state.refresh()  # the control plane or a repair may have restarted something since
     report = {}
     for item in components():
         try:
@@ -165,7 +179,10 @@ def up(
 ) -> tuple[StackState, bool]:
     """Start the stack; returns (state, started). Already up: nothing changes, started is False.
 
-    ``directory`` is the run dir (default: `run_dir()`); a second one runs a second stack.
+    A stack that is partly up, or whose processes all died (a reboot, a crash) but whose data
+    is still there, is repaired in place (`repair`): started is False then too, and the queue,
+    the DLQ and the database keep what they hold. ``directory`` is the run dir (default:
+    `run_dir()`); a second one runs a second stack.
     """
     if options.runner.function_timeout_seconds > options.queue.visibility_timeout_seconds:
         raise StackError(
@@ -175,15 +192,10 @@ def up(
     directory = directory or run_dir()
     with contextlib.suppress(NotRunning):
         state = load(directory)
-        alive = health(state)
-        if all(ok for name, ok in alive.items() if name != "dashboard"):
-            if not alive["dashboard"]:  # a stack from before the dashboard, or it was stopped
-                start(state, "dashboard")
+        if any(process.alive(pid) for pid in state.pids.values()) or _has_data(state):
+            repair(state, report)
             return state, False
-        if any(process.alive(pid) for pid in state.pids.values()):
-            down_names = ", ".join(name for name, ok in alive.items() if not ok)
-            raise StackError(f"stack is partly up ({down_names} down): run `make down` first")
-        _remove(state)  # left over from a reboot or a crash: nothing of it runs any more
+        _remove(state)  # a start that failed before the writer had data: nothing to keep
     state = _new_state(options, directory)
     runtime.of(state).prepare(state, report)
     state.save()
@@ -207,15 +219,74 @@ def up(
         state.save()
         GatewayService().start(state)
         ConsumerRunner().start(state)
+        report("starting the Aurora control plane (detects a failed writer, fails over)")
+        ControlPlaneService().start(state)
         report("starting the dashboard")
         Dashboard().start(state)
     except BaseException:
         state.save()
         report("start failed: stopping what was started")
         stop_all(state)
+        _remove(state)  # nothing was acknowledged yet: the next `up` starts afresh
         raise
     state.save()
     return state, True
+
+
+#: What `repair` does about each component that is down, in words for its report.
+REPAIRS = {
+    "aws": "restarting LocalStack and provisioning the queue, DLQ, alarm and secret again",
+    "proxy": "restarting PgBouncer, pointed at the writer",
+    "api": "restarting the API gateway",
+    "consumer": "restarting the consumer runner",
+    "control-plane": "restarting the Aurora control plane",
+    "dashboard": "restarting the dashboard",
+}
+
+
+def repair(state: StackState, report: Report = print) -> list[str]:
+    """Start again whatever is down, in start order; returns their names (none: a no-op).
+
+    The queue, the DLQ and the database are left as they are. A node is repaired under the
+    cluster lock, as the control plane repairs it, so the two never race: a writer restarts in
+    place on its own data, a reader rejoins (pg_rewind, or a clone). LocalStack keeps its
+    queues in memory, so a restarted one has lost whatever was queued in it: said, not hidden.
+    """
+    repaired = []
+    for name, ok in health(state).items():
+        if ok:
+            continue
+        if name in state.nodes:
+            with failover.exclusive(state, "sandbox up"):
+                if database.answers(state, name):  # the control plane was quicker
+                    continue
+                if state.nodes[name].role == "writer":
+                    report(f"repairing {name}: restarting the writer in place")
+                    control_plane.restart_writer(state, name)
+                else:
+                    report(f"repairing {name}: rejoining it as a reader")
+                    failover.kill_node(state, name)
+                    failover.rejoin_as_reader(state, name)
+        else:
+            report(f"repairing {name}: {REPAIRS[name]}")
+            item = component(name)
+            item.stop(state)  # whatever is left of it (a hung process) goes first
+            item.start(state)
+            if isinstance(item, LocalStack):
+                item.wait(state)
+                _provision(state)
+                report(
+                    "LocalStack keeps its queues in memory: messages that were queued in it "
+                    "are gone (compare the drill's or the traffic's ledger with the orders table)"
+                )
+        state.save()
+        repaired.append(name)
+    return repaired
+
+
+def _has_data(state: StackState) -> bool:
+    """True if the writer's data directory survived: a stack worth repairing, not removing."""
+    return Path(state.writer.data_dir, "PG_VERSION").exists()
 
 
 def _provision(state: StackState) -> None:
@@ -246,6 +317,7 @@ def _new_state(options: Options, root: Path) -> StackState:
         nodes=nodes,
         queue=options.queue,
         runner=options.runner,
+        control_plane=options.control_plane,
         db_password=secrets.token_hex(16),
         admin_password=secrets.token_hex(16),
         runtime=options.runtime,
@@ -319,9 +391,15 @@ def _remove(state: StackState) -> None:
 
 
 def start(state: StackState, name: str) -> None:
-    """Start one component (after a crash or a stop) and record its new pid."""
-    component(name).start(state)
-    state.save()
+    """Start one component (after a crash or a stop) and record its new pid; a no-op if it is
+    up. Under the cluster lock: the control plane may be restarting the same one."""
+    item = component(name)
+    with failover.exclusive(state, f"starting {name}"):
+        with contextlib.suppress(Exception):
+            if item.healthy(state):
+                return
+        item.start(state)
+        state.save()
 
 
 def stop(state: StackState, name: str) -> None:

@@ -4,13 +4,23 @@
 notebooks all read it, so none of them keeps a second idea of where things run. The run dir is
 ``.run/`` in the project (git-ignored) unless ``SANDBOX_RUN_DIR`` points elsewhere, which is how
 a test stack runs beside a workshop stack.
+
+Several processes change it: the control plane (roles and the nodes' pids after a failover), the
+CLI, a drill, the dashboard. So a save writes only what *this* copy changed since it was read,
+onto whatever the file holds now (a three-way merge, under a lock), and the roles are read from
+the file each time they are asked for: a drill that started before an automatic failover still
+finds the new writer.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import fcntl
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +65,24 @@ class RunnerSettings:
 
 
 @dataclass
+class ControlPlaneSettings:
+    """How the Aurora control plane stand-in (`sandbox.control_plane`) watches and fails over."""
+
+    #: A writer that has not answered for this long is failed over (or restarted in place).
+    detection_seconds: float = 5.0
+    #: Added before promotion, so a workshop sees an Aurora-paced failover; 0 in drills and tests.
+    pause_seconds: float = 0.0
+
+
+#: `sandbox up --pace NAME`. AWS: a failover is "typically less than 60 seconds, and often less
+#: than 30 seconds"; the aurora preset takes about 30 s from the crash to writes again.
+PACES = {
+    "fast": ControlPlaneSettings(),
+    "aurora": ControlPlaneSettings(detection_seconds=10.0, pause_seconds=20.0),
+}
+
+
+@dataclass
 class StackState:
     run_dir: str
     service_user: str
@@ -76,14 +104,21 @@ class StackState:
     client_id: str = ""
     # Where the servers run (`sandbox.runtime`); state files from before it are native.
     runtime: Literal["native", "compose"] = "native"
+    control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
+
+    def __post_init__(self) -> None:
+        self._base: dict[str, Any] = {}  # the file as this copy last read or wrote it
 
     # -- where things are -------------------------------------------------------------------
     @property
     def writer(self) -> Node:
+        """The writer as the state file says now (the control plane may have failed over)."""
+        self.refresh()
         return next(node for node in self.nodes.values() if node.role == "writer")
 
     @property
     def readers(self) -> list[Node]:
+        self.refresh()
         return [node for node in self.nodes.values() if node.role == "reader"]
 
     @property
@@ -126,23 +161,80 @@ class StackState:
 
     # -- persistence ------------------------------------------------------------------------
     def save(self) -> None:
-        """Write the state atomically (a reader never sees half a file), readable by its owner
-        alone: it holds the database's and the admin's passwords."""
+        """Write what this copy changed onto the file as it is now, atomically (a reader never
+        sees half a file), readable by its owner alone: it holds the database's and the admin's
+        passwords."""
         target = private_dir(Path(self.run_dir)) / "state.json"
-        tmp = target.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            os.fchmod(fd, 0o600)  # a file left from before keeps its mode otherwise
-            out.write(json.dumps(asdict(self), indent=2))
-        tmp.replace(target)
+        with _locked(target):
+            theirs = _read(target)
+            if theirs is None and self._base:  # removed by `down` since this copy read it
+                raise NotRunning(f"the stack in {self.run_dir} was taken down")
+            merged = merge(self._base, asdict(self), theirs or {})
+            tmp = target.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                os.fchmod(fd, 0o600)  # a file left from before keeps its mode otherwise
+                out.write(json.dumps(merged, indent=2))
+            tmp.replace(target)
+        self._take(merged, base=merged)
+
+    def refresh(self) -> None:
+        """Take in what other processes saved since, keeping what this copy changed unsaved."""
+        disk = _read(Path(self.run_dir, "state.json"))
+        if disk is not None and disk != self._base:
+            self._take(merge(self._base, asdict(self), disk), base=disk)
+
+    def _take(self, data: dict[str, Any], base: dict[str, Any]) -> None:
+        fresh = StackState.from_dict(copy.deepcopy(data))  # shares nothing with ``base``
+        for item in fields(self):
+            setattr(self, item.name, getattr(fresh, item.name))
+        self._base = copy.deepcopy(base)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StackState:
+        raw = copy.deepcopy(data)  # the base to merge against: never shared with the fields
         data = dict(data)
         data["nodes"] = {name: Node(**node) for name, node in data["nodes"].items()}
         data["queue"] = QueueSettings(**data["queue"])
         data["runner"] = RunnerSettings(**data["runner"])
-        return cls(**data)
+        data["control_plane"] = ControlPlaneSettings(**data.get("control_plane", {}))
+        state = cls(**data)
+        state._base = raw
+        return state
+
+
+_MISSING = object()
+
+
+def merge(base: Any, mine: Any, theirs: Any) -> Any:
+    """Three-way merge of two changed copies of ``base``: each key takes the side that changed
+    it (dicts key by key, so one process's new pid and another's new roles both stay); where
+    both changed the same value, ``mine`` (the one saving) wins."""
+    if mine == base:
+        return theirs
+    if theirs == base or not all(isinstance(x, dict) for x in (base, mine, theirs)):
+        return mine
+    merged = {}
+    for key in [*mine, *(k for k in theirs if k not in mine), *(k for k in base if k not in mine)]:
+        value = merge(base.get(key, _MISSING), mine.get(key, _MISSING), theirs.get(key, _MISSING))
+        if value is not _MISSING:
+            merged[key] = value
+    return merged
+
+
+def _read(target: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(target.read_text())
+    except FileNotFoundError:
+        return None
+
+
+@contextlib.contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """One saver at a time: read, merge and replace are one step."""
+    with open(target.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 class NotRunning(RuntimeError):
@@ -151,7 +243,7 @@ class NotRunning(RuntimeError):
 
 def load(directory: Path | None = None) -> StackState:
     source = (directory or run_dir()) / "state.json"
-    try:
-        return StackState.from_dict(json.loads(source.read_text()))
-    except FileNotFoundError:
-        raise NotRunning(f"no stack in {source.parent}: run `make up` first") from None
+    data = _read(source)
+    if data is None:
+        raise NotRunning(f"no stack in {source.parent}: run `make up` first")
+    return StackState.from_dict(data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox import alarms, database, process, stack
+from sandbox import alarms, control_plane, database, process, stack
 from sandbox.state import StackState
 
 
@@ -16,6 +16,7 @@ def endpoints(state: StackState) -> dict[str, str]:
         "proxy": f"127.0.0.1:{state.ports['proxy']}",
         "api": state.api_url,
         "consumer": state.queue_url.rsplit("/", 1)[-1],
+        "control-plane": str(control_plane.status_path(state)),
         "dashboard": stack.dashboard_url(state),
     }
 
@@ -45,7 +46,9 @@ def collect(state: StackState) -> dict[str, Any]:
                 "healthy": ok,
                 "pid": state.pids.get(name),
                 "endpoint": where[name],
-                "memory_mib": round(process.memory_mib(state.pids.get(name)), 1),
+                "memory_mib": round(
+                    process.memory_mib(state.pids.get(name), frozenset(state.pids.values())), 1
+                ),
             }
             for name, ok in healthy.items()
         ],
@@ -55,4 +58,6 @@ def collect(state: StackState) -> dict[str, Any]:
         "nodes": nodes,
         "queues": queues,
         "alarms": alarm_states,
+        "control_plane": control_plane.status(state),
+        "control_plane_healthy": healthy.get("control-plane", False),
     }

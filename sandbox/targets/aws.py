@@ -37,6 +37,12 @@ UNSUPPORTED = {
     "proxy-restart": "RDS Proxy has no restart API",
     "consumer-crash": "Lambda has no API to kill an invocation mid-batch",
     "lagging-crash": "Aurora's replicas share the writer's storage: none falls behind on commits",
+    "writer-killed": "no AWS API kills an Aurora instance (--fault crash is FailoverDBCluster)",
+    "writer-frozen": "no AWS API freezes an Aurora writer",
+    "reader-killed": "no AWS API kills an Aurora reader",
+    "proxy-killed": "RDS Proxy's processes are AWS's to run",
+    "consumer-killed": "Lambda's SQS pollers are AWS's to run",
+    "control-plane-killed": "Aurora's control plane is AWS's to run",
 }
 #: ``describe_events`` returns the message, not the event id; these are the documented messages
 #: of the Aurora DB cluster failover events.

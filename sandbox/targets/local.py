@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sandbox import database, dlq, events, failover, faults, localstack
+from sandbox import database, dlq, events, failover, faults, localstack, process
 from sandbox.load import Api
 from sandbox.queue import depth
 from sandbox.state import StackState
@@ -16,6 +16,18 @@ COMMITTED = (
     "min(EXTRACT(EPOCH FROM committed_at))::float8, count(*) "
     "FROM orders WHERE order_id LIKE %s GROUP BY order_id"
 )
+
+
+#: The event that ends each unannounced fault: the control plane has repaired what it did.
+RECOVERED = {
+    "writer-killed": ("failover-completed", "writer-restarted"),
+    "writer-frozen": ("failover-completed", "writer-restarted"),
+    "reader-killed": ("reader-rejoined",),
+    "proxy-killed": ("service-restarted",),
+    "consumer-killed": ("service-restarted",),
+}
+#: A bound on the wait for a repair, not a wait: it ends at the control plane's event.
+RECOVERY_BOUND_SECONDS = 600.0
 
 
 class LocalTarget:
@@ -38,7 +50,12 @@ class LocalTarget:
         return self.state.replication
 
     def check(self, fault: str, outage: float | None) -> None:
-        """Every fault and any outage can be injected locally: nothing to refuse."""
+        """Every fault can be injected locally; an unannounced one lasts as long as the control
+        plane takes, so it takes no outage."""
+        if fault in faults.UNANNOUNCED and outage is not None:
+            raise ValueError(
+                f"--outage is not for {fault}: the control plane decides how long it lasts"
+            )
 
     def api(self) -> Api:
         return Api.local(self.state)
@@ -68,7 +85,36 @@ class LocalTarget:
         if fault == "consumer-crash":
             faults.consumer_crash(state)
             return at, time.time()
+        if fault in faults.UNANNOUNCED:
+            return self._unannounced(fault)
         raise ValueError(f"unknown fault {fault!r}")
+
+    def _unannounced(self, fault: str) -> tuple[float, float]:
+        """Signal the process, then wait (bounded) for the control plane's repair: its event
+        says when the service was back. A killed control plane has nobody to notice: the
+        write path goes on without it, and `make up` restarts it."""
+        state = self.state
+        _, pid = faults.unannounced(state, fault)
+        at = time.time()
+        if fault == "control-plane-killed":
+            process.wait_until(lambda: not process.alive(pid), timeout=30, what="its exit")
+            return at, at
+        wanted = RECOVERED[fault]
+        bound = max(RECOVERY_BOUND_SECONDS, 20 * state.control_plane.detection_seconds)
+        found: list[float] = []
+
+        def recovered() -> bool:
+            found[:] = [e["epoch"] for e in events.read(state, since=at) if e["event"] in wanted]
+            return bool(found)
+
+        try:
+            process.wait_until(recovered, timeout=bound, interval=0.1, what="recovery")
+        except TimeoutError:
+            raise TimeoutError(
+                f"{fault}: the control plane did not recover within {bound:.0f} s "
+                f"(no {' or '.join(wanted)} event; see `sandbox status` and its log)"
+            ) from None
+        return at, found[0]
 
     def depth(self) -> int:
         return depth(self._sqs, self.state.queue_url).total

@@ -1,0 +1,349 @@
+"""The Aurora control plane stand-in: it watches every node and repairs the cluster unasked.
+
+Aurora notices a writer that stopped answering and fails over to a replica by itself ("typically
+less than 60 seconds, and often less than 30 seconds"), and restarts an instance that died. This
+process does the same for the PostgreSQL nodes, in three steps kept apart, as Patroni keeps
+deciding (``ha.py``) apart from doing (``postgresql/``):
+
+watch   each tick, every node on its own port, not through the proxy: is its process alive, does
+        it accept a connection and answer a query within `database.ANSWER_SECONDS`. The writer
+        also says which readers replicate from it, and which of them synchronously.
+decide  `decide`, a pure function of what was seen and what is remembered: nothing, fail over,
+        restart the writer in place, or rejoin a reader. The writer must have stopped answering
+        for the whole detection window, and only a reader that the writer last listed as
+        synchronous may take over under sync replication: that reader has applied every
+        acknowledged commit (``remote_apply``). Under async replication any streaming reader may,
+        and a drill counts what that loses. With no such reader the writer is restarted in place,
+        as Aurora restarts a cluster's only instance: its data is all there.
+do      `sandbox.failover`, under the cluster lock, so a `sandbox failover` and an automatic one
+        never race: fence the old writer (SIGKILL, so a frozen one can never take another
+        write), promote, repoint and resume the proxy, then rejoin the old writer as a reader.
+
+It also restarts the two managed services around the cluster that AWS keeps running for you:
+the proxy (RDS Proxy) and the consumer runner (Lambda's event source mapping), when one has been
+down for the detection window without having been stopped on purpose (its pid is still on
+record: something from outside, a crash or a kill, took it down). The API gateway, LocalStack
+and the dashboard are `make up`'s to repair, as is the control plane itself: while it is down
+the write path goes on, and the queue absorbs a database fault meanwhile.
+
+While someone else holds the cluster lock (a drill's announced failover, `sandbox failover`),
+it only watches. What it is doing is in ``<run dir>/control-plane.json`` (the phase, since when,
+a heartbeat) for `sandbox status` and the dashboard; what it did is in the cluster events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+
+from sandbox import database, events, failover, process, runtime
+from sandbox.database import PostgresNode
+from sandbox.proxy import Proxy
+from sandbox.runner import ConsumerRunner
+from sandbox.state import StackState, load
+
+#: Between two looks at the nodes; a frozen node makes a look take `database.ANSWER_SECONDS`.
+TICK_SECONDS = 0.5
+#: A heartbeat older than this means the control plane itself is stuck (health, not a test wait).
+STALE_SECONDS = 60.0
+Phase = Literal["watching", "writer lost", "failing over", "rejoining", "repairing", "waiting"]
+#: The managed services it restarts, by component name.
+SERVICES = {"proxy": Proxy(), "consumer": ConsumerRunner()}
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One node at one look."""
+
+    alive: bool
+    answers: bool = False
+    in_recovery: bool = False
+    replicas: dict[str, str] = field(default_factory=dict)  # the writer's: reader -> sync_state
+
+
+@dataclass
+class Memory:
+    """What the control plane remembers between looks, about the current writer."""
+
+    writer: str = ""
+    writer_lost_since: float | None = None
+    #: Readers that may take over: at the writer's last answer, synchronous (async: streaming).
+    eligible: tuple[str, ...] = ()
+    reader_lost_since: dict[str, float] = field(default_factory=dict)
+    service_lost_since: dict[str, float] = field(default_factory=dict)
+
+    def forget(self, writer: str = "") -> None:
+        """Start afresh: a new writer, or after a failover or repair (anyone's)."""
+        self.writer, self.writer_lost_since, self.eligible = writer, None, ()
+        self.reader_lost_since.clear()
+        self.service_lost_since.clear()
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: Literal["fail over", "restart writer", "rejoin reader", "restart service"]
+    node: str  # the reader to promote, or the node or service to restart or rejoin
+    why: str
+    since: float  # when the trouble was first seen
+
+
+def watch(state: StackState, name: str) -> Seen:
+    if not process.alive(state.pids.get(name)):
+        return Seen(alive=False)
+    seconds = database.ANSWER_SECONDS
+    try:
+        with database.connect(
+            state,
+            name,
+            dbname="postgres",
+            connect_timeout=seconds,
+            options=f"-c statement_timeout={seconds * 1000}",
+        ) as conn:
+            in_recovery = bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
+            replicas = (
+                {}
+                if in_recovery
+                else dict(
+                    conn.execute("SELECT application_name, sync_state FROM pg_stat_replication")
+                )
+            )
+    except psycopg.Error:
+        return Seen(alive=True)
+    return Seen(True, True, in_recovery, replicas)
+
+
+def up(state: StackState, name: str) -> bool:
+    """A managed service's own health check; one that raises counts as down."""
+    try:
+        return bool(SERVICES[name].healthy(state))
+    except Exception:
+        return False
+
+
+def decide(
+    state: StackState,
+    seen: dict[str, Seen],
+    memory: Memory,
+    now: float,
+    services: dict[str, bool] | None = None,
+) -> Action | None:
+    """What to do about what was seen (nodes by name, ``services`` up or not); updates
+    ``memory``. Pure, no I/O: it is unit-tested on made-up looks."""
+    window = state.control_plane.detection_seconds
+    writer = state.writer.name
+    if memory.writer != writer:
+        memory.forget(writer)
+    looked = seen[writer]
+    if looked.answers and not looked.in_recovery:
+        memory.writer_lost_since = None
+        wanted = ("sync",) if state.replication == "sync" else ("sync", "async", "potential")
+        memory.eligible = tuple(sorted(r for r, how in looked.replicas.items() if how in wanted))
+    else:
+        since = memory.writer_lost_since = memory.writer_lost_since or now
+        if now - since < window:
+            return None
+        why = f"writer {writer} {_trouble(looked)} for {now - since:.1f} s"
+        for reader in memory.eligible:
+            if seen[reader].answers and seen[reader].in_recovery:
+                return Action("fail over", reader, why, since)
+        return Action(
+            "restart writer", writer, f"{why}; no reader has every acknowledged commit", since
+        )
+    for reader in state.readers:
+        looked = seen[reader.name]
+        if looked.answers and looked.in_recovery and reader.name in seen[writer].replicas:
+            memory.reader_lost_since.pop(reader.name, None)
+            continue
+        since = memory.reader_lost_since.setdefault(reader.name, now)
+        if now - since >= window:
+            why = f"reader {reader.name} {_trouble(looked)} for {now - since:.1f} s"
+            return Action("rejoin reader", reader.name, why, since)
+    for name, ok in (services or {}).items():
+        if ok:
+            memory.service_lost_since.pop(name, None)
+            continue
+        since = memory.service_lost_since.setdefault(name, now)
+        if now - since >= window:
+            return Action("restart service", name, f"{name} down for {now - since:.1f} s", since)
+    return None
+
+
+def _trouble(looked: Seen) -> str:
+    if not looked.alive:
+        return "is down"
+    if not looked.answers:
+        return "has not answered"
+    return "is not replicating"
+
+
+class ControlPlane:
+    """The loop: watch, decide, do; and say what it is doing."""
+
+    def __init__(self, state: StackState) -> None:
+        self.state = state
+        self.memory = Memory()
+        self.phase: Phase = "watching"
+        self.detail = ""
+        self.since = time.time()
+
+    def tick(self) -> None:
+        state = self.state
+        state.refresh()
+        busy = failover.holder(state)
+        if busy:  # someone else's failover or repair: its outage is not ours to end
+            self.memory.forget()
+            self.say("waiting", f"{busy} holds the cluster")
+            return
+        seen = {name: watch(state, name) for name in state.nodes}
+        # Only a service whose pid is on record: one that `sandbox` stopped (or killed as a
+        # drill's announced fault) is not running by choice.
+        services = {name: up(state, name) for name in SERVICES if name in state.pids}
+        action = decide(state, seen, self.memory, time.time(), services)
+        if action is None:
+            if self.memory.writer_lost_since:
+                self.say("writer lost", f"{state.writer.name} not answering")
+            else:
+                self.say("watching", "")
+            return
+        try:
+            with failover.exclusive(state, "the control plane", wait=False):
+                if state.writer.name == self.memory.writer:  # nobody failed over meanwhile
+                    self.act(action)
+        except failover.Busy:
+            pass
+        self.memory.forget()
+
+    def act(self, action: Action) -> None:
+        state = self.state
+        old = state.writer.name
+        if action.kind == "fail over":
+            events.record(state, "writer-lost", action.why, node=old, since=action.since)
+            self.say("failing over", f"{old} -> {action.node}")
+            failover.take_over(state, action.node, state.control_plane.pause_seconds, action.why)
+            self.say("rejoining", f"{old} as a reader")
+            failover.rejoin_as_reader(state, old)
+        elif action.kind == "restart writer":
+            events.record(state, "writer-lost", action.why, node=old, since=action.since)
+            self.say("repairing", f"restarting the writer {old} in place")
+            restart_writer(state, old)
+        elif action.kind == "rejoin reader":
+            events.record(state, "reader-lost", action.why, node=action.node, since=action.since)
+            self.say("rejoining", f"{action.node} as a reader")
+            failover.kill_node(state, action.node)
+            failover.rejoin_as_reader(state, action.node)
+        else:
+            events.record(state, "service-lost", action.why, node=action.node, since=action.since)
+            self.say("repairing", f"restarting {action.node}")
+            service = SERVICES[action.node]
+            service.stop(state)  # whatever is left of it: a frozen process goes first
+            service.start(state)
+            state.save()
+            events.record(state, "service-restarted", f"{action.node} restarted")
+
+    def say(self, phase: Phase, detail: str) -> None:
+        """Write what it is doing (atomically), with a heartbeat; the phase's start is kept."""
+        if (phase, detail) != (self.phase, self.detail):
+            self.phase, self.detail, self.since = phase, detail, time.time()
+            print(f"{phase}{': ' if detail else ''}{detail}", flush=True)
+        report = {
+            "phase": phase,
+            "detail": detail,
+            "since": self.since,
+            "heartbeat": time.time(),
+            "pid": os.getpid(),
+            "writer": self.state.writer.name,
+            "detection_seconds": self.state.control_plane.detection_seconds,
+        }
+        target = status_path(self.state)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps(report))
+        tmp.replace(target)
+
+
+def restart_writer(state: StackState, name: str) -> None:
+    """Fence the writer, then start it again on its own data (crash recovery replays its WAL)."""
+    failover.fence(state, name, f"writer {name} is restarted in place")
+    failover.clear_stale_lock(state, name)
+    PostgresNode(name).start(state)
+    state.save()
+    failover.repoint_proxy(state)
+    events.record(state, "writer-restarted", f"writer {name} restarted in place")
+
+
+def status_path(state: StackState) -> Path:
+    return state.path("control-plane.json")
+
+
+def status(state: StackState) -> dict[str, Any] | None:
+    """What the control plane last said it was doing; None if it never said anything."""
+    try:
+        return json.loads(status_path(state).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+@dataclass
+class ControlPlaneService:
+    """The control plane as a stack component: a ``python -m sandbox.control_plane`` process."""
+
+    name: str = "control-plane"
+
+    def command(self, state: StackState) -> process.Command:
+        return process.module_command("sandbox.control_plane", state.run_dir, "control-plane")
+
+    def start(self, state: StackState) -> None:
+        started = time.time()
+        state.pids[self.name] = runtime.of(state).start(state, self.name, self.command)
+        process.wait_until(
+            lambda: (status(state) or {}).get("heartbeat", 0) >= started,
+            timeout=30,
+            what="the control plane",
+        )
+
+    def stop(self, state: StackState) -> None:
+        process.stop(state.pids.pop(self.name, None), timeout=10)
+
+    def healthy(self, state: StackState) -> bool:
+        said = status(state) or {}
+        return (
+            process.alive(state.pids.get(self.name))
+            and said.get("pid") == state.pids.get(self.name)
+            and time.time() - said.get("heartbeat", 0) < STALE_SECONDS
+        )
+
+
+def main() -> None:
+    state = load(Path(os.environ["SANDBOX_RUN_DIR"]))
+    plane = ControlPlane(state)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    events.record(
+        state,
+        "control-plane-started",
+        f"control plane watching (detection window {state.control_plane.detection_seconds:g} s)",
+    )
+    print(f"watching {', '.join(state.nodes)}", flush=True)
+    while not stopping:
+        try:
+            plane.tick()
+        except Exception as error:  # logged, and tried again: the control plane must not die
+            print(f"tick failed: {type(error).__name__}: {error}", flush=True)
+            plane.memory.forget()
+        time.sleep(TICK_SECONDS)
+
+
+if __name__ == "__main__":
+    main()

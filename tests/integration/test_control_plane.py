@@ -1,0 +1,189 @@
+"""The Aurora control plane stand-in, on the real stack: faults nobody announces, under traffic.
+
+Each fault is a signal to a process and nothing else (`sandbox.faults.unannounced`); the control
+plane has to notice it and repair the stack. What is checked is what a user would check: the
+drill's ledger against the writer's rows, the queue and the DLQ, and the nodes' own record of
+who committed when, never the control plane's word for it.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import uuid
+
+import psycopg
+import pytest
+
+from sandbox import database, events, failover, faults, process, stack
+from sandbox import drill as drills
+from sandbox.load import send_orders
+from tests.conftest import TEST_QUEUE, TEST_RUNNER, committed, wait_drained, wait_for
+
+REPAIRED_BY_ITSELF = [fault for fault in faults.UNANNOUNCED if fault != "control-plane-killed"]
+
+
+def healthy_with_both_nodes_streaming(live) -> bool:
+    report = database.replication_status(live)
+    reader = live.readers[0].name
+    return all(stack.health(live).values()) and report[reader].get("sync") == "sync"
+
+
+def wait_healthy(live) -> None:
+    wait_for(
+        lambda: healthy_with_both_nodes_streaming(live),
+        lambda: f"a healthy stack, both nodes streaming ({stack.health(live)})",
+    )
+
+
+def assert_nothing_lost_or_doubled(report: drills.DrillReport) -> None:
+    (queued,) = report.paths
+    assert queued.accepted == queued.sent == report.count
+    assert (queued.lost, queued.duplicates, queued.queued) == (0, 0, 0), queued
+    assert queued.committed_once == queued.accepted, queued  # parked ones were redriven
+    assert queued.balanced
+
+
+def one_writer_at_a_time(live, prefix: str) -> list[str]:
+    """Which node committed this drill's orders, in commit order, collapsed: [n1, n2] means n1
+    committed until n2 began. Each node stamps its own rows (``committed_node``, its own clock)."""
+    with database.connect(live, live.writer.name) as conn:
+        rows = conn.execute(
+            "SELECT committed_node FROM orders WHERE order_id LIKE %s ORDER BY committed_at",
+            (f"{prefix}%",),
+        ).fetchall()
+    runs: list[str] = []
+    for (node,) in rows:
+        if not runs or runs[-1] != node:
+            runs.append(node)
+    return runs
+
+
+@pytest.mark.parametrize("fault", REPAIRED_BY_ITSELF)
+def test_an_unannounced_fault_under_traffic_loses_nothing_and_heals_without_a_command(live, fault):
+    wait_healthy(live)  # whatever the test before left, repaired
+    writer = live.writer.name
+    report = drills.run(live, fault, path="queue", count=1000, rate=100)
+
+    assert_nothing_lost_or_doubled(report)
+    assert report.detection_seconds is not None, "the control plane never said it noticed"
+    wait_healthy(live)
+    (done,) = [e for e in report.events if e["event"] == "fault"]  # from outside, on record
+    assert done["fault"] == fault
+    if fault.startswith("writer"):
+        assert live.writer.name != writer, "the writer was not failed over"
+        assert report.failover_seconds is not None
+        runs = one_writer_at_a_time(live, report.prefix)
+        assert runs == [writer, live.writer.name], f"commits interleaved between nodes: {runs}"
+
+
+def test_a_frozen_writer_resumed_after_its_replacement_takes_no_write(live):
+    """A client that kept its connection to the frozen writer, as a pool would: once the writer
+    is replaced and sent SIGCONT, that connection must not commit anything."""
+    wait_healthy(live)
+    old = live.writer.name
+    held = psycopg.connect(
+        host="127.0.0.1",
+        port=live.nodes[old].port,
+        dbname=live.db_name,
+        user=live.db_user,
+        password=live.db_password,
+        autocommit=True,
+    )
+    held.execute("SELECT 1")
+    since = events.read(live)[-1]["epoch"]
+    _, pid = faults.unannounced(live, "writer-frozen")
+    family = [pid, *process.descendants(pid)]
+    wait_for(
+        lambda: any(e["event"] == "failover-completed" for e in events.read(live, since=since)),
+        "the frozen writer failed over",
+    )
+    for member in family:
+        process.signal_group(member, signal.SIGCONT)
+    order_id = f"frozen-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(psycopg.OperationalError):
+        held.execute(
+            "INSERT INTO orders (order_id, customer_id, payload, accepted_at) "
+            "VALUES (%s, 1, '{}', now())",
+            (order_id,),
+        )
+    assert not any(process.alive(member) for member in family), "the old writer was not fenced"
+    assert live.writer.name != old
+    wait_healthy(live)
+    assert live.readers[0].name == old  # it rejoined as a reader
+    with database.connect(live, live.writer.name) as conn:
+        found = conn.execute("SELECT count(*) FROM orders WHERE order_id = %s", (order_id,))
+        assert found.fetchone() == (0,)
+
+
+def test_the_control_plane_killed_leaves_the_write_path_going_and_up_restarts_it(live):
+    wait_healthy(live)
+    report = drills.run(live, "control-plane-killed", path="queue", count=1000, rate=100)
+    assert_nothing_lost_or_doubled(report)
+    assert not stack.health(live)["control-plane"]
+    _, started = stack.up(stack.Options(queue=TEST_QUEUE, runner=TEST_RUNNER))
+    assert not started
+    wait_healthy(live)
+
+
+def test_sandbox_failover_with_the_writer_already_dead_promotes_the_reader(live):
+    """With the control plane stopped (so nothing else fails over first)."""
+    wait_healthy(live)
+    stack.stop(live, "control-plane")
+    try:
+        old, new = live.writer.name, live.readers[0].name
+        faults.unannounced(live, "writer-killed")
+        wait_for(lambda: not database.answers(live, old), f"{old} down")
+        done = failover.failover(live, "crash", expect=old)
+        assert (done.old_writer, done.new_writer) == (old, new)
+        assert live.writer.name == new
+    finally:
+        stack.start(live, "control-plane")
+    wait_healthy(live)
+
+
+def test_a_failover_asked_for_after_the_control_plane_did_it_does_nothing_more(live):
+    wait_healthy(live)
+    old = live.writer.name
+    faults.unannounced(live, "writer-killed")
+    wait_for(lambda: live.writer.name != old, "the control plane's failover")
+    with pytest.raises(failover.AlreadyFailedOver, match=f"{old} is no longer the writer"):
+        failover.failover(live, "crash", expect=old)
+    wait_healthy(live)
+
+
+@pytest.mark.parametrize(
+    "name", ["api", "dashboard", "control-plane", "proxy", "consumer", "writer", "reader"]
+)
+def test_up_repairs_a_component_killed_under_traffic_in_place(live, name):
+    """`make up` on a partly-up stack: whatever is down starts again, nothing acknowledged is
+    lost, and a second `make up` is a no-op. The control plane is stopped first for the parts it
+    would repair itself, so that `up` is what repairs them."""
+    wait_healthy(live)
+    if name not in ("api", "dashboard", "control-plane"):
+        stack.stop(live, "control-plane")
+    target = {"writer": live.writer.name, "reader": live.readers[0].name}.get(name, name)
+    prefix = f"repair-{name}-{uuid.uuid4().hex[:6]}"
+    ledger: list = []
+    sender = threading.Thread(
+        target=lambda: ledger.extend(send_orders(live, 300, 50, prefix=prefix))
+    )
+    sender.start()
+    try:
+        wait_for(lambda: committed(live, prefix), f"{prefix}* flowing")
+        pid = live.pids[target]
+        kill = process.signal_tree if target in live.nodes else process.signal_group
+        kill(pid, signal.SIGKILL)
+        wait_for(lambda: not process.alive(pid), f"{target} dead")
+        lines: list[str] = []
+        stack.up(stack.Options(queue=TEST_QUEUE, runner=TEST_RUNNER), report=lines.append)
+        assert any(line.startswith(f"repairing {target}") for line in lines), lines
+    finally:
+        sender.join()
+    again: list[str] = []
+    stack.up(stack.Options(queue=TEST_QUEUE, runner=TEST_RUNNER), report=again.append)
+    assert not any(line.startswith("repairing") for line in again), again
+    wait_healthy(live)
+    accepted = {s.order_id for s in ledger if s.accepted}
+    rows = wait_drained(live, prefix, len(accepted))
+    assert accepted <= set(rows) and max(rows.values(), default=1) == 1

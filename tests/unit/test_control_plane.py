@@ -1,0 +1,124 @@
+"""The control plane's decisions, on made-up looks: `decide` does no I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.control_plane import Memory, Seen, decide
+from sandbox.state import ControlPlaneSettings, Node, StackState
+
+WINDOW = 5.0
+WRITER_OK = Seen(True, True, False, {"n2": "sync"})
+READER_OK = Seen(True, True, True)
+DEAD = Seen(alive=False)
+FROZEN = Seen(alive=True)
+
+
+@pytest.fixture
+def state(tmp_path) -> StackState:
+    return StackState(
+        run_dir=str(tmp_path),  # no state.json: nothing to refresh from
+        service_user="",
+        data_root=str(tmp_path),
+        ports={},
+        nodes={"n1": Node("n1", 1, "writer", "d1"), "n2": Node("n2", 2, "reader", "d2")},
+        control_plane=ControlPlaneSettings(detection_seconds=WINDOW),
+    )
+
+
+def looks(memory: Memory, state: StackState, *seen: tuple[float, Seen, Seen], **kw):
+    """Feed (time, n1, n2) looks in order; the last decision."""
+    action = None
+    for now, n1, n2 in seen:
+        action = decide(state, {"n1": n1, "n2": n2}, memory, now, **kw)
+    return action
+
+
+def test_a_healthy_cluster_needs_nothing(state):
+    assert looks(Memory(), state, (0, WRITER_OK, READER_OK), (100, WRITER_OK, READER_OK)) is None
+
+
+@pytest.mark.parametrize("trouble", [DEAD, FROZEN], ids=["dead", "frozen"])
+def test_a_writer_lost_for_the_whole_window_is_failed_over_to_the_sync_reader(state, trouble):
+    memory = Memory()
+    within = looks(memory, state, (0, WRITER_OK, READER_OK), (1, trouble, READER_OK))
+    assert within is None  # not yet: the window has not passed
+    assert looks(memory, state, (1 + WINDOW - 0.1, trouble, READER_OK)) is None
+    action = looks(memory, state, (1 + WINDOW, trouble, READER_OK))
+    assert action is not None and (action.kind, action.node, action.since) == ("fail over", "n2", 1)
+
+
+def test_a_writer_that_answers_again_within_the_window_starts_the_window_over(state):
+    memory = Memory()
+    looks(
+        memory, state, (0, WRITER_OK, READER_OK), (1, FROZEN, READER_OK), (3, WRITER_OK, READER_OK)
+    )
+    assert looks(memory, state, (4, FROZEN, READER_OK), (1 + WINDOW, FROZEN, READER_OK)) is None
+
+
+def test_a_reader_that_was_not_synchronous_never_takes_over_a_sync_cluster(state):
+    """After a failover the new writer runs alone until the rejoin: its commits are nowhere else."""
+    alone = Seen(True, True, False, {"n2": "async"})
+    action = looks(
+        Memory(), state, (0, alone, READER_OK), (1, DEAD, READER_OK), (9, DEAD, READER_OK)
+    )
+    assert action is not None and (action.kind, action.node) == ("restart writer", "n1")
+    assert "no reader has every acknowledged commit" in action.why
+
+
+def test_under_async_replication_a_streaming_reader_may_take_over(state):
+    state.replication = "async"
+    streaming = Seen(True, True, False, {"n2": "async"})
+    action = looks(
+        Memory(), state, (0, streaming, READER_OK), (1, DEAD, READER_OK), (9, DEAD, READER_OK)
+    )
+    assert action is not None and (action.kind, action.node) == ("fail over", "n2")
+
+
+def test_a_synchronous_reader_that_is_down_itself_cannot_take_over(state):
+    action = looks(Memory(), state, (0, WRITER_OK, READER_OK), (1, DEAD, DEAD), (9, DEAD, DEAD))
+    assert action is not None and action.kind == "restart writer"
+
+
+@pytest.mark.parametrize(
+    ("writer", "reader"),
+    [
+        (Seen(True, True, False, {}), DEAD),
+        (Seen(True, True, False, {}), FROZEN),
+        (Seen(True, True, False, {}), READER_OK),  # answers, but the writer does not list it
+    ],
+    ids=["dead", "frozen", "not replicating"],
+)
+def test_a_reader_in_trouble_for_the_window_is_rejoined(state, writer, reader):
+    memory = Memory()
+    assert looks(memory, state, (0, writer, reader)) is None
+    action = looks(memory, state, (WINDOW, writer, reader))
+    assert action is not None and (action.kind, action.node) == ("rejoin reader", "n2")
+
+
+def test_a_new_writer_is_watched_afresh(state):
+    """The roles changed (someone failed over): what was seen of the old writer is forgotten."""
+    memory = Memory()
+    looks(memory, state, (0, WRITER_OK, READER_OK), (1, DEAD, READER_OK))
+    state.nodes["n1"].role, state.nodes["n2"].role = "reader", "writer"
+    replicas = Seen(True, True, False, {"n1": "sync"})
+    assert decide(state, {"n1": READER_OK, "n2": replicas}, memory, 9) is None
+    assert memory.writer == "n2" and memory.writer_lost_since is None
+
+
+def test_a_managed_service_down_for_the_window_is_restarted(state):
+    memory = Memory()
+    healthy = {"n1": WRITER_OK, "n2": READER_OK}
+    assert decide(state, healthy, memory, 0, {"proxy": False, "consumer": True}) is None
+    action = decide(state, healthy, memory, WINDOW, {"proxy": False, "consumer": True})
+    assert action is not None and (action.kind, action.node) == ("restart service", "proxy")
+
+
+def test_the_database_comes_before_the_services(state):
+    """With the writer lost, nothing else is done until it is dealt with."""
+    memory = Memory()
+    looks(memory, state, (0, WRITER_OK, READER_OK))
+    action = looks(
+        memory, state, (1, DEAD, READER_OK), (9, DEAD, READER_OK), services={"proxy": False}
+    )
+    assert action is not None and action.kind == "fail over"
