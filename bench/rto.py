@@ -10,6 +10,11 @@ scheduling delay in this busy process:
     This is what any client of the proxy sees.
 (b) first order committed on the new writer (``orders.committed_node`` / ``committed_at``): what
     the queued path sees, the consumer having noticed, reconnected and committed.
+
+Then as many unannounced kills: SIGKILL to the writer's processes and nothing else
+(`sandbox.faults.unannounced`), so the control plane has to notice before it fails over. Timed
+from the kill: its "writer lost" event (detection), its failover's 0073 -> 0071, and (a) and (b)
+as above; the announced crashes of the same run are the baseline they are set against.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import psycopg
 from bench import stats
 from bench.loops import PacedLoad
 from bench.model import Figure, Section, Spread
-from sandbox import database, events, process
+from sandbox import database, events, faults, process
 from sandbox.failover import failover
 from sandbox.state import StackState
 
@@ -54,6 +59,19 @@ class Trial:
     completed_s: float  # proxy repointed and resumed: the failover's own "completed" event
     rejoin_s: float  # completed -> the old writer streaming again
     rejoin_method: str
+
+
+@dataclass
+class Kill:
+    """One unannounced writer kill, each figure from the kill."""
+
+    old_writer: str
+    new_writer: str
+    detected_s: float  # the control plane's "writer lost" event
+    failover_s: float  # its RDS-EVENT-0073 -> 0071
+    completed_s: float  # detection + failover: the failover's "completed" event
+    accepting_s: float  # (a)
+    first_commit_s: float  # (b)
 
 
 class WriteProbe(threading.Thread):
@@ -158,10 +176,45 @@ def trial(state: StackState, probe: WriteProbe, prefix: str) -> Trial:
     )
 
 
+def kill(state: StackState, probe: WriteProbe, prefix: str) -> Kill:
+    old = state.writer.name
+    faults.unannounced(state, "writer-killed")
+    at = time.time()
+
+    def completed() -> dict | None:
+        seen = events.read(state, since=at)
+        return next((e for e in seen if e["event"] == "failover-completed"), None)
+
+    process.wait_until(completed, timeout=BOUND_SECONDS, what="the control plane's failover")
+    seen = events.read(state, since=at)
+    (lost, started, done) = (
+        next(e for e in seen if e["event"] == kind)
+        for kind in ("writer-lost", "failover-started", "failover-completed")
+    )
+    new = done["new_writer"]
+    return Kill(
+        old_writer=old,
+        new_writer=new,
+        detected_s=lost["epoch"] - at,
+        failover_s=done["epoch"] - started["epoch"],
+        completed_s=done["epoch"] - at,
+        accepting_s=probe.first_commit(new, at) - at,
+        first_commit_s=first_commit(state, new, at, prefix) - at,
+    )
+
+
 def run(
-    state: StackState, trials: int, load_rate: float, on_trial: Callable[[int, Trial], None]
+    state: StackState,
+    trials: int,
+    load_rate: float,
+    on_trial: Callable[[int, Trial], None],
+    on_kill: Callable[[int, Kill], None] = lambda index, kill: None,
 ) -> Section:
-    section = Section("rto", f"Failover RTO: {trials} crash failovers, {load_rate:g} orders/s load")
+    section = Section(
+        "rto",
+        f"Failover RTO: {trials} crash failovers, then {trials} unannounced writer kills, "
+        f"{load_rate:g} orders/s load",
+    )
     prefix = f"rto-{uuid.uuid4().hex[:6]}"
     wait_rejoined(state)
     load = PacedLoad(state, prefix, load_rate, max_seconds=60 + trials * 60)
@@ -169,6 +222,7 @@ def run(
     load.start()
     probe.start()
     results: list[Trial] = []
+    kills: list[Kill] = []
     try:
         wait_flowing(state, probe, prefix)  # before the first crash
         for index in range(trials):
@@ -176,11 +230,17 @@ def run(
             on_trial(index, results[-1])
             wait_rejoined(state)
             wait_flowing(state, probe, prefix)
+        for index in range(trials):
+            kills.append(kill(state, probe, prefix))
+            on_kill(index, kills[-1])
+            wait_rejoined(state)
+            wait_flowing(state, probe, prefix)
     finally:
         probe.stop()
         load.stop()
         section.details = {
             "trials": [asdict(t) for t in results],
+            "kills": [asdict(k) for k in kills],
             "load": {"rate": load_rate, "accepted": load.accepted, "errors": load.errors},
         }
     section.spreads = [
@@ -192,6 +252,15 @@ def run(
             ("failover completed (proxy repointed)", "completed_s"),
             ("old writer streaming again (counted from completed)", "rejoin_s"),
         )
+    ] + [
+        Spread(name, "s", stats.spread([getattr(k, key) for k in kills]), len(kills))
+        for name, key in (
+            ("unannounced kill: detected by the control plane", "detected_s"),
+            ("unannounced kill: its failover, RDS-EVENT-0073 -> 0071", "failover_s"),
+            ("unannounced kill: detection + failover (kill -> completed)", "completed_s"),
+            ("unannounced kill: (a) new writer accepting writes via PgBouncer", "accepting_s"),
+            ("unannounced kill: (b) first order committed on the new writer", "first_commit_s"),
+        )
     ]
     lag = [t.first_commit_s - t.accepting_s for t in results]
     section.figures = [
@@ -200,6 +269,18 @@ def run(
             stats.percentile(lag, 50),
             "s",
             note="what the queued path adds once the writer takes writes",
+        ),
+        Figure(
+            "unannounced kill, (a) median",
+            stats.percentile([k.accepting_s for k in kills], 50),
+            "s",
+            versus={
+                "announced crash (a), median": _ratio(
+                    stats.percentile([k.accepting_s for k in kills], 50),
+                    stats.percentile([t.accepting_s for t in results], 50),
+                )
+            },
+            note="what noticing costs: the control plane's detection window, mostly",
         ),
         Figure("orders accepted by the API during the trials", load.accepted, "orders"),
         Figure(
@@ -210,3 +291,7 @@ def run(
         ),
     ]
     return section
+
+
+def _ratio(value: float, baseline: float) -> float | None:
+    return value / baseline if baseline else None

@@ -47,7 +47,9 @@ SETTLE_TIMEOUT = 600.0  # a bound for the queue to empty between sections, not a
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--failovers", type=int, default=10, help="crash failovers (N)")
+    parser.add_argument(
+        "--failovers", type=int, default=10, help="crash failovers, then as many writer kills (N)"
+    )
     parser.add_argument("--drain", type=int, default=3000, help="orders to drain (M)")
     parser.add_argument("--orders", type=int, default=2000, help="orders for API accept (K)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent API clients (C)")
@@ -109,8 +111,19 @@ def measure(state: StackState, args: argparse.Namespace, ui: Ui) -> list[Section
             f"rejoin ({trial.rejoin_method}) {trial.rejoin_s:.2f} s"
         )
 
+    def on_kill(index: int, kill: rto.Kill) -> None:
+        ui.tick("unannounced writer kills", index + 1, args.failovers)
+        ui.log(
+            f"kill {index + 1}/{args.failovers} {kill.old_writer}->{kill.new_writer}: detected "
+            f"{kill.detected_s:.2f} s, failover {kill.failover_s:.2f} s, accepting "
+            f"{kill.accepting_s:.2f} s"
+        )
+
     runs: dict[str, tuple[str, Callable[[], Section]]] = {
-        "rto": ("Failover RTO", lambda: rto.run(state, args.failovers, args.load_rate, on_trial)),
+        "rto": (
+            "Failover RTO",
+            lambda: rto.run(state, args.failovers, args.load_rate, on_trial, on_kill),
+        ),
         "drain": ("Drain", lambda: drain.run(state, args.drain, args.clients, ui.tick)),
         "api": ("API accept", lambda: accept.run(state, args.orders, args.clients, ui.tick)),
     }

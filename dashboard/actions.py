@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from dashboard import jobs
-from sandbox import database, dlq, failover, traffic
+from sandbox import database, dlq, failover, faults, traffic
 from sandbox import drill as drills
 from sandbox.dlq import Parked
 from sandbox.load import POISON_CUSTOMER_ID, Client, order
@@ -55,6 +55,17 @@ def fail_over(state: StackState, mode: str, outage: float, lag: float = 0.0) -> 
         )
 
     return jobs.start(f"failover ({mode})", work)
+
+
+def kill_writer(state: StackState) -> str:
+    """`sandbox fault writer-killed`: SIGKILL to the writer and nothing else; the control plane
+    notices and fails it over by itself."""
+    name, pid = faults.unannounced(state, "writer-killed")
+    window = state.control_plane.detection_seconds
+    return (
+        f"SIGKILL sent to the writer {name} (pid {pid}), and nothing else: the control plane "
+        f"fails it over once it has not answered for {window:g} s"
+    )
 
 
 def fail_back(state: StackState) -> jobs.Job:

@@ -1,6 +1,7 @@
 """The architecture as a picture (Graphviz DOT, which Streamlit renders without extra installs):
 client -> gateway -> producer -> queue (+DLQ) -> consumer -> proxy -> writer / reader, each box
-coloured by its component's health, the nodes labelled with their current role."""
+coloured by its component's health, the nodes labelled with their current role, and the control
+plane watching the nodes, labelled with what it is doing."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def dot(snapshot: Snapshot) -> str:
         lag = f", lag {node['lag_bytes']} B" if "lag_bytes" in node else ""
         return box(name, f"{name}\\n{role}\\n{detail}{lag}", bool(node.get("up")), "cylinder")
 
+    watching = snapshot.healthy("control-plane")
+    plane = f"control plane\\n{(status.get('control_plane') or {}).get('phase', '?')}"
     client = f"client\\n{traffic['rate']:g}/s" if traffic.get("running") else "client\\nidle"
     aws, api = snapshot.healthy("aws"), snapshot.healthy("api")
     lines = [
@@ -49,12 +52,14 @@ def dot(snapshot: Snapshot) -> str:
         box("consumer", "consumer\\nfunction", snapshot.healthy("consumer")),
         box("proxy", "proxy\\nRDS Proxy (PgBouncer)", snapshot.healthy("proxy")),
         *(database(name) for name in sorted(nodes)),
+        box("plane", plane if watching else "control plane", watching),
         '  client -> gateway [label="POST /orders"];',
         "  gateway -> producer -> queue;",
         '  queue -> dlq [style=dashed, label="after max receives"];',
         "  queue -> consumer -> proxy;",
         *([f'  proxy -> {writer} [label="writes", penwidth=2];'] if writer in nodes else []),
         *(f'  {writer} -> {r} [label="replication", style=bold];' for r in readers if r in nodes),
+        *(f"  plane -> {name} [style=dotted, arrowhead=none];" for name in sorted(nodes)),
         "}",
     ]
     return "\n".join(lines)

@@ -23,6 +23,13 @@ MARKED = {
     "reader-rejoined": "#17becf",
     "proxy-restarted": "#9467bd",
     "consumer-crashed": "#8c564b",
+    # what the control plane noticed and did about a fault nobody announced
+    "fault": "#000000",
+    "writer-lost": "#e377c2",
+    "writer-restarted": "#2ca02c",
+    "reader-lost": "#e377c2",
+    "service-lost": "#e377c2",
+    "service-restarted": "#17becf",
 }
 # Fixed colours per series, so "committed" never looks like "accepted".
 SERIES = {

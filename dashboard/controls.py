@@ -90,6 +90,13 @@ def _failover() -> None:
         _button("Fail over", "failover", _fail_over, type="primary")
     with right:
         _button("Fail back", "failback", actions.fail_back)
+    _button(
+        "Kill the writer (as a crash would)",
+        "kill_writer",
+        actions.kill_writer,
+        help="SIGKILL to the writer's processes, nothing else: no failover is asked for. "
+        "Watch the control plane notice, fence, promote and rejoin by itself.",
+    )
 
 
 def _fail_over(state: StackState) -> Job:

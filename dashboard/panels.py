@@ -42,6 +42,7 @@ def headline(snapshot: Snapshot) -> None:
 
 def replication(snapshot: Snapshot) -> None:
     status = snapshot.status or {}
+    st.caption(control_plane(snapshot))
     rows = [
         {
             "node": name,
@@ -54,6 +55,16 @@ def replication(snapshot: Snapshot) -> None:
         for name, node in sorted(status.get("nodes", {}).items())
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def control_plane(snapshot: Snapshot) -> str:
+    """What the Aurora control plane stand-in is doing, and since when, in one line."""
+    plane = (snapshot.status or {}).get("control_plane")
+    if not plane or not snapshot.healthy("control-plane"):
+        return "control plane: not running (`make up` starts it): nobody fails a lost writer over"
+    since = time.strftime("%H:%M:%S", time.localtime(plane["since"]))
+    detail = f" ({plane['detail']})" if plane.get("detail") else ""
+    return f"control plane: {plane['phase']}{detail} since {since}"
 
 
 def components(snapshot: Snapshot) -> None:

@@ -192,7 +192,9 @@ def run_on(
             sender.start()
         tally.wait_for_a_third(count, senders)  # the fault lands a third of the way through
         say("fault", {"fault": fault})
-        fault_at, recovered_at = (None, None) if fault == "none" else target.inject(fault, outage)
+        fault_at, recovered_at = (
+            (None, None) if fault == "none" else target.inject(fault, outage, prefix)
+        )
         for sender in senders:
             sender.join()
         traffic_done = time.time()

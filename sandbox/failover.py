@@ -131,7 +131,7 @@ def failover(
     outage: Outage = 0.0,
     rejoin: bool = True,
     hold: bool = True,
-    lag: float = 0.0,
+    lag: Outage = 0.0,
     *,
     expect: str | None = None,
     who: str = "sandbox failover",
@@ -195,16 +195,17 @@ def _fail_over(
     outage: Outage,
     rejoin: bool,
     hold: bool,
-    lag: float,
+    lag: Outage,
     why: str = "",
 ) -> Failover:
     if lag:
         database.cut_replication(state, new)
         try:
-            events.record(
-                state, "reader-lagging", f"reader {new} stopped receiving WAL for {lag:g} s"
-            )
-            time.sleep(lag)
+            how_long = f"until {lag.event}" if isinstance(lag, Until) else f"for {lag:g} s"
+            events.record(state, "reader-lagging", f"reader {new} stopped receiving WAL {how_long}")
+            missed = wait_out(lag)
+            if missed:
+                raise OutageBoundPassed(missed)
         except BaseException:  # interrupted before the crash: leave the cluster as it was
             database.reconnect(state, new)
             raise

@@ -71,8 +71,11 @@ class Target(Protocol):
         """Where to send orders, signed in."""
         ...
 
-    def inject(self, fault: str, outage: float | None) -> tuple[float, float]:
-        """Inject ``fault`` (never "none"); returns (when it was injected, when it recovered)."""
+    def inject(self, fault: str, outage: float | None, prefix: str = "") -> tuple[float, float]:
+        """Inject ``fault`` (never "none"); returns (when it was injected, when it recovered).
+
+        ``prefix`` starts every order id of the drill (``{prefix}-{path}-...``): a fault that
+        lasts until something has happened to the drill's own orders looks for them by it."""
         ...
 
     def depth(self) -> int:

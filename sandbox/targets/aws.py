@@ -130,7 +130,7 @@ class AwsTarget:
             self._api = Api(self.outputs.cloudfront_url, token)
         return self._api
 
-    def inject(self, fault: str, outage: float | None) -> tuple[float, float]:
+    def inject(self, fault: str, outage: float | None, prefix: str = "") -> tuple[float, float]:
         """FailoverDBCluster for crash and switchover alike, then RDS-EVENT-0071.
 
         Aurora promotes the reader (promotion tier 1, the other AZ); the cluster endpoint and the

@@ -28,6 +28,10 @@ RECOVERED = {
 }
 #: A bound on the wait for a repair, not a wait: it ends at the control plane's event.
 RECOVERY_BOUND_SECONDS = 600.0
+#: lagging-crash: commits per path the reader misses before the crash (each one lost, if async).
+LAG_COMMITS = 20
+#: ... and under sync replication, commits held waiting for the reader (none is acknowledged).
+SYNC_WAITERS = 2
 
 
 class LocalTarget:
@@ -60,7 +64,7 @@ class LocalTarget:
     def api(self) -> Api:
         return Api.local(self.state)
 
-    def inject(self, fault: str, outage: float | None) -> tuple[float, float]:
+    def inject(self, fault: str, outage: float | None, prefix: str = "") -> tuple[float, float]:
         state = self.state
         at = time.time()
         if fault in ("crash", "switchover", "hang"):
@@ -74,9 +78,11 @@ class LocalTarget:
             done = failover.failover(state, "crash", wait, hold=False)
             return at, done.completed
         if fault == "lagging-crash":
-            # The reader falls behind for the outage (default 3 s), then the writer crashes: the
-            # fault's moment is the crash; the writes it can cost are those of the lag before it.
-            lag = outage if outage is not None else 3.0
+            # The reader falls behind, then the writer crashes: the fault's moment is the crash;
+            # the writes it can cost are those of the lag before it. The lag lasts the outage if
+            # one is given, else until every path of the drill has committed a few orders the
+            # reader never received: an event, so the lag means the same on any machine.
+            lag = outage if outage is not None else self._lag_until_commits(prefix)
             done = failover.failover(state, "crash", 0.0, lag=lag)
             return done.started, done.completed
         if fault == "proxy-restart":
@@ -115,6 +121,35 @@ class LocalTarget:
                 f"(no {' or '.join(wanted)} event; see `sandbox status` and its log)"
             ) from None
         return at, found[0]
+
+    def _lag_until_commits(self, prefix: str) -> failover.Until:
+        """Async: until the writer has committed `LAG_COMMITS` orders of each of the drill's
+        paths (``{prefix}-{path}-...``) after the reader stopped receiving WAL. Sync: nothing
+        commits meanwhile, so until commits are held waiting for the reader (`SYNC_WAITERS`)."""
+        if self.state.replication == "sync":
+
+            def held() -> bool:
+                with database.connect(self.state, self.state.writer.name) as conn:
+                    query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+                    return conn.execute(query).fetchone()[0] >= SYNC_WAITERS
+
+            event = f"{SYNC_WAITERS} commits were waiting for the reader"
+            return failover.Until(held, event, bound=RECOVERY_BOUND_SECONDS, interval=0.05)
+        paths = [path for path in self.paths if self._commits(f"{prefix}-{path}-") > 0]
+        before = {path: self._commits(f"{prefix}-{path}-") for path in paths}
+
+        def behind() -> bool:
+            return all(
+                self._commits(f"{prefix}-{path}-") - before[path] >= LAG_COMMITS for path in paths
+            )
+
+        event = f"{LAG_COMMITS} orders per path had committed that the reader never received"
+        return failover.Until(behind, event, bound=RECOVERY_BOUND_SECONDS, interval=0.05)
+
+    def _commits(self, like: str) -> int:
+        with database.connect(self.state, self.state.writer.name) as conn:
+            query = "SELECT count(*) FROM orders WHERE order_id LIKE %s"
+            return conn.execute(query, (f"{like}%",)).fetchone()[0]
 
     def depth(self) -> int:
         return depth(self._sqs, self.state.queue_url).total

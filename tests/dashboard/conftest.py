@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import jobs
-from sandbox import failover, traffic
+from sandbox import database, failover, traffic
 from sandbox.state import StackState, load
 from tests.conftest import PATIENCE, wait_for
 
@@ -67,6 +67,10 @@ def restore(live: StackState) -> None:
     """
     state = load(Path(live.run_dir))
     traffic.stop(state)
+    wait_for(  # whatever a test did to the cluster, the control plane has repaired it
+        lambda: database.is_streaming(state, state.readers[0].name),
+        "a writer with its reader streaming",
+    )
     failover.failback(state)
     vars(live).update(vars(state))
 

@@ -141,19 +141,30 @@ def test_failover_then_failback_and_one_at_a_time(page: AppTest, held):
         "fail back failed: failover (switchover) is still running: wait for it to finish"
     ]
     started.released.set()
-    wait_page(page, job_done("failover (switchover)"), "the failover's end")
+    # The job's end and the roles it made, both on one run of the page: a run that began
+    # before the promotion may end after the job did.
+    swapped = {"n1": "reader", "n2": "writer"}
+    wait_page(
+        page,
+        lambda at: job_done("failover (switchover)")(at) and roles(at) == swapped,
+        "the failover's end, n2 the writer",
+    )
     assert [call[1:] for call in started.calls[:1]] == [("switchover", 3.0)]  # the page's inputs
     (done,) = page.success
     assert "n1 -> n2: writes back after" in done.value
     assert load().writer.name == "n2"
     marked = [chart.proto.spec for chart in page.get("vega_lite_chart")]
     assert all("failover-started" in spec and "failover-completed" in spec for spec in marked)
-    roles = next(f.value for f in page.dataframe if "role" in f.value.columns)
-    assert roles.set_index("node")["role"].to_dict() == {"n1": "reader", "n2": "writer"}
     click(page, "failback")
     wait_page(page, job_done("failback"), "the failback's end")
     assert next(s.value for s in page.success).startswith("failback: n2 -> n1")
     assert load().writer.name == "n1"
+
+
+def roles(at: AppTest) -> dict[str, str]:
+    """The replication table's roles, node -> role."""
+    table = next(f.value for f in at.dataframe if "role" in f.value.columns)
+    return table.set_index("node")["role"].to_dict()
 
 
 def test_a_drill_runs_in_the_background_and_fills_the_scoreboard(
@@ -196,3 +207,25 @@ def test_a_crash_with_a_lagging_reader_is_marked_and_refused_for_a_switchover(pa
     click(page, "failback")
     wait_page(page, job_done("failback"), "the failback's end")
     assert load().writer.name == "n1"
+
+
+def test_kill_the_writer_only_signals_and_the_room_watches_the_cluster_heal(page: AppTest):
+    """The button sends SIGKILL and nothing else; what follows is the control plane's doing,
+    shown on the page: the new writer, the control plane back to watching, its events marked."""
+    old = load().writer.name
+    click(page, "kill_writer")
+    said = [message.value for message in page.success]
+    assert any(text.startswith(f"SIGKILL sent to the writer {old} (pid ") for text in said), said
+
+    def healed(at: AppTest) -> bool:
+        table = next(f.value for f in at.dataframe if "role" in f.value.columns)
+        writer = table.set_index("role")["node"].get("writer")
+        streaming = "streaming / sync" in set(table["replication"])
+        watching = any(c.value.startswith("control plane: watching") for c in at.caption)
+        return writer not in (None, old) and streaming and watching
+
+    wait_page(page, healed, "the control plane's failover and rejoin")
+    spec = next(chart for chart in page.get("graphviz_chart")).proto.spec
+    assert 'plane [label="control plane\\nwatching"' in spec
+    marked = [chart.proto.spec for chart in page.get("vega_lite_chart")]
+    assert all("writer-lost" in spec and "failover-completed" in spec for spec in marked)
