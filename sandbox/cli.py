@@ -192,6 +192,12 @@ def status(
         console.print("queue: [red]unreachable[/red]")
     for name, value in report["alarms"].items():
         console.print(f"alarm {name}: {'[red]ALARM[/red]' if value == 'ALARM' else value}")
+    if report["lost_with_localstack"]:
+        console.print(
+            f"[red]{report['lost_with_localstack']} acknowledged order(s) died with "
+            "LocalStack[/red] (it keeps queues in memory; ids in .run/lost-with-localstack.log)",
+            soft_wrap=True,
+        )
 
 
 def _cluster_line(report: dict) -> str:

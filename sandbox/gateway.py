@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from sandbox import identity, openapi, process, runtime
+from sandbox import acknowledged, identity, openapi, process, runtime
 from sandbox.lambda_runtime import Handler, LambdaContext, load_handler
 from sandbox.state import StackState, load
 
@@ -76,8 +76,10 @@ class Gateway(ThreadingHTTPServer):
         verifier: identity.Verifier,
         jwks: dict[str, Any],
         functions: dict[tuple[str, str], tuple[str, Handler]],
+        run_dir: str,
     ) -> None:
         super().__init__(("127.0.0.1", port), RequestHandler)
+        self.run_dir = run_dir  # where the acknowledged orders are kept (`sandbox.acknowledged`)
         self.verifier = verifier
         self.functions = functions
         #: The operations the gateway answers itself, by the document's operationId.
@@ -192,7 +194,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             log.exception("function %s failed", name)
             return self.reply(502, {"message": "Internal server error"})
         raw = result.get("body") or ""
-        return self.send(result.get("statusCode", 200), raw.encode(), result.get("headers") or {})
+        status = result.get("statusCode", 200)
+        if name == "producer" and status == 202:  # queued: on record outside LocalStack
+            acknowledged.record(self.server.run_dir, json.loads(raw)["order_id"])
+        return self.send(status, raw.encode(), result.get("headers") or {})
 
     def no_route(self, method: str, path: str) -> int:
         allowed = openapi.allowed(path)
@@ -316,7 +321,7 @@ def serve(state: StackState) -> None:
     }
     keys = identity.jwks(state)
     verifier = identity.Verifier(keys, state.issuer, state.client_id)
-    server = Gateway(state.ports["api"], verifier, keys, functions)
+    server = Gateway(state.ports["api"], verifier, keys, functions, state.run_dir)
     log.info("gateway listening on %s", state.api_url)
     server.serve_forever()
 

@@ -24,6 +24,7 @@ from typing import Protocol
 import httpx
 
 from sandbox import (
+    acknowledged,
     alarms,
     control_plane,
     database,
@@ -165,13 +166,15 @@ class Options:
 
 def health(state: StackState) -> dict[str, bool]:
     state.refresh()  # the control plane or a repair may have restarted something since
-    report = {}
-    for item in components():
-        try:
-            report[item.name] = bool(item.healthy(state))
-        except Exception:
-            report[item.name] = False
-    return report
+    return {item.name: _healthy(item, state) for item in components()}
+
+
+def _healthy(item: Component, state: StackState) -> bool:
+    """A component's own health check; one that raises (cannot connect) counts as down."""
+    try:
+        return bool(item.healthy(state))
+    except Exception:
+        return False
 
 
 def up(
@@ -250,11 +253,14 @@ def repair(state: StackState, report: Report = print) -> list[str]:
     The queue, the DLQ and the database are left as they are. A node is repaired under the
     cluster lock, as the control plane repairs it, so the two never race: a writer restarts in
     place on its own data, a reader rejoins (pg_rewind, or a clone). LocalStack keeps its
-    queues in memory, so a restarted one has lost whatever was queued in it: said, not hidden.
+    queues in memory, so a restarted one has lost whatever was queued in it: counted from the
+    API's own record of what it acknowledged (`sandbox.acknowledged`), and said, never hidden.
     """
     repaired = []
-    for name, ok in health(state).items():
-        if ok:
+    found = health(state)
+    # The nodes first: counting what died with LocalStack reads the database.
+    for name in sorted(found, key=lambda name: name not in state.nodes):
+        if found[name]:
             continue
         if name in state.nodes:
             with failover.exclusive(state, "sandbox up"):
@@ -267,21 +273,39 @@ def repair(state: StackState, report: Report = print) -> list[str]:
                     report(f"repairing {name}: rejoining it as a reader")
                     failover.kill_node(state, name)
                     failover.rejoin_as_reader(state, name)
+        elif _healthy(component(name), state):  # restarted by a repair before it
+            continue
+        elif name == "aws":
+            _repair_localstack(state, report)
         else:
             report(f"repairing {name}: {REPAIRS[name]}")
             item = component(name)
             item.stop(state)  # whatever is left of it (a hung process) goes first
             item.start(state)
-            if isinstance(item, LocalStack):
-                item.wait(state)
-                _provision(state)
-                report(
-                    "LocalStack keeps its queues in memory: messages that were queued in it "
-                    "are gone (compare the drill's or the traffic's ledger with the orders table)"
-                )
         state.save()
         repaired.append(name)
     return repaired
+
+
+def _repair_localstack(state: StackState, report: Report) -> None:
+    """Start LocalStack again and provision it anew; count and say what died with it."""
+    report(f"repairing aws: {REPAIRS['aws']}")
+    item = LocalStack()
+    item.stop(state)
+    lost = acknowledged.settle_lost(state)  # before it is back: no 202 can come meanwhile
+    item.start(state)
+    item.wait(state)
+    _provision(state)
+    state.save()
+    for client in ("api", "consumer"):  # their functions' environment names the secret,
+        if client in state.pids:  # whose ARN is new: they start again
+            report(f"restarting {client}: the DB secret was created again")
+            restart(state, client)
+    report(
+        f"LocalStack keeps its queues in memory: {len(lost)} acknowledged order(s) were "
+        "queued in it (or in its DLQ) and are gone with it; their ids are in "
+        f"{acknowledged.lost_path(state.run_dir)}"
+    )
 
 
 def _has_data(state: StackState) -> bool:
@@ -395,9 +419,8 @@ def start(state: StackState, name: str) -> None:
     up. Under the cluster lock: the control plane may be restarting the same one."""
     item = component(name)
     with failover.exclusive(state, f"starting {name}"):
-        with contextlib.suppress(Exception):
-            if item.healthy(state):
-                return
+        if _healthy(item, state):
+            return
         item.start(state)
         state.save()
 

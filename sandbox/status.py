@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox import alarms, control_plane, database, process, stack
+from sandbox import acknowledged, alarms, control_plane, database, process, stack
 from sandbox.state import StackState
 
 
@@ -60,4 +60,5 @@ def collect(state: StackState) -> dict[str, Any]:
         "alarms": alarm_states,
         "control_plane": control_plane.status(state),
         "control_plane_healthy": healthy.get("control-plane", False),
+        "lost_with_localstack": acknowledged.lost_so_far(state.run_dir),
     }

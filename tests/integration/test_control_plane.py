@@ -15,7 +15,7 @@ import uuid
 import psycopg
 import pytest
 
-from sandbox import database, events, failover, faults, process, stack
+from sandbox import acknowledged, database, events, failover, faults, process, stack
 from sandbox import drill as drills
 from sandbox.load import send_orders
 from tests.conftest import TEST_QUEUE, TEST_RUNNER, committed, wait_drained, wait_for
@@ -187,3 +187,35 @@ def test_up_repairs_a_component_killed_under_traffic_in_place(live, name):
     accepted = {s.order_id for s in ledger if s.accepted}
     rows = wait_drained(live, prefix, len(accepted))
     assert accepted <= set(rows) and max(rows.values(), default=1) == 1
+
+
+def test_localstack_killed_loses_its_queue_and_up_says_exactly_which_orders(live):
+    """The one fault the local stand-in cannot survive (SQS is durable, LocalStack is not): the
+    loss is counted from the API's own record of its 202s and matches the ledger exactly. The
+    consumer is stopped first, so no batch is between its commit and LocalStack's death."""
+    wait_healthy(live)
+    stack.stop(live, "consumer")
+    prefix = f"ls-{uuid.uuid4().hex[:6]}"
+    ledger = send_orders(live, 100, 50, prefix=prefix)
+    acked = {s.order_id for s in ledger if s.accepted}
+    assert len(acked) == 100
+    before = _lost_on_record(live)
+    pid = live.pids["aws"]
+    process.signal_group(pid, signal.SIGKILL)
+    wait_for(lambda: not process.alive(pid), "LocalStack dead")
+    lines: list[str] = []
+    stack.up(stack.Options(queue=TEST_QUEUE, runner=TEST_RUNNER), report=lines.append)
+    wait_healthy(live)
+    newly = _lost_on_record(live) - before
+    assert {order_id for order_id in newly if order_id.startswith(prefix)} == acked
+    said = next(line for line in lines if "acknowledged order(s)" in line)
+    assert f" {len(newly)} acknowledged order(s)" in said, said
+    assert not committed(live, prefix)  # gone, as said: none of them can commit now
+    assert stack.queued(live) == (0, 0)
+
+
+def _lost_on_record(live) -> set[str]:
+    try:
+        return set(acknowledged.lost_path(live.run_dir).read_text().split())
+    except FileNotFoundError:
+        return set()
