@@ -68,13 +68,15 @@ def up(
         str,
         typer.Option(
             help="How fast the control plane fails a lost writer over: fast (drills, tests) or "
-            "aurora (about 30 s, for a workshop)"
+            "aurora (about 30 s, for a workshop); for a new stack"
         ),
     ] = "fast",
     detection_window: Annotated[
         float | None,
         typer.Option(
-            min=1, max=600, help="Seconds a writer may not answer before it is failed over"
+            min=1,
+            max=600,
+            help="Seconds a writer may not answer before it is failed over (a new stack)",
         ),
     ] = None,
 ) -> None:
@@ -342,8 +344,9 @@ def replication(mode: Annotated[str, typer.Argument(help="sync (Aurora-like) or 
     if mode not in ("sync", "async"):
         raise stack.StackError("mode must be sync or async")
     state = load()
-    database.set_replication(state, mode)
-    state.save()
+    with failover.exclusive(state, "sandbox replication"):  # never halfway through a failover
+        database.set_replication(state, mode)
+        state.save()
     events.record(state, "replication-changed", f"replication is {mode}")
     console.print(f"replication: {mode}")
 

@@ -33,9 +33,11 @@ a heartbeat) for `sandbox status` and the dashboard; what it did is in the clust
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,9 +81,13 @@ class Memory:
     reader_lost_since: dict[str, float] = field(default_factory=dict)
     service_lost_since: dict[str, float] = field(default_factory=dict)
 
-    def forget(self, writer: str = "") -> None:
-        """Start afresh: a new writer, or after a failover or repair (anyone's)."""
-        self.writer, self.writer_lost_since, self.eligible = writer, None, ()
+    def forget(self, writer: str | None = None) -> None:
+        """Start the windows afresh, after a failover or repair (anyone's). Which readers may
+        take over is kept while the writer stays the same (a writer that dies right after a
+        repair is still failed over); a new writer is watched from nothing."""
+        if writer is not None and writer != self.writer:
+            self.writer, self.eligible = writer, ()
+        self.writer_lost_since = None
         self.reader_lost_since.clear()
         self.service_lost_since.clear()
 
@@ -165,6 +171,8 @@ def decide(
         if now - since >= window:
             why = f"reader {reader.name} {_trouble(looked)} for {now - since:.1f} s"
             return Action("rejoin reader", reader.name, why, since)
+    for name in set(memory.service_lost_since) - set(services or {}):
+        del memory.service_lost_since[name]  # taken off record (stopped on purpose) meanwhile
     for name, ok in (services or {}).items():
         if ok:
             memory.service_lost_since.pop(name, None)
@@ -192,6 +200,8 @@ class ControlPlane:
         self.phase: Phase = "watching"
         self.detail = ""
         self.since = time.time()
+        self.detection = state.control_plane.detection_seconds
+        self.written = threading.Lock()
 
     def tick(self) -> None:
         state = self.state
@@ -248,23 +258,33 @@ class ControlPlane:
             events.record(state, "service-restarted", f"{action.node} restarted")
 
     def say(self, phase: Phase, detail: str) -> None:
-        """Write what it is doing (atomically), with a heartbeat; the phase's start is kept."""
+        """Say what it is doing; the phase's start is kept while it lasts."""
         if (phase, detail) != (self.phase, self.detail):
             self.phase, self.detail, self.since = phase, detail, time.time()
             print(f"{phase}{': ' if detail else ''}{detail}", flush=True)
-        report = {
-            "phase": phase,
-            "detail": detail,
-            "since": self.since,
-            "heartbeat": time.time(),
-            "pid": os.getpid(),
-            "writer": self.state.writer.name,
-            "detection_seconds": self.state.control_plane.detection_seconds,
-        }
-        target = status_path(self.state)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report))
-        tmp.replace(target)
+        self.beat()
+
+    def beat(self) -> None:
+        """Write the status file (atomically) with a fresh heartbeat: from each tick, and from
+        a thread every second, so a long rejoin or clone never looks like a dead control plane.
+
+        ``eligible``: the readers it would promote if the writer were lost now, for `sandbox
+        failover` to ask and a test to wait for."""
+        with self.written:
+            report = {
+                "phase": self.phase,
+                "detail": self.detail,
+                "since": self.since,
+                "heartbeat": time.time(),
+                "pid": os.getpid(),
+                "writer": self.memory.writer,  # not the state: another thread may be changing it
+                "eligible": list(self.memory.eligible),
+                "detection_seconds": self.detection,
+            }
+            target = status_path(self.state)
+            tmp = target.with_suffix(".tmp")
+            tmp.write_text(json.dumps(report))
+            tmp.replace(target)
 
 
 def restart_writer(state: StackState, name: str) -> None:
@@ -273,7 +293,8 @@ def restart_writer(state: StackState, name: str) -> None:
     failover.clear_stale_lock(state, name)
     PostgresNode(name).start(state)
     state.save()
-    failover.repoint_proxy(state)
+    with contextlib.suppress(psycopg.OperationalError):  # a proxy that is down gets it later
+        failover.repoint_proxy(state)
     events.record(state, "writer-restarted", f"writer {name} restarted in place")
 
 
@@ -336,6 +357,14 @@ def main() -> None:
         f"control plane watching (detection window {state.control_plane.detection_seconds:g} s)",
     )
     print(f"watching {', '.join(state.nodes)}", flush=True)
+
+    def heartbeat() -> None:
+        while not stopping:
+            with contextlib.suppress(Exception):
+                plane.beat()
+            time.sleep(1.0)
+
+    threading.Thread(target=heartbeat, name="heartbeat", daemon=True).start()
     while not stopping:
         try:
             plane.tick()

@@ -174,9 +174,28 @@ def failover(
             )
         elif not database.in_recovery(state, new):
             raise RuntimeError(f"the writer {old} is down and reader {new} is not up to take over")
+        elif (why := _may_lack_commits(state, old, new)) is not None:
+            raise RuntimeError(why)
         elif mode == "hang":
             mode = "crash"  # nothing left to freeze
         return _fail_over(state, mode, old, new, outage, rejoin, hold, lag)
+
+
+def _may_lack_commits(state: StackState, old: str, new: str) -> str | None:
+    """Why promoting ``new`` in place of the dead ``old`` could lose acknowledged commits, or
+    None if it cannot: under sync replication, the control plane last saw ``new`` as the
+    synchronous reader of ``old`` (its status file's ``eligible``)."""
+    from sandbox import control_plane  # it carries its decisions out through this module
+
+    if state.replication != "sync":
+        return None  # async: a drill counts what is lost, as it must
+    said = control_plane.status(state) or {}
+    if said.get("writer") == old and new in said.get("eligible", []):
+        return None
+    return (
+        f"reader {new} was not last seen as {old}'s synchronous reader: promoting it could lose "
+        f"acknowledged commits; `make up` restarts {old} in place on its own data instead"
+    )
 
 
 def take_over(state: StackState, new: str, pause: float, why: str) -> Failover:
@@ -350,7 +369,10 @@ def rejoin_as_reader(state: StackState, name: str) -> str:
         database.follow(state, name)
         PostgresNode(name).start(state)
         database.wait_streaming(state, name)
-    except Exception:
+    except Exception as error:
+        if not database.answers(state, state.writer.name):  # nothing to clone from: keep its data
+            writer = state.writer.name
+            raise RuntimeError(f"{name} cannot rejoin: the writer {writer} is down") from error
         how = "clone"  # a rewound node that won't start is re-cloned, not rewound again
         PostgresNode(name).stop(state)
         process.run(["rm", "-rf", node.data_dir], user=state.service_user or None)

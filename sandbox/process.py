@@ -170,8 +170,12 @@ def signal_tree(pid: int, sig: int) -> None:
     own, so a SIGSTOP to the postmaster's group leaves its backends committing, and a SIGKILL
     leaves them running until they notice their postmaster is gone. The tree is listed before
     the first signal, while the children are still the parent's. Not for a process that starts
-    other components (the control plane): their servers are below it too.
+    other components (the control plane): their servers are below it too. The root is
+    stopped before the tree is listed, so no backend it forks meanwhile escapes the signal.
     """
+    if sig in (signal.SIGKILL, signal.SIGSTOP):  # frozen first, it forks no new backend
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGSTOP)
     for member in [pid, *descendants(pid)]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(member, sig)

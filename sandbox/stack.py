@@ -258,8 +258,10 @@ def repair(state: StackState, report: Report = print) -> list[str]:
     """
     repaired = []
     found = health(state)
-    # The nodes first: counting what died with LocalStack reads the database.
-    for name in sorted(found, key=lambda name: name not in state.nodes):
+    # The writer first (a reader rejoins from it), then the reader; then the rest in start
+    # order, LocalStack after the nodes: counting what died with it reads the database.
+    order = [state.writer.name, *(n.name for n in state.readers)]
+    for name in sorted(found, key=lambda name: order.index(name) if name in order else 9):
         if found[name]:
             continue
         if name in state.nodes:
@@ -273,15 +275,18 @@ def repair(state: StackState, report: Report = print) -> list[str]:
                     report(f"repairing {name}: rejoining it as a reader")
                     failover.kill_node(state, name)
                     failover.rejoin_as_reader(state, name)
-        elif _healthy(component(name), state):  # restarted by a repair before it
-            continue
         elif name == "aws":
+            if _healthy(component(name), state):
+                continue
             _repair_localstack(state, report)
         else:
-            report(f"repairing {name}: {REPAIRS[name]}")
-            item = component(name)
-            item.stop(state)  # whatever is left of it (a hung process) goes first
-            item.start(state)
+            with failover.exclusive(state, "sandbox up"):  # the control plane restarts some too
+                item = component(name)
+                if _healthy(item, state):  # restarted meanwhile, by it or by a repair before
+                    continue
+                report(f"repairing {name}: {REPAIRS[name]}")
+                item.stop(state)  # whatever is left of it (a hung process) goes first
+                item.start(state)
         state.save()
         repaired.append(name)
     return repaired

@@ -136,12 +136,12 @@ class LocalTarget:
             event = f"{SYNC_WAITERS} commits were waiting for the reader"
             return failover.Until(held, event, bound=RECOVERY_BOUND_SECONDS, interval=0.05)
         paths = [path for path in self.paths if self._commits(f"{prefix}-{path}-") > 0]
-        before = {path: self._commits(f"{prefix}-{path}-") for path in paths}
+        before: dict[str, int] = {}  # counted at the first look, once the reader is cut off
 
         def behind() -> bool:
-            return all(
-                self._commits(f"{prefix}-{path}-") - before[path] >= LAG_COMMITS for path in paths
-            )
+            now = {path: self._commits(f"{prefix}-{path}-") for path in paths}
+            before.update({path: n for path, n in now.items() if path not in before})
+            return all(now[path] - before[path] >= LAG_COMMITS for path in paths)
 
         event = f"{LAG_COMMITS} orders per path had committed that the reader never received"
         return failover.Until(behind, event, bound=RECOVERY_BOUND_SECONDS, interval=0.05)

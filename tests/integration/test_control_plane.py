@@ -15,7 +15,7 @@ import uuid
 import psycopg
 import pytest
 
-from sandbox import acknowledged, database, events, failover, faults, process, stack
+from sandbox import acknowledged, control_plane, database, events, failover, faults, process, stack
 from sandbox import drill as drills
 from sandbox.load import send_orders
 from tests.conftest import TEST_QUEUE, TEST_RUNNER, committed, wait_drained, wait_for
@@ -24,9 +24,13 @@ REPAIRED_BY_ITSELF = [fault for fault in faults.UNANNOUNCED if fault != "control
 
 
 def healthy_with_both_nodes_streaming(live) -> bool:
+    """Every component up, the reader synchronous, and the control plane having seen it so:
+    it would fail the writer over now, not restart it in place."""
     report = database.replication_status(live)
-    reader = live.readers[0].name
-    return all(stack.health(live).values()) and report[reader].get("sync") == "sync"
+    writer, reader = live.writer.name, live.readers[0].name
+    said = control_plane.status(live) or {}
+    seen = said.get("writer") == writer and said.get("eligible") == [reader]
+    return all(stack.health(live).values()) and report[reader].get("sync") == "sync" and seen
 
 
 def wait_healthy(live) -> None:
@@ -180,6 +184,7 @@ def test_up_repairs_a_component_killed_under_traffic_in_place(live, name):
         assert any(line.startswith(f"repairing {target}") for line in lines), lines
     finally:
         sender.join()
+        stack.start(live, "control-plane")  # a no-op once `up` has repaired it
     again: list[str] = []
     stack.up(stack.Options(queue=TEST_QUEUE, runner=TEST_RUNNER), report=again.append)
     assert not any(line.startswith("repairing") for line in again), again

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from sandbox.control_plane import Memory, Seen, decide
+from sandbox import failover
+from sandbox.control_plane import Memory, Seen, decide, status_path
 from sandbox.state import ControlPlaneSettings, Node, StackState
 
 WINDOW = 5.0
@@ -122,3 +125,23 @@ def test_the_database_comes_before_the_services(state):
         memory, state, (1, DEAD, READER_OK), (9, DEAD, READER_OK), services={"proxy": False}
     )
     assert action is not None and action.kind == "fail over"
+
+
+@pytest.mark.parametrize(
+    ("said", "refused"),
+    [
+        ({"writer": "n1", "eligible": ["n2"]}, False),
+        ({"writer": "n1", "eligible": []}, True),  # n1 ran alone: its commits are nowhere else
+        ({"writer": "n2", "eligible": ["n1"]}, True),  # about another writer: says nothing of n1
+        (None, True),  # the control plane never said
+    ],
+)
+def test_a_manual_failover_of_a_dead_writer_needs_the_control_planes_word(state, said, refused):
+    """`sandbox failover` cannot ask a dead writer what it acknowledged: it asks what the
+    control plane last saw, and refuses a reader that may lack commits."""
+    if said is not None:
+        status_path(state).write_text(json.dumps(said))
+    why = failover._may_lack_commits(state, "n1", "n2")
+    assert (why is not None) == refused
+    if refused:
+        assert "`make up` restarts n1 in place" in why
