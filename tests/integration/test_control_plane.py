@@ -224,3 +224,26 @@ def _lost_on_record(live) -> set[str]:
         return set(acknowledged.lost_path(live.run_dir).read_text().split())
     except FileNotFoundError:
         return set()
+
+
+def test_up_after_every_process_died_starts_them_again_on_their_data(live):
+    """As after a reboot or a crash of the whole machine: nothing runs, the data is there.
+    `make up` brings every component back and the committed orders with it."""
+    wait_healthy(live)
+    prefix = f"reboot-{uuid.uuid4().hex[:6]}"
+    ledger = send_orders(live, 50, 50, prefix=prefix)
+    kept = wait_drained(live, prefix, sum(s.accepted for s in ledger))
+    pids = dict(live.pids)
+    for name, pid in pids.items():
+        kill = process.signal_tree if name in live.nodes else process.signal_group
+        kill(pid, signal.SIGKILL)
+    wait_for(lambda: not any(process.alive(pid) for pid in pids.values()), "every process dead")
+    lines: list[str] = []
+    _, started = stack.up(stack.Options(queue=TEST_QUEUE, runner=TEST_RUNNER), report=lines.append)
+    assert not started, "a new stack was made: the old one's data would be gone"
+    # "repairing X: ...", or "restarting X: ..." for those LocalStack's repair restarted
+    repairs = [line.split(":")[0].split(" ", 1) for line in lines]
+    repaired = {words[1] for words in repairs if words[0] in ("repairing", "restarting")}
+    assert repaired == set(pids), lines
+    wait_healthy(live)
+    assert committed(live, prefix) == kept
