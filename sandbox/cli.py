@@ -109,10 +109,16 @@ def up(
         auto_ports=auto_ports,
         runtime=runtime,  # type: ignore[arg-type]
     )
+    steps: list[str] = []
     with console.status("starting the stack") as spinner:
-        state, started = stack.up(options, report=lambda step: _step(spinner, step))
+        state, started = stack.up(options, report=lambda step: _step(spinner, steps, step))
     if not started:
-        console.print("[bold]The stack is already up.[/bold]")
+        repaired = any(step.startswith("repairing") for step in steps)
+        console.print(
+            "[bold]The stack was partly down: repaired in place.[/bold]"
+            if repaired
+            else "[bold]The stack is already up.[/bold]"
+        )
         status()
         return
     console.print("[green]The stack is up.[/green]")
@@ -130,7 +136,8 @@ def up(
         console.print(f"  {label:<20} {value}", soft_wrap=True, highlight=False)
 
 
-def _step(spinner, step: str) -> None:
+def _step(spinner, steps: list[str], step: str) -> None:
+    steps.append(step)
     console.print(f"  [dim]-[/dim] {step}", soft_wrap=True)
     spinner.update(step)
 

@@ -247,7 +247,7 @@ class ControlPlane:
             events.record(state, "reader-lost", action.why, node=action.node, since=action.since)
             self.say("rejoining", f"{action.node} as a reader")
             failover.kill_node(state, action.node)
-            failover.rejoin_as_reader(state, action.node)
+            failover.rejoin_as_reader(state, action.node, was_reader=True)
         else:
             events.record(state, "service-lost", action.why, node=action.node, since=action.since)
             self.say("repairing", f"restarting {action.node}")

@@ -359,13 +359,21 @@ def repoint_proxy(state: StackState) -> None:
         proxy.command(state, f"RESUME {state.db_name}")
 
 
-def rejoin_as_reader(state: StackState, name: str) -> str:
-    """Bring a stopped ex-writer back as a streaming reader; returns "rewind" or "clone"."""
+def rejoin_as_reader(state: StackState, name: str, was_reader: bool = False) -> str:
+    """Bring a stopped node back as a streaming reader; returns how: "restart", "rewind" or
+    "clone".
+
+    An ex-writer is rewound onto the new writer's timeline (pg_rewind). A node that was a
+    reader all along (``was_reader``: it crashed, or froze and was fenced) only needs to start
+    again and replay; a rewind would refuse its unclean shutdown and end in a clone, three
+    times as long. Either way a clone is the fallback.
+    """
     node = state.nodes[name]
     clear_stale_lock(state, name)
-    how = "rewind"
+    how = "restart" if was_reader else "rewind"
     try:
-        database.rewind(state, name)
+        if not was_reader:
+            database.rewind(state, name)
         database.follow(state, name)
         PostgresNode(name).start(state)
         database.wait_streaming(state, name)

@@ -274,7 +274,7 @@ def repair(state: StackState, report: Report = print) -> list[str]:
                 else:
                     report(f"repairing {name}: rejoining it as a reader")
                     failover.kill_node(state, name)
-                    failover.rejoin_as_reader(state, name)
+                    failover.rejoin_as_reader(state, name, was_reader=True)
         elif name == "aws":
             if _healthy(component(name), state):
                 continue
