@@ -30,7 +30,7 @@ import psycopg
 from bench import stats
 from bench.loops import PacedLoad
 from bench.model import Figure, Section, Spread
-from sandbox import database, events, faults, process
+from sandbox import control_plane, database, events, faults, process
 from sandbox.failover import failover
 from sandbox.state import StackState
 
@@ -176,7 +176,21 @@ def trial(state: StackState, probe: WriteProbe, prefix: str) -> Trial:
     )
 
 
+def wait_watched(state: StackState, timeout: float = BOUND_SECONDS) -> None:
+    """Until the control plane has seen the reader synchronous: it would fail the writer over
+    now. Right after a failover it has not looked yet, and a writer lost then is restarted in
+    place (no reader is known to have its commits), which is another measurement."""
+    writer, reader = state.writer.name, state.readers[0].name
+
+    def watched() -> bool:
+        said = control_plane.status(state) or {}
+        return said.get("writer") == writer and reader in said.get("eligible", [])
+
+    process.wait_until(watched, timeout=timeout, what=f"the control plane to see {reader} sync")
+
+
 def kill(state: StackState, probe: WriteProbe, prefix: str) -> Kill:
+    wait_watched(state)
     old = state.writer.name
     faults.unannounced(state, "writer-killed")
     at = time.time()
