@@ -575,7 +575,7 @@ class IdsOnlyTarget:
     def api(self) -> Api:
         return Api(self.base_url, "the-id-token")
 
-    def inject(self, fault: str, outage: float | None) -> tuple[float, float]:
+    def inject(self, fault: str, outage: float | None, prefix: str = "") -> tuple[float, float]:
         self.injected.append(fault)
         return T0, T0 + 1
 
@@ -641,7 +641,7 @@ def test_a_drill_that_dies_records_failed_not_running() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
     class Broken(IdsOnlyTarget):
-        def inject(self, fault: str, outage: float | None) -> tuple[float, float]:
+        def inject(self, fault: str, outage: float | None, prefix: str = "") -> tuple[float, float]:
             raise RuntimeError("reader n2 is not streaming")
 
     records: list[dict[str, Any]] = []
