@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import psycopg
@@ -195,11 +195,7 @@ def kill(state: StackState, probe: WriteProbe, prefix: str) -> Kill:
     faults.unannounced(state, "writer-killed")
     at = time.time()
 
-    def completed() -> dict | None:
-        seen = events.read(state, since=at)
-        return next((e for e in seen if e["event"] == "failover-completed"), None)
-
-    process.wait_until(completed, timeout=BOUND_SECONDS, what="the control plane's failover")
+    events.wait_for(state, ("failover-completed",), since=at, timeout=BOUND_SECONDS)
     seen = events.read(state, since=at)
     (lost, started, done) = (
         next(e for e in seen if e["event"] == kind)
@@ -257,26 +253,23 @@ def run(
             "kills": [asdict(k) for k in kills],
             "load": {"rate": load_rate, "accepted": load.accepted, "errors": load.errors},
         }
-    section.spreads = [
-        Spread(name, "s", stats.spread([getattr(t, key) for t in results]), len(results))
-        for name, key in (
-            ("(a) new writer accepting writes via PgBouncer", "accepting_s"),
-            ("(b) first order committed on the new writer", "first_commit_s"),
-            ("reader promoted", "promoted_s"),
-            ("failover completed (proxy repointed)", "completed_s"),
-            ("old writer streaming again (counted from completed)", "rejoin_s"),
-        )
-    ] + [
-        Spread(name, "s", stats.spread([getattr(k, key) for k in kills]), len(kills))
-        for name, key in (
-            ("unannounced kill: detected by the control plane", "detected_s"),
-            ("unannounced kill: its failover, RDS-EVENT-0073 -> 0071", "failover_s"),
-            ("unannounced kill: detection + failover (kill -> completed)", "completed_s"),
-            ("unannounced kill: (a) new writer accepting writes via PgBouncer", "accepting_s"),
-            ("unannounced kill: (b) first order committed on the new writer", "first_commit_s"),
-        )
-    ]
+    section.spreads = _spreads(
+        results,
+        ("(a) new writer accepting writes via PgBouncer", "accepting_s"),
+        ("(b) first order committed on the new writer", "first_commit_s"),
+        ("reader promoted", "promoted_s"),
+        ("failover completed (proxy repointed)", "completed_s"),
+        ("old writer streaming again (counted from completed)", "rejoin_s"),
+    ) + _spreads(
+        kills,
+        ("unannounced kill: detected by the control plane", "detected_s"),
+        ("unannounced kill: its failover, RDS-EVENT-0073 -> 0071", "failover_s"),
+        ("unannounced kill: detection + failover (kill -> completed)", "completed_s"),
+        ("unannounced kill: (a) new writer accepting writes via PgBouncer", "accepting_s"),
+        ("unannounced kill: (b) first order committed on the new writer", "first_commit_s"),
+    )
     lag = [t.first_commit_s - t.accepting_s for t in results]
+    noticed = stats.percentile([k.accepting_s for k in kills], 50)
     section.figures = [
         Figure(
             "consumer behind the proxy: (b) - (a), median",
@@ -286,12 +279,11 @@ def run(
         ),
         Figure(
             "unannounced kill, (a) median",
-            stats.percentile([k.accepting_s for k in kills], 50),
+            noticed,
             "s",
             versus={
-                "announced crash (a), median": _ratio(
-                    stats.percentile([k.accepting_s for k in kills], 50),
-                    stats.percentile([t.accepting_s for t in results], 50),
+                "announced crash (a), median": stats.ratio(
+                    noticed, stats.percentile([t.accepting_s for t in results], 50)
                 )
             },
             note="what noticing costs: the control plane's detection window, mostly",
@@ -307,5 +299,9 @@ def run(
     return section
 
 
-def _ratio(value: float, baseline: float) -> float | None:
-    return value / baseline if baseline else None
+def _spreads(trials: Sequence[Trial | Kill], *named: tuple[str, str]) -> list[Spread]:
+    """One spread per (name, field) over the trials, in seconds."""
+    return [
+        Spread(name, "s", stats.spread([getattr(t, key) for t in trials]), len(trials))
+        for name, key in named
+    ]

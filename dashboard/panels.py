@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard.jobs import Job
 from dashboard.snapshot import Snapshot
 from sandbox.alarms import DLQ_NOT_EMPTY
+from sandbox.control_plane import describe
 from sandbox.drill import PathReport
 
 
@@ -62,9 +63,7 @@ def control_plane(snapshot: Snapshot) -> str:
     plane = (snapshot.status or {}).get("control_plane")
     if not plane or not snapshot.healthy("control-plane"):
         return "control plane: not running (`make up` starts it): nobody fails a lost writer over"
-    since = time.strftime("%H:%M:%S", time.localtime(plane["since"]))
-    detail = f" ({plane['detail']})" if plane.get("detail") else ""
-    return f"control plane: {plane['phase']}{detail} since {since}"
+    return describe(plane)
 
 
 def components(snapshot: Snapshot) -> None:

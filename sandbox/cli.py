@@ -19,6 +19,7 @@ from typer.exceptions import TyperException
 
 from sandbox import (
     aws_dashboard,
+    control_plane,
     database,
     dlq,
     events,
@@ -216,9 +217,7 @@ def _cluster_line(report: dict) -> str:
     if not plane:
         doing = "[red]the control plane is not running[/red] (`make up` starts it)"
     else:
-        since = time.strftime("%H:%M:%S", time.localtime(plane["since"]))
-        detail = f" ({plane['detail']})" if plane["detail"] else ""
-        doing = f"control plane: {plane['phase']}{detail} since {since}"
+        doing = control_plane.describe(plane)
         if not report["control_plane_healthy"]:
             doing += " [red](not running: its last word)[/red]"
     if writer_up:
@@ -386,15 +385,8 @@ def _unannounced(fault: str, what: str) -> None:
     fault_app.command(fault)(command)
 
 
-for _fault, _what in (
-    ("writer-killed", "SIGKILL the writer, as an OOM kill would"),
-    ("writer-frozen", "SIGSTOP the writer: it must be fenced"),
-    ("reader-killed", "SIGKILL the reader"),
-    ("proxy-killed", "SIGKILL PgBouncer"),
-    ("consumer-killed", "SIGKILL the consumer runner"),
-    ("control-plane-killed", "SIGKILL the control plane (`make up` restarts it)"),
-):
-    _unannounced(_fault, _what)
+for _fault, _how in faults.UNANNOUNCED.items():
+    _unannounced(_fault, _how.what)
 
 
 @fault_app.command("proxy-restart")

@@ -34,6 +34,7 @@ a heartbeat) for `sandbox status` and the dashboard; what it did is in the clust
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -103,15 +104,8 @@ class Action:
 def watch(state: StackState, name: str) -> Seen:
     if not process.alive(state.pids.get(name)):
         return Seen(alive=False)
-    seconds = database.ANSWER_SECONDS
     try:
-        with database.connect(
-            state,
-            name,
-            dbname="postgres",
-            connect_timeout=seconds,
-            options=f"-c statement_timeout={seconds * 1000}",
-        ) as conn:
+        with database.connect_quickly(state, name) as conn:
             in_recovery = bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
             replicas = (
                 {}
@@ -123,14 +117,6 @@ def watch(state: StackState, name: str) -> Seen:
     except psycopg.Error:
         return Seen(alive=True)
     return Seen(True, True, in_recovery, replicas)
-
-
-def up(state: StackState, name: str) -> bool:
-    """A managed service's own health check; one that raises counts as down."""
-    try:
-        return bool(SERVICES[name].healthy(state))
-    except Exception:
-        return False
 
 
 def decide(
@@ -214,7 +200,11 @@ class ControlPlane:
         seen = {name: watch(state, name) for name in state.nodes}
         # Only a service whose pid is on record: one that `sandbox` stopped (or killed as a
         # drill's announced fault) is not running by choice.
-        services = {name: up(state, name) for name in SERVICES if name in state.pids}
+        services = {
+            name: process.passes(functools.partial(service.healthy, state))
+            for name, service in SERVICES.items()
+            if name in state.pids
+        }
         action = decide(state, seen, self.memory, time.time(), services)
         if action is None:
             if self.memory.writer_lost_since:
@@ -246,8 +236,7 @@ class ControlPlane:
         elif action.kind == "rejoin reader":
             events.record(state, "reader-lost", action.why, node=action.node, since=action.since)
             self.say("rejoining", f"{action.node} as a reader")
-            failover.kill_node(state, action.node)
-            failover.rejoin_as_reader(state, action.node, was_reader=True)
+            rejoin_reader(state, action.node)
         else:
             events.record(state, "service-lost", action.why, node=action.node, since=action.since)
             self.say("repairing", f"restarting {action.node}")
@@ -298,6 +287,12 @@ def restart_writer(state: StackState, name: str) -> None:
     events.record(state, "writer-restarted", f"writer {name} restarted in place")
 
 
+def rejoin_reader(state: StackState, name: str) -> None:
+    """Fence a reader in trouble (dead, frozen, not replicating) and start it again as one."""
+    failover.kill_node(state, name)
+    failover.rejoin_as_reader(state, name, was_reader=True)
+
+
 def status_path(state: StackState) -> Path:
     return state.path("control-plane.json")
 
@@ -308,6 +303,13 @@ def status(state: StackState) -> dict[str, Any] | None:
         return json.loads(status_path(state).read_text())
     except (FileNotFoundError, ValueError):
         return None
+
+
+def describe(said: dict[str, Any]) -> str:
+    """Its status in one line, for `sandbox status` and the dashboard alike."""
+    since = time.strftime("%H:%M:%S", time.localtime(said["since"]))
+    detail = f" ({said['detail']})" if said.get("detail") else ""
+    return f"control plane: {said['phase']}{detail} since {since}"
 
 
 @dataclass

@@ -254,17 +254,23 @@ def replication_status(state: StackState) -> dict[str, dict[str, Any]]:
 ANSWER_SECONDS = 2
 
 
+def connect_quickly(state: StackState, name: str) -> psycopg.Connection:
+    """An admin connection to node ``name`` that must connect and answer each statement within
+    `ANSWER_SECONDS`: a look at a node that may be dead or frozen."""
+    return connect(
+        state,
+        name,
+        dbname="postgres",
+        connect_timeout=ANSWER_SECONDS,
+        options=f"-c statement_timeout={ANSWER_SECONDS * 1000}",
+    )
+
+
 def answers(state: StackState, name: str) -> bool:
     """True if node ``name`` accepts a connection on its own port and answers within the
     deadline (a dead, frozen or unreachable node does not)."""
     try:
-        with connect(
-            state,
-            name,
-            dbname="postgres",
-            connect_timeout=ANSWER_SECONDS,
-            options=f"-c statement_timeout={ANSWER_SECONDS * 1000}",
-        ) as conn:
+        with connect_quickly(state, name) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error:
         return False
@@ -274,7 +280,7 @@ def answers(state: StackState, name: str) -> bool:
 def in_recovery(state: StackState, name: str) -> bool:
     """True if node ``name`` answers as a reader (in recovery), ready to be promoted."""
     try:
-        with connect(state, name, dbname="postgres", connect_timeout=ANSWER_SECONDS) as conn:
+        with connect_quickly(state, name) as conn:
             return bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
     except psycopg.Error:
         return False

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from sandbox import process
 from sandbox.state import StackState
 
 # The RDS event ids the guidance's own demo watches for, and a few of our own for the rest.
@@ -55,3 +56,18 @@ def read(state: StackState, since: float = 0.0) -> list[dict[str, Any]]:
         return []
     events = [json.loads(line) for line in lines if line.strip()]
     return [event for event in events if event["epoch"] >= since]
+
+
+def wait_for(
+    state: StackState, kinds: tuple[str, ...], since: float, timeout: float
+) -> dict[str, Any]:
+    """The first event of one of ``kinds`` at or after ``since``, once it has been recorded (by
+    this process or another, the control plane's); TimeoutError after ``timeout`` seconds."""
+    found: list[dict[str, Any]] = []
+
+    def recorded() -> bool:
+        found[:] = [e for e in read(state, since=since) if e["event"] in kinds]
+        return bool(found)
+
+    process.wait_until(recorded, timeout=timeout, interval=0.1, what=" or ".join(kinds))
+    return found[0]

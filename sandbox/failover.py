@@ -334,10 +334,7 @@ def fence(state: StackState, name: str, why: str) -> None:
 
 def kill_node(state: StackState, name: str) -> None:
     """SIGKILL to every process of node ``name``, and forget its pid."""
-    pid = state.pids.pop(name, None)
-    if pid:
-        process.signal_tree(pid, signal.SIGKILL)
-        process.wait_dead(pid, 10)
+    process.kill(state.pids, name)
     state.save()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import time
+from dataclasses import dataclass
 
 from sandbox import events, localstack, process, stack
 from sandbox.failover import Until
@@ -25,34 +26,55 @@ BUDGET_BOUND_FACTOR = 4
 MIN_BUDGET_BOUND_SECONDS = 600.0
 
 
-#: fault -> (which component, which signal); the writer and reader are looked up when it happens.
+@dataclass(frozen=True)
+class Unannounced:
+    """A fault done to a process from outside, and what says it is over."""
+
+    target: str  # a component, or "writer" / "reader", looked up when it happens
+    signal: signal.Signals
+    what: str  # for `sandbox fault --help`
+    #: The control plane's events that end it (none: nobody repairs it but `make up`).
+    recovered: tuple[str, ...] = ()
+
+
+WRITER_BACK = ("failover-completed", "writer-restarted")
 UNANNOUNCED = {
-    "writer-killed": ("writer", signal.SIGKILL),
-    "writer-frozen": ("writer", signal.SIGSTOP),
-    "reader-killed": ("reader", signal.SIGKILL),
-    "proxy-killed": ("proxy", signal.SIGKILL),
-    "consumer-killed": ("consumer", signal.SIGKILL),
-    "control-plane-killed": ("control-plane", signal.SIGKILL),
+    "writer-killed": Unannounced(
+        "writer", signal.SIGKILL, "SIGKILL the writer, as an OOM kill would", WRITER_BACK
+    ),
+    "writer-frozen": Unannounced(
+        "writer", signal.SIGSTOP, "SIGSTOP the writer: it must be fenced", WRITER_BACK
+    ),
+    "reader-killed": Unannounced(
+        "reader", signal.SIGKILL, "SIGKILL the reader", ("reader-rejoined",)
+    ),
+    "proxy-killed": Unannounced(
+        "proxy", signal.SIGKILL, "SIGKILL PgBouncer", ("service-restarted",)
+    ),
+    "consumer-killed": Unannounced(
+        "consumer", signal.SIGKILL, "SIGKILL the consumer runner", ("service-restarted",)
+    ),
+    "control-plane-killed": Unannounced(
+        "control-plane", signal.SIGKILL, "SIGKILL the control plane (`make up` restarts it)"
+    ),
 }
 
 
 def unannounced(state: StackState, fault: str) -> tuple[str, int]:
-    """Signal the fault's process (a node: the postmaster with all its backends, as when its
-    host dies or freezes; any other: its process group) and record that it happened; returns
-    (component, pid). Nothing else: no lock, no state."""
-    which, sig = UNANNOUNCED[fault]
-    name = {"writer": state.writer.name, "reader": state.readers[0].name}.get(which, which)
+    """Signal the fault's process and all below it (a node: the postmaster with its backends,
+    as when its host dies or freezes) and record that it happened; returns (component, pid).
+    Nothing else: no lock, no state."""
+    done = UNANNOUNCED[fault]
+    name = {"writer": state.writer.name, "reader": state.readers[0].name}.get(
+        done.target, done.target
+    )
     pid = state.pids.get(name)
     if not process.alive(pid):
         raise RuntimeError(f"{name} is not running: nothing to {fault.split('-')[1]}")
     assert pid is not None
-    if name in state.nodes:
-        process.signal_tree(pid, sig)  # the postmaster and its backends: the host died or froze
-    else:
-        process.signal_group(pid, sig)
-    events.record(
-        state, "fault", f"{fault}: {sig.name} to {name} (pid {pid})", fault=fault, node=name
-    )
+    process.signal_tree(pid, done.signal, spare=state.pids.values())
+    message = f"{fault}: {done.signal.name} to {name} (pid {pid})"
+    events.record(state, "fault", message, fault=fault, node=name)
     return name, pid
 
 

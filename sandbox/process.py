@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,22 +163,31 @@ def signal_group(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
-def signal_tree(pid: int, sig: int) -> None:
-    """Signal a process and every process below it, as if the host they run on died or froze.
+def signal_tree(pid: int, sig: int, spare: Collection[int] = ()) -> None:
+    """Signal a process and every process below it, as if the host they run on died or froze;
+    the processes in ``spare`` (the stack's other servers, which this one may have started, as
+    the control plane starts nodes) and what is below them are left alone.
 
-    For a PostgreSQL node, where the group is not enough: each backend leads a session of its
-    own, so a SIGSTOP to the postmaster's group leaves its backends committing, and a SIGKILL
-    leaves them running until they notice their postmaster is gone. The tree is listed before
-    the first signal, while the children are still the parent's. Not for a process that starts
-    other components (the control plane): their servers are below it too. The root is
-    stopped before the tree is listed, so no backend it forks meanwhile escapes the signal.
+    The process group is not enough: each PostgreSQL backend leads a session of its own, so a
+    SIGSTOP to the postmaster's group leaves its backends committing, and a SIGKILL leaves them
+    running until they notice their postmaster is gone. The root is stopped first and the tree
+    listed after, so no child it forks meanwhile escapes the signal.
     """
-    if sig in (signal.SIGKILL, signal.SIGSTOP):  # frozen first, it forks no new backend
+    if sig in (signal.SIGKILL, signal.SIGSTOP):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGSTOP)
-    for member in [pid, *descendants(pid)]:
+    for member in [pid, *descendants(pid, stop_at=frozenset(spare) - {pid})]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(member, sig)
+
+
+def kill(pids: dict[str, int], name: str, sig: int = signal.SIGKILL) -> None:
+    """Crash the stack server ``name`` (``sig`` to its tree, the other servers in ``pids``
+    spared), wait until it is dead, and forget its pid; the caller saves the state."""
+    pid = pids.pop(name, None)
+    if pid:
+        signal_tree(pid, sig, spare=pids.values())
+        wait_dead(pid, 10)
 
 
 def descendants(pid: int, stop_at: frozenset[int] = frozenset()) -> list[int]:
@@ -230,6 +239,14 @@ def wait_dead(pid: int, timeout: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def passes(check: Callable[[], object]) -> bool:
+    """A health check's verdict: one that raises (it could not connect) says "down"."""
+    try:
+        return bool(check())
+    except Exception:
+        return False
 
 
 def wait_until(

@@ -11,6 +11,7 @@ the CLI and the tests never know which runtime they talk to.
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import shutil
 import signal
@@ -170,11 +171,7 @@ def health(state: StackState) -> dict[str, bool]:
 
 
 def _healthy(item: Component, state: StackState) -> bool:
-    """A component's own health check; one that raises (cannot connect) counts as down."""
-    try:
-        return bool(item.healthy(state))
-    except Exception:
-        return False
+    return process.passes(functools.partial(item.healthy, state))
 
 
 def up(
@@ -273,8 +270,7 @@ def repair(state: StackState, report: Report = print) -> list[str]:
                     control_plane.restart_writer(state, name)
                 else:
                     report(f"repairing {name}: rejoining it as a reader")
-                    failover.kill_node(state, name)
-                    failover.rejoin_as_reader(state, name, was_reader=True)
+                    control_plane.rejoin_reader(state, name)
         elif name == "aws":
             if _healthy(component(name), state):
                 continue
@@ -441,9 +437,6 @@ def restart(state: StackState, name: str) -> None:
 
 
 def kill(state: StackState, name: str, sig: int = signal.SIGKILL) -> None:
-    """Crash a component: ``sig`` to its whole process group, no chance to clean up."""
-    pid = state.pids.pop(name, None)
-    if pid:
-        process.signal_group(pid, sig)
-        process.wait_dead(pid, 10)
+    """Crash a component: ``sig`` to all its processes, no chance to clean up."""
+    process.kill(state.pids, name, sig)
     state.save()

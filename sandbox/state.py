@@ -108,6 +108,7 @@ class StackState:
 
     def __post_init__(self) -> None:
         self._base: dict[str, Any] = {}  # the file as this copy last read or wrote it
+        self._seen: tuple[int, int] | None = None  # its inode and mtime then
 
     # -- where things are -------------------------------------------------------------------
     @property
@@ -176,13 +177,25 @@ class StackState:
                 os.fchmod(fd, 0o600)  # a file left from before keeps its mode otherwise
                 out.write(json.dumps(merged, indent=2))
             tmp.replace(target)
+            seen = _stamp(target)
         self._take(merged, base=merged)
+        self._seen = seen
 
     def refresh(self) -> None:
-        """Take in what other processes saved since, keeping what this copy changed unsaved."""
+        """Take in what other processes saved since, keeping what this copy changed unsaved.
+
+        Asked for at every look at the roles, so it reads the file only when it has changed
+        since this copy last read or wrote it (every save replaces it: a new inode)."""
+        try:
+            seen = _stamp(Path(self.run_dir, "state.json"))
+        except FileNotFoundError:
+            return
+        if seen == self._seen:
+            return
         disk = _read(Path(self.run_dir, "state.json"))
         if disk is not None and disk != self._base:
             self._take(merge(self._base, asdict(self), disk), base=disk)
+        self._seen = seen
 
     def _take(self, data: dict[str, Any], base: dict[str, Any]) -> None:
         fresh = StackState.from_dict(copy.deepcopy(data))  # shares nothing with ``base``
@@ -222,6 +235,12 @@ def merge(base: Any, mine: Any, theirs: Any) -> Any:
     return merged
 
 
+def _stamp(target: Path) -> tuple[int, int]:
+    """Which version of the file this is: saves replace it, so its inode changes each time."""
+    info = target.stat()
+    return info.st_ino, info.st_mtime_ns
+
+
 def _read(target: Path) -> dict[str, Any] | None:
     try:
         return json.loads(target.read_text())
@@ -243,7 +262,13 @@ class NotRunning(RuntimeError):
 
 def load(directory: Path | None = None) -> StackState:
     source = (directory or run_dir()) / "state.json"
+    try:
+        seen = _stamp(source)  # before the read: a save in between is read at the next refresh
+    except FileNotFoundError:
+        seen = None
     data = _read(source)
     if data is None:
         raise NotRunning(f"no stack in {source.parent}: run `make up` first")
-    return StackState.from_dict(data)
+    state = StackState.from_dict(data)
+    state._seen = seen
+    return state

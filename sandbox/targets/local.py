@@ -18,20 +18,19 @@ COMMITTED = (
 )
 
 
-#: The event that ends each unannounced fault: the control plane has repaired what it did.
-RECOVERED = {
-    "writer-killed": ("failover-completed", "writer-restarted"),
-    "writer-frozen": ("failover-completed", "writer-restarted"),
-    "reader-killed": ("reader-rejoined",),
-    "proxy-killed": ("service-restarted",),
-    "consumer-killed": ("service-restarted",),
-}
 #: A bound on the wait for a repair, not a wait: it ends at the control plane's event.
 RECOVERY_BOUND_SECONDS = 600.0
 #: lagging-crash: commits per path the reader misses before the crash (each one lost, if async).
 LAG_COMMITS = 20
 #: ... and under sync replication, commits held waiting for the reader (none is acknowledged).
 SYNC_WAITERS = 2
+
+
+#: A drill's commits per path: its order ids are ``{prefix}-{path}-{n}``.
+PER_PATH = (
+    "SELECT split_part(substr(order_id, length(%s) + 2), '-', 1), count(*) "
+    "FROM orders WHERE order_id LIKE %s GROUP BY 1"
+)
 
 
 class LocalTarget:
@@ -102,25 +101,19 @@ class LocalTarget:
         state = self.state
         _, pid = faults.unannounced(state, fault)
         at = time.time()
-        if fault == "control-plane-killed":
+        wanted = faults.UNANNOUNCED[fault].recovered
+        if not wanted:  # the control plane itself: nobody repairs it but `make up`
             process.wait_until(lambda: not process.alive(pid), timeout=30, what="its exit")
             return at, at
-        wanted = RECOVERED[fault]
         bound = max(RECOVERY_BOUND_SECONDS, 20 * state.control_plane.detection_seconds)
-        found: list[float] = []
-
-        def recovered() -> bool:
-            found[:] = [e["epoch"] for e in events.read(state, since=at) if e["event"] in wanted]
-            return bool(found)
-
         try:
-            process.wait_until(recovered, timeout=bound, interval=0.1, what="recovery")
+            back = events.wait_for(state, wanted, since=at, timeout=bound)
         except TimeoutError:
             raise TimeoutError(
                 f"{fault}: the control plane did not recover within {bound:.0f} s "
                 f"(no {' or '.join(wanted)} event; see `sandbox status` and its log)"
             ) from None
-        return at, found[0]
+        return at, back["epoch"]
 
     def _lag_until_commits(self, prefix: str) -> failover.Until:
         """Async: until the writer has committed `LAG_COMMITS` orders of each of the drill's
@@ -134,22 +127,18 @@ class LocalTarget:
                     return conn.execute(query).fetchone()[0] >= SYNC_WAITERS
 
             event = f"{SYNC_WAITERS} commits were waiting for the reader"
-            return failover.Until(held, event, bound=RECOVERY_BOUND_SECONDS, interval=0.05)
-        paths = [path for path in self.paths if self._commits(f"{prefix}-{path}-") > 0]
+            return failover.Until(held, event, bound=RECOVERY_BOUND_SECONDS, interval=0.2)
         before: dict[str, int] = {}  # counted at the first look, once the reader is cut off
 
         def behind() -> bool:
-            now = {path: self._commits(f"{prefix}-{path}-") for path in paths}
-            before.update({path: n for path, n in now.items() if path not in before})
-            return all(now[path] - before[path] >= LAG_COMMITS for path in paths)
+            with database.connect(self.state, self.state.writer.name) as conn:
+                now = dict(conn.execute(PER_PATH, (prefix, f"{prefix}-%")).fetchall())
+            if not before:
+                before.update(now)
+            return all(now[path] - n >= LAG_COMMITS for path, n in before.items())
 
         event = f"{LAG_COMMITS} orders per path had committed that the reader never received"
-        return failover.Until(behind, event, bound=RECOVERY_BOUND_SECONDS, interval=0.05)
-
-    def _commits(self, like: str) -> int:
-        with database.connect(self.state, self.state.writer.name) as conn:
-            query = "SELECT count(*) FROM orders WHERE order_id LIKE %s"
-            return conn.execute(query, (f"{like}%",)).fetchone()[0]
+        return failover.Until(behind, event, bound=RECOVERY_BOUND_SECONDS, interval=0.2)
 
     def depth(self) -> int:
         return depth(self._sqs, self.state.queue_url).total

@@ -18,7 +18,14 @@ import pytest
 from sandbox import acknowledged, control_plane, database, events, failover, faults, process, stack
 from sandbox import drill as drills
 from sandbox.load import send_orders
-from tests.conftest import TEST_QUEUE, TEST_RUNNER, committed, wait_drained, wait_for
+from tests.conftest import (
+    PATIENCE,
+    TEST_QUEUE,
+    TEST_RUNNER,
+    committed,
+    wait_drained,
+    wait_for,
+)
 
 REPAIRED_BY_ITSELF = [fault for fault in faults.UNANNOUNCED if fault != "control-plane-killed"]
 
@@ -98,10 +105,7 @@ def test_a_frozen_writer_resumed_after_its_replacement_takes_no_write(live):
     since = events.read(live)[-1]["epoch"]
     _, pid = faults.unannounced(live, "writer-frozen")
     family = [pid, *process.descendants(pid)]
-    wait_for(
-        lambda: any(e["event"] == "failover-completed" for e in events.read(live, since=since)),
-        "the frozen writer failed over",
-    )
+    events.wait_for(live, ("failover-completed",), since=since, timeout=PATIENCE)
     for member in family:
         process.signal_group(member, signal.SIGCONT)
     order_id = f"frozen-{uuid.uuid4().hex[:8]}"
@@ -176,8 +180,7 @@ def test_up_repairs_a_component_killed_under_traffic_in_place(live, name):
     try:
         wait_for(lambda: committed(live, prefix), f"{prefix}* flowing")
         pid = live.pids[target]
-        kill = process.signal_tree if target in live.nodes else process.signal_group
-        kill(pid, signal.SIGKILL)
+        process.signal_tree(pid, signal.SIGKILL, spare=live.pids.values())
         wait_for(lambda: not process.alive(pid), f"{target} dead")
         lines: list[str] = []
         stack.up(stack.Options(queue=TEST_QUEUE, runner=TEST_RUNNER), report=lines.append)
@@ -206,7 +209,7 @@ def test_localstack_killed_loses_its_queue_and_up_says_exactly_which_orders(live
     assert len(acked) == 100
     before = _lost_on_record(live)
     pid = live.pids["aws"]
-    process.signal_group(pid, signal.SIGKILL)
+    process.signal_tree(pid, signal.SIGKILL)
     wait_for(lambda: not process.alive(pid), "LocalStack dead")
     lines: list[str] = []
     stack.up(stack.Options(queue=TEST_QUEUE, runner=TEST_RUNNER), report=lines.append)
@@ -234,9 +237,8 @@ def test_up_after_every_process_died_starts_them_again_on_their_data(live):
     ledger = send_orders(live, 50, 50, prefix=prefix)
     kept = wait_drained(live, prefix, sum(s.accepted for s in ledger))
     pids = dict(live.pids)
-    for name, pid in pids.items():
-        kill = process.signal_tree if name in live.nodes else process.signal_group
-        kill(pid, signal.SIGKILL)
+    for pid in pids.values():
+        process.signal_tree(pid, signal.SIGKILL)
     wait_for(lambda: not any(process.alive(pid) for pid in pids.values()), "every process dead")
     lines: list[str] = []
     _, started = stack.up(stack.Options(queue=TEST_QUEUE, runner=TEST_RUNNER), report=lines.append)
