@@ -116,9 +116,11 @@ class LocalTarget:
         return at, back["epoch"]
 
     def _lag_until_commits(self, prefix: str) -> failover.Until:
-        """Async: until the writer has committed `LAG_COMMITS` orders of each of the drill's
-        paths (``{prefix}-{path}-...``) after the reader stopped receiving WAL. Sync: nothing
-        commits meanwhile, so until commits are held waiting for the reader (`SYNC_WAITERS`)."""
+        """Async: until the writer holds `LAG_COMMITS` orders of each of the drill's paths
+        (``{prefix}-{path}-...``) that the reader, cut off, does not: counted on both nodes, so
+        what committed while the cut was still being made counts too, however slow this machine
+        is. Sync: nothing commits meanwhile, so until commits are held waiting for the reader
+        (`SYNC_WAITERS`)."""
         if self.state.replication == "sync":
 
             def held() -> bool:
@@ -128,14 +130,16 @@ class LocalTarget:
 
             event = f"{SYNC_WAITERS} commits were waiting for the reader"
             return failover.Until(held, event, bound=RECOVERY_BOUND_SECONDS, interval=0.2)
-        before: dict[str, int] = {}  # counted at the first look, once the reader is cut off
+        reader = self.state.readers[0].name
+
+        def commits(node: str) -> dict[str, int]:
+            with database.connect(self.state, node) as conn:
+                return dict(conn.execute(PER_PATH, (prefix, f"{prefix}-%")).fetchall())
 
         def behind() -> bool:
-            with database.connect(self.state, self.state.writer.name) as conn:
-                now = dict(conn.execute(PER_PATH, (prefix, f"{prefix}-%")).fetchall())
-            if not before:
-                before.update(now)
-            return all(now[path] - n >= LAG_COMMITS for path, n in before.items())
+            writer, received = commits(self.state.writer.name), commits(reader)
+            missing = {path: n - received.get(path, 0) for path, n in writer.items()}
+            return bool(missing) and min(missing.values()) >= LAG_COMMITS
 
         event = f"{LAG_COMMITS} orders per path had committed that the reader never received"
         return failover.Until(behind, event, bound=RECOVERY_BOUND_SECONDS, interval=0.2)

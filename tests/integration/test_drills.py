@@ -68,7 +68,7 @@ def test_a_lagging_reader_promoted_under_async_replication_loses_acknowledged_wr
     database.set_replication(live, "async")
     live.save()
     try:
-        report = drill.run(live, "lagging-crash", "both", count=600, rate=100)
+        report = drill.run(live, "lagging-crash", "both", count=1200, rate=100)
     finally:
         database.set_replication(live, "sync")
         live.save()
