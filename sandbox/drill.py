@@ -162,6 +162,10 @@ def run_on(
     sampler = _Sampler(target)
     sampler.start()
     cancel = threading.Event()  # stops the senders if the drill itself fails
+    # The last two thirds of the traffic wait until the fault has begun (the target says when),
+    # so they meet the fault however long it takes to start on this machine.
+    begun = threading.Event()
+    third = -(-count // 3)
     senders: list[threading.Thread] = []
     try:
         ledgers: dict[str, list[Sent]] = {p: [] for p in paths}
@@ -183,6 +187,7 @@ def run_on(
                         path=PATHS[p],
                         progress=lambda answer, p=p: sent(p, answer),
                         cancel=cancel,
+                        hold=(third, begun) if fault != "none" else None,
                     )
                 ),
             )
@@ -192,9 +197,14 @@ def run_on(
             sender.start()
         tally.wait_for_a_third(count, senders)  # the fault lands a third of the way through
         say("fault", {"fault": fault})
-        fault_at, recovered_at = (
-            (None, None) if fault == "none" else target.inject(fault, outage, prefix)
-        )
+        try:
+            fault_at, recovered_at = (
+                (None, None)
+                if fault == "none"
+                else target.inject(fault, outage, prefix, begun=begun.set)
+            )
+        finally:
+            begun.set()  # a target that never said so: the rest goes once the fault is over
         for sender in senders:
             sender.join()
         traffic_done = time.time()

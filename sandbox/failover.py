@@ -332,9 +332,10 @@ def fence(state: StackState, name: str, why: str) -> None:
     events.record(state, "writer-fenced", f"{why}: {name} fenced (SIGKILL)")
 
 
-def kill_node(state: StackState, name: str) -> None:
-    """SIGKILL to every process of node ``name``, and forget its pid."""
-    process.kill(state.pids, name)
+def kill_node(state: StackState, name: str, sig: int = signal.SIGKILL) -> None:
+    """``sig`` to every process of component ``name`` (the others spared), and forget its
+    pid: a crash with no chance to clean up (`stack.kill` for any component is this too)."""
+    process.kill(state.pids, name, sig)
     state.save()
 
 

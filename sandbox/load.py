@@ -111,10 +111,13 @@ def send_orders(
     max_seconds: float | None = None,
     progress: Callable[[Sent], None] | None = None,
     cancel: threading.Event | None = None,
+    hold: tuple[int, threading.Event] | None = None,
 ) -> list[Sent]:
     """Send ``count`` orders at ``rate`` per second; stop early after ``max_seconds`` or ``cancel``.
 
     ``target`` is the local stack (signs in to its pool) or an `Api` someone already signed in to.
+    ``hold`` (index, event): order ``index`` and the rest wait for the event, then go on at
+    ``rate`` (a drill's fault must have begun before the rest of its traffic is sent).
     """
     if count < 0 or rate <= 0:
         raise ValueError("count must be >= 0 and rate > 0")
@@ -135,6 +138,12 @@ def send_orders(
     try:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             for index in range(count):
+                if hold is not None and index == hold[0]:
+                    paused = time.monotonic()
+                    while not hold[1].wait(0.25):
+                        if cancel is not None and cancel.is_set():
+                            return ledger
+                    started += time.monotonic() - paused  # the pace resumes, no burst
                 due = started + index / rate
                 if due - started > limit:
                     break

@@ -438,5 +438,4 @@ def restart(state: StackState, name: str) -> None:
 
 def kill(state: StackState, name: str, sig: int = signal.SIGKILL) -> None:
     """Crash a component: ``sig`` to all its processes, no chance to clean up."""
-    process.kill(state.pids, name, sig)
-    state.save()
+    failover.kill_node(state, name, sig)

@@ -15,7 +15,6 @@ the throughput, commits per second, from the writer's ``orders.committed_at``.
 from __future__ import annotations
 
 import _thread
-import contextlib
 import json
 import os
 import signal
@@ -28,7 +27,7 @@ from typing import Any
 
 from sandbox import database, process
 from sandbox.load import Sent, send_orders
-from sandbox.state import StackState, load
+from sandbox.state import NotRunning, StackState, load
 
 MAX_RATE = 1000.0  # orders per second: loopback traffic, kept well below what the gateway takes
 MAX_SECONDS = 3600.0
@@ -160,18 +159,22 @@ def _serve(run_dir: Path, rate: float, max_seconds: float) -> None:
     path = state.path(FILE)
     done = threading.Event()
 
+    bound = "every order was sent (its bound)"
+    why = [bound]  # why it finished, in its last report
+
     def on_term(*_: Any) -> None:
+        if why[0] == bound:  # not the reporter's own stop (it says why first)
+            why[0] = "asked to stop (SIGTERM)"
         raise SystemExit(0)
 
     def report_every_second() -> None:
         while not done.wait(1.0):
             counters.write(path)
-            with contextlib.suppress(Exception):
-                if load(run_dir).client_id == state.client_id:
-                    continue
-            # `down` removed the stack (or a new one replaced it): nobody can take these orders.
-            _thread.interrupt_main(signal.SIGTERM)
-            return
+            if _stack_gone(run_dir, state.client_id):
+                # `down` removed the stack (or a new one replaced it): nobody takes these orders.
+                why[0] = "the stack was taken down"
+                _thread.interrupt_main(signal.SIGTERM)
+                return
 
     signal.signal(signal.SIGTERM, on_term)
     counters.write(path, pid=os.getpid())
@@ -188,7 +191,18 @@ def _serve(run_dir: Path, rate: float, max_seconds: float) -> None:
         )
     finally:
         done.set()
-        counters.write(path, finished=time.time())
+        counters.write(path, finished=time.time(), why=why[0])
+
+
+def _stack_gone(run_dir: Path, client_id: str) -> bool:
+    """True only on evidence: the state file removed, or another stack's (a new user pool). A
+    look that failed (the file being replaced, say) says nothing: the traffic goes on."""
+    try:
+        return load(run_dir).client_id != client_id
+    except NotRunning:
+        return True
+    except Exception:
+        return False
 
 
 if __name__ == "__main__":

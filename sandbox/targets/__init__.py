@@ -9,6 +9,7 @@ the same through AWS's APIs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -71,11 +72,19 @@ class Target(Protocol):
         """Where to send orders, signed in."""
         ...
 
-    def inject(self, fault: str, outage: float | None, prefix: str = "") -> tuple[float, float]:
+    def inject(
+        self,
+        fault: str,
+        outage: float | None,
+        prefix: str = "",
+        begun: Callable[[], None] = lambda: None,
+    ) -> tuple[float, float]:
         """Inject ``fault`` (never "none"); returns (when it was injected, when it recovered).
 
         ``prefix`` starts every order id of the drill (``{prefix}-{path}-...``): a fault that
-        lasts until something has happened to the drill's own orders looks for them by it."""
+        lasts until something has happened to the drill's own orders looks for them by it.
+        ``begun()`` says the fault is in place: the drill holds the rest of its traffic until
+        then (or until this returns)."""
         ...
 
     def depth(self) -> int:

@@ -130,7 +130,13 @@ class AwsTarget:
             self._api = Api(self.outputs.cloudfront_url, token)
         return self._api
 
-    def inject(self, fault: str, outage: float | None, prefix: str = "") -> tuple[float, float]:
+    def inject(
+        self,
+        fault: str,
+        outage: float | None,
+        prefix: str = "",
+        begun: Callable[[], None] = lambda: None,
+    ) -> tuple[float, float]:
         """FailoverDBCluster for crash and switchover alike, then RDS-EVENT-0071.
 
         Aurora promotes the reader (promotion tier 1, the other AZ); the cluster endpoint and the
@@ -140,6 +146,7 @@ class AwsTarget:
         before = {_identity(e) for e in self._cluster_events(self._now() - LOOKBACK_SECONDS)}
         at = self._now()
         self._rds.failover_db_cluster(DBClusterIdentifier=cluster)
+        begun()
         deadline = at + FAILOVER_TIMEOUT_SECONDS
         while True:
             for event in self._cluster_events(at - LOOKBACK_SECONDS):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sandbox import database, dlq, events, failover, faults, localstack, process
@@ -63,9 +64,28 @@ class LocalTarget:
     def api(self) -> Api:
         return Api.local(self.state)
 
-    def inject(self, fault: str, outage: float | None, prefix: str = "") -> tuple[float, float]:
+    def inject(
+        self,
+        fault: str,
+        outage: float | None,
+        prefix: str = "",
+        begun: Callable[[], None] = lambda: None,
+    ) -> tuple[float, float]:
         state = self.state
         at = time.time()
+        if fault == "lagging-crash":
+            # The reader falls behind, then the writer crashes: the fault's moment is the crash;
+            # the writes it can cost are those of the lag before it. The lag lasts the outage if
+            # one is given, else until every path of the drill has committed a few orders the
+            # reader never received: an event, so the lag means the same on any machine. It has
+            # begun once the reader is cut off (the condition's first look), so the drill's
+            # remaining traffic all comes after the cut.
+            if outage is not None:
+                begun()
+            lag = outage if outage is not None else self._lag_until_commits(prefix, begun)
+            done = failover.failover(state, "crash", 0.0, lag=lag)
+            return done.started, done.completed
+        begun()  # every other fault is in place as soon as it is asked for, or nearly
         if fault in ("crash", "switchover", "hang"):
             default = 5.0 if fault == "hang" else 0.0
             done = failover.failover(state, fault, outage if outage is not None else default)
@@ -76,14 +96,6 @@ class LocalTarget:
             wait = outage if outage is not None else faults.retry_budget_spent(state)
             done = failover.failover(state, "crash", wait, hold=False)
             return at, done.completed
-        if fault == "lagging-crash":
-            # The reader falls behind, then the writer crashes: the fault's moment is the crash;
-            # the writes it can cost are those of the lag before it. The lag lasts the outage if
-            # one is given, else until every path of the drill has committed a few orders the
-            # reader never received: an event, so the lag means the same on any machine.
-            lag = outage if outage is not None else self._lag_until_commits(prefix)
-            done = failover.failover(state, "crash", 0.0, lag=lag)
-            return done.started, done.completed
         if fault == "proxy-restart":
             faults.proxy_restart(state)
             return at, time.time()
@@ -115,7 +127,7 @@ class LocalTarget:
             ) from None
         return at, back["epoch"]
 
-    def _lag_until_commits(self, prefix: str) -> failover.Until:
+    def _lag_until_commits(self, prefix: str, begun: Callable[[], None]) -> failover.Until:
         """Async: until the writer holds `LAG_COMMITS` orders of each of the drill's paths
         (``{prefix}-{path}-...``) that the reader, cut off, does not: counted on both nodes, so
         what committed while the cut was still being made counts too, however slow this machine
@@ -124,6 +136,7 @@ class LocalTarget:
         if self.state.replication == "sync":
 
             def held() -> bool:
+                begun()
                 with database.connect(self.state, self.state.writer.name) as conn:
                     query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
                     return conn.execute(query).fetchone()[0] >= SYNC_WAITERS
@@ -137,6 +150,7 @@ class LocalTarget:
                 return dict(conn.execute(PER_PATH, (prefix, f"{prefix}-%")).fetchall())
 
         def behind() -> bool:
+            begun()
             writer, received = commits(self.state.writer.name), commits(reader)
             missing = {path: n - received.get(path, 0) for path, n in writer.items()}
             return bool(missing) and min(missing.values()) >= LAG_COMMITS

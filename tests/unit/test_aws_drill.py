@@ -21,7 +21,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from sandbox import cli, drill
-from sandbox.load import Api, Sent
+from sandbox.load import Api, Sent, send_orders
 from sandbox.targets import Commit
 from sandbox.targets import aws as aws_target
 from sandbox.targets.aws import AwsTarget
@@ -575,7 +575,7 @@ class IdsOnlyTarget:
     def api(self) -> Api:
         return Api(self.base_url, "the-id-token")
 
-    def inject(self, fault: str, outage: float | None, prefix: str = "") -> tuple[float, float]:
+    def inject(self, fault: str, outage: float | None, prefix: str = "", begun=None) -> Any:
         self.injected.append(fault)
         return T0, T0 + 1
 
@@ -641,7 +641,7 @@ def test_a_drill_that_dies_records_failed_not_running() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
     class Broken(IdsOnlyTarget):
-        def inject(self, fault: str, outage: float | None, prefix: str = "") -> tuple[float, float]:
+        def inject(self, fault: str, outage: float | None, prefix: str = "", begun=None) -> Any:
             raise RuntimeError("reader n2 is not streaming")
 
     records: list[dict[str, Any]] = []
@@ -703,3 +703,31 @@ def test_a_long_outage_without_the_queue_path_is_refused_before_anything_is_sent
     with pytest.raises(ValueError, match=r"long-outage .* needs the queue path"):
         drill.run_on(target, "long-outage", "direct", count=10, rate=10)
     assert target.injected == []
+
+
+def test_held_traffic_waits_for_its_event_and_stops_on_cancel() -> None:
+    """A drill's last two thirds wait until its fault has begun (`send_orders(hold=...)`)."""
+    committed: set[str] = set()
+    handler = type("Handler", (Gateway,), {"committed": committed, "authorization": "the-id-token"})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    api = Api(f"http://127.0.0.1:{server.server_port}", "the-id-token")
+    try:
+        begun, cancel = threading.Event(), threading.Event()
+        answered: list[str] = []
+
+        def answer(sent: Any) -> None:
+            answered.append(sent.order_id)
+            if len(answered) == 3:  # the first three are in: the rest must be waiting
+                cancel.set()
+
+        held = send_orders(
+            api, 9, 1000, prefix="h", hold=(3, begun), cancel=cancel, progress=answer
+        )
+        assert sorted(s.order_id for s in held) == ["h-000000", "h-000001", "h-000002"]
+        begun.set()
+        ledger = send_orders(api, 9, 1000, prefix="g", hold=(3, begun))
+        assert sorted(s.order_id for s in ledger) == [f"g-{i:06d}" for i in range(9)]
+    finally:
+        server.shutdown()
+        server.server_close()
