@@ -28,8 +28,8 @@ down:  ## Stop the stack (FORCE=1 to drop queued messages)
 status:  ## Health, roles, replication, queue and DLQ depth
 	@$(SANDBOX) status
 
-demo: up  ## A default drill: a crash failover mid-stream, both paths, every write accounted for
-	@$(SANDBOX) drill --fault crash --path both --count 1000 --rate 50 $(DRILL_ARGS)
+demo: up  ## The guidance's demo at workshop length: a 5 s client, no retry, a 20 s crash failover; both paths accounted for
+	@$(SANDBOX) demo $(DEMO_ARGS)
 
 # Without STACK: the local stack's page (the stack must be up). STACK=NAME [REGION=...] [PORT=...]:
 # a deployed stack's read-only page instead, served in the foreground until Ctrl-C.

@@ -30,7 +30,7 @@ from sandbox import (
     traffic,
 )
 from sandbox import drill as drills
-from sandbox.load import POISON_CUSTOMER_ID, Client, order, send_orders
+from sandbox.load import PATIENT, POISON_CUSTOMER_ID, Client, ClientPolicy, order, send_orders
 from sandbox.queue import QueueSettings
 from sandbox.state import PACES, RunnerSettings, load
 from sandbox.targets.aws import DEFAULT_REGION, AwsTarget
@@ -516,6 +516,21 @@ def drill(
     ] = None,
     json_file: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
     redrive: Annotated[bool, typer.Option(help="Redrive the DLQ before reconciling")] = True,
+    client_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1, max=300, help="Seconds the client waits for each answer (the guidance's: 5)"
+        ),
+    ] = PATIENT.timeout,
+    retries: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=10,
+            help="Times the client sends an order again after no answer or a 5xx (backoff "
+            "0.5 s, doubling); 0: every failure is the user's",
+        ),
+    ] = PATIENT.retries,
     target: TargetOption = "local",
     stack_name: StackOption = None,
     region: RegionOption = None,
@@ -553,14 +568,48 @@ def drill(
                     }.get(step, step),
                 )
 
+        client = ClientPolicy(timeout=client_timeout, retries=retries)
         if aws:
-            report = drills.run_on(aws, fault, path, count, rate, outage, redrive, progress=on)
+            report = drills.run_on(
+                aws, fault, path, count, rate, outage, redrive, progress=on, client=client
+            )
         else:
-            report = drills.run(load(), fault, path, count, rate, outage, redrive, progress=on)
+            report = drills.run(
+                load(), fault, path, count, rate, outage, redrive, progress=on, client=client
+            )
     _print_report(report)
     if json_file:
         json_file.write_text(report.to_json())
         console.print(f"report written to {json_file}")
+
+
+@app.command()
+def demo(
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
+) -> None:
+    """The guidance's own demo at workshop length: 900 orders per path 0.05 s apart, a client
+    that waits 5 s and never retries, the writer crashed and out for 20 s (`make demo`)."""
+    d = drills.DEMO
+    console.print(
+        f"the guidance's demo: {d.count} orders per path {1 / d.rate:g} s apart, a client that "
+        f"waits {d.client.timeout:g} s and never retries; a third of the way in the writer "
+        f"crashes and is out for {d.outage:g} s before the reader is promoted",
+        soft_wrap=True,
+    )
+    drill(
+        fault=d.fault,
+        path=d.path,
+        count=d.count,
+        rate=d.rate,
+        outage=d.outage,
+        json_file=json_file,
+        redrive=True,
+        client_timeout=d.client.timeout,
+        retries=d.client.retries,
+        target="local",
+        stack_name=None,
+        region=None,
+    )
 
 
 def _check_target(target: str, stack_name: str | None, region: str | None) -> None:
@@ -578,7 +627,8 @@ def _print_report(report: drills.DrillReport) -> None:
         *(p.path for p in report.paths),
         title=f"drill{'' if report.target == 'local' else f' ({report.target})'}: "
         f"{report.fault}, {report.count} per path at {report.rate:g}/s, "
-        f"{report.replication} replication",
+        f"{report.replication} replication; the client waits {report.client.timeout:g} s, "
+        + (f"retries {report.client.retries}x" if report.client.retries else "never retries"),
     )
     rows = [
         ("requests sent", "sent"),
@@ -609,9 +659,31 @@ def _print_report(report: drills.DrillReport) -> None:
         ),
     )
     table.add_row(
+        "client wait p50/p95/p99 ms",
+        *(
+            "/".join(str(p.client_wait_ms.get(k, "-")) for k in ("p50", "p95", "p99"))
+            for p in report.paths
+        ),
+    )
+    if report.client.retries:
+        table.add_row("retried by the client", *(str(p.retried) for p in report.paths))
+    table.add_row(
         "accounting adds up", *("yes" if p.balanced else "[red]NO[/red]" for p in report.paths)
     )
+    table.add_row(
+        "guidance's check: rows + DLQ >= requests",
+        *(
+            f"{'passes' if p.guidance_check else 'FAILS'} ({p.rows_written} + {p.in_dlq})"
+            for p in report.paths
+        ),
+    )
     console.print(table)
+    console.print(
+        "[dim]The guidance's check counts rows, not orders: a duplicate row can hide a lost "
+        "order, and it never says which one is missing. The account above matches every "
+        "request by its order id.[/dim]",
+        soft_wrap=True,
+    )
     if report.detection_seconds is not None or report.failover_seconds is not None:
         console.print(
             f"detection (fault -> control plane noticed): {_seconds(report.detection_seconds)};"

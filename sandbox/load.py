@@ -32,6 +32,7 @@ class Sent:
     sent_at: float
     answered_at: float
     error: str = ""
+    attempts: int = 1  # more than one: the client retried (`ClientPolicy.retries`)
 
     @property
     def accepted(self) -> bool:
@@ -70,31 +71,59 @@ class Api:
         return cls(state.api_url, f"Bearer {identity.issue_token(state)}")
 
 
+@dataclass(frozen=True)
+class ClientPolicy:
+    """How a client waits and retries: what decides what a direct write path loses.
+
+    The guidance's own demo client waits 5 s and never retries (every failure is an HTTP 500 to
+    its user). A retrying client sends the same body again after ``backoff`` seconds, doubling,
+    when it got no answer or a 5xx (a 4xx is final): fewer errors, a longer wait, and a second
+    row if the write behind the API is not idempotent.
+    """
+
+    timeout: float = 30.0
+    retries: int = 0
+    backoff: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0 or self.retries < 0 or self.backoff < 0:
+            raise ValueError("client timeout must be > 0, retries and backoff >= 0")
+
+
+#: 30 s, no retry: every drill and load until told otherwise.
+PATIENT = ClientPolicy()
+
+
 class Client:
     """An authenticated API client (signs in once, like a Cognito app client)."""
 
-    def __init__(self, target: StackState | Api, timeout: float = 30.0) -> None:
+    def __init__(self, target: StackState | Api, policy: ClientPolicy = PATIENT) -> None:
         api = target if isinstance(target, Api) else Api.local(target)
+        self.policy = policy
         self.http = httpx.Client(
             base_url=api.base_url,
             headers={"Authorization": api.authorization},
-            timeout=timeout,
+            timeout=policy.timeout,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
         )
 
     def post(self, body: dict[str, Any], path: str = "/orders") -> Sent:
+        """One order, retried as the policy says; the answer is the last attempt's, timed from
+        the first (the wait the client's user saw)."""
         sent_at = time.time()
+        for attempt in range(1, self.policy.retries + 2):
+            status, error = self._once(body, path)
+            if (status and status < 500) or attempt > self.policy.retries:  # final, or the last
+                break
+            time.sleep(self.policy.backoff * 2 ** (attempt - 1))
+        return Sent(body["order_id"], status, sent_at, time.time(), error, attempt)
+
+    def _once(self, body: dict[str, Any], path: str) -> tuple[int, str]:
         try:
             reply = self.http.post(path, json=body)
-            return Sent(
-                body["order_id"],
-                reply.status_code,
-                sent_at,
-                time.time(),
-                "" if reply.is_success else reply.text[:200],
-            )
         except httpx.HTTPError as error:
-            return Sent(body["order_id"], 0, sent_at, time.time(), f"{type(error).__name__}")
+            return 0, type(error).__name__
+        return reply.status_code, "" if reply.is_success else reply.text[:200]
 
     def close(self) -> None:
         self.http.close()
@@ -112,18 +141,20 @@ def send_orders(
     progress: Callable[[Sent], None] | None = None,
     cancel: threading.Event | None = None,
     hold: tuple[int, threading.Event] | None = None,
+    policy: ClientPolicy = PATIENT,
 ) -> list[Sent]:
     """Send ``count`` orders at ``rate`` per second; stop early after ``max_seconds`` or ``cancel``.
 
     ``target`` is the local stack (signs in to its pool) or an `Api` someone already signed in to.
     ``hold`` (index, event): order ``index`` and the rest wait for the event, then go on at
     ``rate`` (a drill's fault must have begun before the rest of its traffic is sent).
+    ``policy``: each request's timeout and retries.
     """
     if count < 0 or rate <= 0:
         raise ValueError("count must be >= 0 and rate > 0")
     prefix = prefix or uuid.uuid4().hex[:8]
     limit = max_seconds if max_seconds is not None else count / rate * 2 + 60
-    client = Client(target)
+    client = Client(target, policy)
     ledger: list[Sent] = []
     lock = threading.Lock()
     started = time.monotonic()

@@ -89,3 +89,19 @@ def test_both_paths_side_by_side(live, tmp_path):
     assert direct.lost == 0  # synchronous replication: an acknowledged direct write survives
     saved = drill.last(live)
     assert saved["status"] == "done" and saved["paths"][0]["accepted"] == 300
+
+
+def test_the_demo_shows_the_contrast_the_guidance_demo_shows(live):
+    """`make demo`: the guidance's client (5 s timeout, no retry) through a 20 s failover. The
+    direct path's requests held past 5 s fail; the queued path acknowledges and stores every
+    one. Counted, and the guidance's own check computed beside the account."""
+    d = drill.DEMO
+    report = drill.run(live, d.fault, d.path, d.count, d.rate, d.outage, client=d.client)
+    queue, direct = report.paths
+    assert report.client.timeout == 5.0 and report.client.retries == 0
+    assert queue.balanced and direct.balanced
+    assert (queue.sent, queue.accepted, queue.client_errors, queue.lost) == (900, 900, 0, 0)
+    assert queue.committed_once == 900 and queue.duplicates == 0 and queue.guidance_check
+    assert direct.client_errors > 0, "requests held through a 20 s outage outlast a 5 s client"
+    assert direct.lost == 0  # what the direct path fails, it never acknowledged
+    assert direct.rows_written == direct.accepted + direct.errored_but_committed
