@@ -26,6 +26,7 @@ from sandbox import (
     failover,
     faults,
     identity,
+    profiles,
     stack,
     traffic,
 )
@@ -80,6 +81,14 @@ def up(
             help="Seconds a writer may not answer before it is failed over (a new stack)",
         ),
     ] = None,
+    consumer: Annotated[
+        str,
+        typer.Option(
+            help="The write functions: sandbox (idempotent insert, partial batch failures) or "
+            "guidance-sample (the guidance's published sample, to measure it: batch size 1, "
+            "function and visibility timeouts 5 s, a plain insert; it sets those options)"
+        ),
+    ] = "sandbox",
 ) -> None:
     """Start the whole stack; repair whatever is down if it is partly up (else a no-op)."""
     if runtime not in ("native", "compose"):
@@ -90,18 +99,25 @@ def up(
         raise stack.StackError("--queue-type must be fifo or standard")
     if replication not in ("sync", "async"):
         raise stack.StackError("--replication must be sync or async")
-    options = stack.Options(
-        queue=QueueSettings(
+    if consumer not in profiles.NAMES:
+        raise stack.StackError(f"--consumer must be one of {', '.join(profiles.NAMES)}")
+    queue, runner = profiles.settings(
+        consumer,
+        QueueSettings(
             type=queue_type,
             max_receive_count=max_receive_count,  # type: ignore[arg-type]
             visibility_timeout_seconds=visibility_timeout,
         ),
-        runner=RunnerSettings(
+        RunnerSettings(
             batch_size=batch_size,
             batching_window_seconds=batching_window,
             concurrency=concurrency,
             function_timeout_seconds=function_timeout,
         ),
+    )
+    options = stack.Options(
+        queue=queue,
+        runner=runner,
         control_plane=dataclasses.replace(
             PACES[pace],
             **({} if detection_window is None else {"detection_seconds": detection_window}),
@@ -109,6 +125,7 @@ def up(
         replication=replication,
         auto_ports=auto_ports,
         runtime=runtime,  # type: ignore[arg-type]
+        consumer=consumer,
     )
     steps: list[str] = []
     with console.status("starting the stack") as spinner:
@@ -202,6 +219,12 @@ def status(
         console.print("queue: [red]unreachable[/red]")
     for name, value in report["alarms"].items():
         console.print(f"alarm {name}: {'[red]ALARM[/red]' if value == 'ALARM' else value}")
+    if report["consumer"] != "sandbox":
+        console.print(
+            f"consumer: [yellow]{report['consumer']}[/yellow] "
+            f"({profiles.named(report['consumer']).what})",
+            soft_wrap=True,
+        )
     if report["lost_with_localstack"]:
         console.print(
             f"[red]{report['lost_with_localstack']} acknowledged order(s) died with "
@@ -371,6 +394,27 @@ def fault_hang(seconds: Annotated[float, typer.Option(min=0.1, max=600)] = 10.0)
     with console.status(f"writer {state.writer.name} frozen for {seconds:g} s"):
         faults.hang(state, seconds)
     console.print(f"writer {state.writer.name} resumed")
+
+
+@fault_app.command("lock-stall")
+def fault_lock_stall(
+    seconds: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            max=600,
+            help="How long (default: until the consumer has timed out on a redelivered message)",
+        ),
+    ] = None,
+) -> None:
+    """Every insert waits on a lock while the writer answers (a migration, a lock held too
+    long): a commit slower than the consumer's timeout, which a plain insert turns into a
+    duplicate."""
+    state = load()
+    until = seconds if seconds is not None else faults.redelivery_timed_out(state)
+    with console.status(f"inserts on {state.writer.name} wait on a lock"):
+        faults.lock_stall(state, until)
+    console.print(f"lock on {state.writer.name} released")
 
 
 def _unannounced(fault: str, what: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from sandbox import process, runtime
+from sandbox import process, profiles, runtime
 from sandbox.runtime import pg
 from sandbox.state import Node, StackState
 
@@ -131,6 +131,9 @@ def init_writer(state: StackState, name: str) -> None:
         conn.execute(f"CREATE DATABASE {state.db_name}")
     with connect(state, name) as conn:
         conn.execute(files("sandbox").joinpath("schema.sql").read_text())
+        if not profiles.of(state).unique_order_id:  # the sample's table: a redelivery, a row
+            conn.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
+            conn.execute("CREATE INDEX orders_order_id ON orders (order_id)")
         conn.execute(f"GRANT SELECT, INSERT ON orders TO {state.db_user}")
         conn.execute(f"GRANT SELECT ON customers TO {state.db_user}")
 

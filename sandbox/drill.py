@@ -32,6 +32,7 @@ Fault = Literal[
     "crash",
     "switchover",
     "hang",
+    "lock-stall",
     "long-outage",
     "proxy-restart",
     "consumer-crash",

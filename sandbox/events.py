@@ -26,6 +26,8 @@ CODES = {
     "fault": "SANDBOX-FAULT",
     "writer-hung": "SANDBOX-HANG",
     "writer-resumed": "SANDBOX-RESUME",
+    "writer-stalled": "SANDBOX-LOCK",
+    "writer-unstalled": "SANDBOX-UNLOCK",
     "reader-rejoined": "SANDBOX-REJOIN",
     "reader-lagging": "SANDBOX-LAG",
     "proxy-restarted": "SANDBOX-PROXY",

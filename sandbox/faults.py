@@ -1,19 +1,21 @@
 """Faults other than a failover, each a CLI command and a drill fault.
 
-Two kinds. The announced ones (`hang`, `proxy_restart`, `consumer_crash`) are done by the
-sandbox, which knows it did them. The unannounced ones (`unannounced`) are done to a process
+Two kinds. The announced ones (`hang`, `lock_stall`, `proxy_restart`, `consumer_crash`) are done
+by the sandbox, which knows it did them. The unannounced ones (`unannounced`) are done to a process
 from outside, a signal to its pid and nothing else, as an OOM kill or a crashed host would: no
 failover code runs, no state changes, and the control plane has to notice and repair on its own.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sandbox import events, localstack, process, stack
-from sandbox.failover import Until
+from sandbox import database, events, localstack, process, stack
+from sandbox.failover import Outage, OutageBoundPassed, Until, wait_out
 from sandbox.queue import depth
 from sandbox.state import StackState
 
@@ -93,6 +95,46 @@ def hang(state: StackState, seconds: float) -> None:
     finally:
         process.signal_tree(pid, signal.SIGCONT)
         events.record(state, "writer-resumed", f"writer {writer} responding again")
+
+
+def lock_stall(state: StackState, until: Outage, begun: Callable[[], None] = lambda: None) -> None:
+    """Every insert waits while the writer answers: an exclusive lock on the orders table (a
+    migration, a lock held too long) until ``until``. Reads go on (EXCLUSIVE lets SELECT in)
+    and the control plane sees a healthy writer. What it costs is what a consumer does with a
+    commit that takes longer than its function's timeout: the message comes back after the
+    visibility timeout while the first insert still waits, and commits too once let go."""
+    writer = state.writer.name
+    with database.connect(state, writer) as conn, conn.transaction():
+        conn.execute("LOCK TABLE orders IN EXCLUSIVE MODE")
+        events.record(state, "writer-stalled", f"writer {writer}: every insert waits on a lock")
+        begun()
+        missed = wait_out(until)
+    events.record(state, "writer-unstalled", f"writer {writer}: the lock is released")
+    if missed:
+        raise OutageBoundPassed(missed)
+
+
+def redelivery_timed_out(state: StackState) -> Until:
+    """The lock stall's end: the consumer has timed out on a message it had received before.
+    Its first insert is still waiting on the lock and now a second one is too, so the release
+    commits both, unless the insert is idempotent. Read from the runner's own log."""
+    log = state.path("logs", "consumer.log")
+    seen = log.stat().st_size if log.exists() else 0
+
+    def happened() -> bool:
+        with log.open() as lines:
+            lines.seek(seen)
+            for line in lines:
+                entry = json.loads(line) if line.startswith("{") else {}
+                timed_out = entry.get("message") == "invocation" and entry["outcome"] == "timeout"
+                if timed_out and any(r["receive_count"] >= 2 for r in entry["records"]):
+                    return True
+        return False
+
+    runner, queue = state.runner, state.queue
+    least = 2 * (runner.function_timeout_seconds + queue.visibility_timeout_seconds)
+    bound = max(MIN_BUDGET_BOUND_SECONDS, BUDGET_BOUND_FACTOR * least)
+    return Until(happened, "the consumer timed out on a redelivered message", bound)
 
 
 def proxy_restart(state: StackState) -> None:

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from sandbox import acknowledged, identity, openapi, process, runtime
+from sandbox import acknowledged, identity, openapi, process, profiles, runtime
 from sandbox.lambda_runtime import Handler, LambdaContext, load_handler
 from sandbox.state import StackState, load
 
@@ -316,8 +316,10 @@ def _is_json(content_type: str) -> bool:
 
 def serve(state: StackState) -> None:
     os.environ.update(state.function_env())
+    direct = profiles.of(state).direct  # the profile may put its own function there
     functions = {
-        route: (name, load_handler(spec)) for route, (name, spec) in openapi.functions().items()
+        route: (name, load_handler(direct if name == "direct" and direct else spec))
+        for route, (name, spec) in openapi.functions().items()
     }
     keys = identity.jwks(state)
     verifier = identity.Verifier(keys, state.issuer, state.client_id)

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox import localstack, process, runtime
+from sandbox import localstack, process, profiles, runtime
 from sandbox.lambda_runtime import FunctionTimeout, invoke, load_handler
 from sandbox.state import RunnerSettings, StackState, load
 
-CONSUMER = "sandbox.functions.consumer:handler"
 FUNCTION_NAME = "consumer"
 
 
@@ -57,11 +56,17 @@ def _record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, A
     }
 
 
-def failed_ids(messages: list[dict[str, Any]], response: Any) -> set[str]:
+def failed_ids(
+    messages: list[dict[str, Any]], response: Any, report_batch_item_failures: bool = True
+) -> set[str]:
     """Which messages stay in the queue after an invocation that returned ``response``.
 
     A malformed ``batchItemFailures`` (unknown or empty id) fails the whole batch, as in Lambda.
+    Without ``ReportBatchItemFailures`` on the mapping, Lambda ignores what the function names:
+    it returned, so the whole batch is done.
     """
+    if not report_batch_item_failures:
+        return set()
     ids = {m["MessageId"] for m in messages}
     failures = (response or {}).get("batchItemFailures", []) if isinstance(response, dict) else []
     named = {f.get("itemIdentifier") for f in failures}
@@ -128,7 +133,8 @@ def worker(run_dir: str, index: int) -> None:
     queue_arn = sqs.get_queue_attributes(QueueUrl=state.queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    handler = load_handler(CONSUMER)  # the cold start: module init runs once per instance
+    # The cold start: module init runs once per instance.
+    handler = load_handler(profiles.of(state).consumer)
     settings = state.runner
     while not stop.requested:
         try:
@@ -151,7 +157,7 @@ def worker(run_dir: str, index: int) -> None:
         failed = (
             {m["MessageId"] for m in messages}
             if outcome != "ok"
-            else failed_ids(messages, response)
+            else failed_ids(messages, response, settings.report_batch_item_failures)
         )
         done = [m for m in messages if m["MessageId"] not in failed]
         try:

@@ -163,6 +163,7 @@ class Options:
     replication: str = "sync"
     auto_ports: bool = False
     runtime: RuntimeName = "native"  # where the servers run: native or compose
+    consumer: str = "sandbox"  # the write functions' profile (`sandbox.profiles`)
 
 
 def health(state: StackState) -> dict[str, bool]:
@@ -346,6 +347,7 @@ def _new_state(options: Options, root: Path) -> StackState:
         db_password=secrets.token_hex(16),
         admin_password=secrets.token_hex(16),
         runtime=options.runtime,
+        consumer=options.consumer,
     )
 
 

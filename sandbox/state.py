@@ -62,6 +62,9 @@ class RunnerSettings:
     concurrency: int = 2
     function_timeout_seconds: float = 5.0
     wait_time_seconds: int = 2
+    #: Lambda's ``ReportBatchItemFailures``: only the records the function names stay queued;
+    #: without it a function that returns deleted the whole batch, one that raises kept it.
+    report_batch_item_failures: bool = True
 
 
 @dataclass
@@ -104,6 +107,7 @@ class StackState:
     client_id: str = ""
     # Where the servers run (`sandbox.runtime`); state files from before it are native.
     runtime: Literal["native", "compose"] = "native"
+    consumer: str = "sandbox"  # the write functions' profile (`sandbox.profiles`)
     control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
 
     def __post_init__(self) -> None:

@@ -55,6 +55,7 @@ def collect(state: StackState) -> dict[str, Any]:
         "writer": state.writer.name,
         "readers": [node.name for node in state.readers],
         "replication": state.replication,
+        "consumer": state.consumer,
         "nodes": nodes,
         "queues": queues,
         "alarms": alarm_states,

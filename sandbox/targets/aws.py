@@ -33,6 +33,7 @@ SUPPORTED = ("none", "crash", "switchover")
 #: Why each of the local sandbox's other faults has no AWS counterpart.
 UNSUPPORTED = {
     "hang": "no AWS API freezes an Aurora writer",
+    "lock-stall": "the drill holds no session on the deployed database to take a lock in",
     "long-outage": "Aurora decides how long a failover takes",
     "proxy-restart": "RDS Proxy has no restart API",
     "consumer-crash": "Lambda has no API to kill an invocation mid-batch",
