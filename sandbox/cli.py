@@ -403,7 +403,7 @@ def fault_lock_stall(
         typer.Option(
             min=0.1,
             max=600,
-            help="How long (default: until the consumer has timed out on a redelivered message)",
+            help="How long (default: until the consumer has timed out on an insert)",
         ),
     ] = None,
 ) -> None:
@@ -411,7 +411,7 @@ def fault_lock_stall(
     long): a commit slower than the consumer's timeout, which a plain insert turns into a
     duplicate."""
     state = load()
-    until = seconds if seconds is not None else faults.redelivery_timed_out(state)
+    until = seconds if seconds is not None else faults.consumer_timed_out(state)
     with console.status(f"inserts on {state.writer.name} wait on a lock"):
         faults.lock_stall(state, until)
     console.print(f"lock on {state.writer.name} released")

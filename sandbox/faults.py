@@ -114,10 +114,13 @@ def lock_stall(state: StackState, until: Outage, begun: Callable[[], None] = lam
         raise OutageBoundPassed(missed)
 
 
-def redelivery_timed_out(state: StackState) -> Until:
-    """The lock stall's end: the consumer has timed out on a message it had received before.
-    Its first insert is still waiting on the lock and now a second one is too, so the release
-    commits both, unless the insert is idempotent. Read from the runner's own log."""
+def consumer_timed_out(state: StackState) -> Until:
+    """The lock stall's end: the consumer has timed out on an invocation since the lock. Its
+    insert still waits on the lock (nobody cancels it: the function's instance is gone) and
+    commits once let go, while the message, never deleted, comes back after the visibility
+    timeout and is inserted again: a second row, unless the insert is idempotent. Read from the
+    runner's own log; a stall that went on would also pile up the abandoned sessions until the
+    database refused new ones."""
     log = state.path("logs", "consumer.log")
     seen = log.stat().st_size if log.exists() else 0
 
@@ -126,15 +129,13 @@ def redelivery_timed_out(state: StackState) -> Until:
             lines.seek(seen)
             for line in lines:
                 entry = json.loads(line) if line.startswith("{") else {}
-                timed_out = entry.get("message") == "invocation" and entry["outcome"] == "timeout"
-                if timed_out and any(r["receive_count"] >= 2 for r in entry["records"]):
+                if entry.get("message") == "invocation" and entry["outcome"] == "timeout":
                     return True
         return False
 
-    runner, queue = state.runner, state.queue
-    least = 2 * (runner.function_timeout_seconds + queue.visibility_timeout_seconds)
+    least = state.runner.function_timeout_seconds + state.runner.wait_time_seconds
     bound = max(MIN_BUDGET_BOUND_SECONDS, BUDGET_BOUND_FACTOR * least)
-    return Until(happened, "the consumer timed out on a redelivered message", bound)
+    return Until(happened, "the consumer timed out on an insert waiting on the lock", bound)
 
 
 def proxy_restart(state: StackState) -> None:

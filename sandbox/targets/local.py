@@ -86,8 +86,8 @@ class LocalTarget:
             done = failover.failover(state, "crash", 0.0, lag=lag)
             return done.started, done.completed
         if fault == "lock-stall":
-            # Until the consumer has given up on a redelivered message too (or the outage).
-            until = outage if outage is not None else faults.redelivery_timed_out(state)
+            # Until the consumer has given up on an insert that waits (or the outage).
+            until = outage if outage is not None else faults.consumer_timed_out(state)
             faults.lock_stall(state, until, begun)
             return at, time.time()
         begun()  # every other fault is in place as soon as it is asked for, or nearly
