@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from sandbox import database, stack
+from sandbox import database, dlq, stack
+from sandbox.load import POISON_CUSTOMER_ID
 from sandbox.queue import QueueSettings
 from sandbox.state import RunnerSettings, StackState
 
@@ -39,6 +40,18 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
             os.environ.pop("SANDBOX_RUN_DIR", None)
         else:
             os.environ["SANDBOX_RUN_DIR"] = previous
+
+
+@pytest.fixture
+def unknown_poison_customer(live: StackState) -> Iterator[None]:
+    """For a test that "fixes" the poison customer (the notebook, the workshop script): the
+    DLQ empty before it, and after it the customer unknown again, as the other tests need."""
+    dlq.purge(live)
+    yield
+    dlq.purge(live)  # if it stopped half-way, its poison order is still parked
+    with database.connect(live, live.writer.name) as conn:
+        conn.execute("DELETE FROM orders WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
+        conn.execute("DELETE FROM customers WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
 
 
 def committed(state: StackState, prefix: str) -> Counter[str]:

@@ -5,22 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from sandbox import database, dlq
-from sandbox.load import POISON_CUSTOMER_ID
-
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "workshop.ipynb"
-
-
-@pytest.fixture
-def unknown_poison_customer(live):
-    """The notebook "fixes" the poison customer; other tests need it unknown again after."""
-    yield
-    dlq.purge(live)  # if the notebook stopped half-way, its poison order is still parked
-    with database.connect(live, live.writer.name) as conn:
-        conn.execute("DELETE FROM orders WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
-        conn.execute("DELETE FROM customers WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
 
 
 def test_the_workshop_notebook_runs_and_tells_the_truth(live, unknown_poison_customer):
