@@ -1,7 +1,8 @@
 """The architecture as a picture (Graphviz DOT, which Streamlit renders without extra installs):
 client -> gateway -> producer -> queue (+DLQ) -> consumer -> proxy -> writer / reader, each box
 coloured by its component's health, the nodes labelled with their current role, and the control
-plane watching the nodes, labelled with what it is doing."""
+plane watching the nodes, labelled with what it is doing. Where the orders are is on the boxes:
+visible and in flight on the queue and the DLQ, and on each node how many it committed."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ def dot(snapshot: Snapshot) -> str:
         role = node.get("role", "?")
         detail = node.get("state", "") if role == "reader" else status.get("replication", "")
         lag = f", lag {node['lag_bytes']} B" if "lag_bytes" in node else ""
-        return box(name, f"{name}\\n{role}\\n{detail}{lag}", bool(node.get("up")), "cylinder")
+        committed = f"\\n{node['committed']:,} committed here" if "committed" in node else ""
+        label = f"{name}\\n{role}\\n{detail}{lag}{committed}"
+        return box(name, label, bool(node.get("up")), "cylinder")
 
     watching = snapshot.healthy("control-plane")
     plane = f"control plane\\n{(status.get('control_plane') or {}).get('phase', '?')}"

@@ -191,7 +191,9 @@ def status(
     total = sum(row["memory_mib"] for row in report["components"])
     table.caption = f"whole stack: {total:.0f} MiB (PSS)"
     console.print(table)
-    nodes = Table("node", "role", "up", "port", "replication", "lag (bytes)", title="database")
+    nodes = Table(
+        "node", "role", "up", "port", "replication", "lag (bytes)", "committed", title="database"
+    )
     for name, node in report["nodes"].items():
         replication = (
             f"{node.get('state', '-')} / {node.get('sync', '-')}"
@@ -205,6 +207,7 @@ def status(
             str(node["port"]),
             replication,
             str(node.get("lag_bytes", "-")),
+            str(node.get("committed", "-")),
         )
     console.print(nodes)
     console.print(_cluster_line(report), soft_wrap=True)

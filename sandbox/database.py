@@ -225,6 +225,19 @@ def set_replication(state: StackState, mode: str) -> None:
     state.replication = "sync" if mode == "sync" else "async"
 
 
+def committed_by_node(state: StackState) -> dict[str, int]:
+    """How many orders each node committed while it was the writer (``committed_node``), read
+    on the writer: where the orders are, for `sandbox status` and the dashboard's picture."""
+    with connect(
+        state,
+        state.writer.name,
+        connect_timeout=ANSWER_SECONDS,
+        options=f"-c statement_timeout={ANSWER_SECONDS * 1000}",
+    ) as conn:
+        rows = conn.execute("SELECT committed_node, count(*) FROM orders GROUP BY 1").fetchall()
+    return {node: int(count) for node, count in rows}
+
+
 def replication_status(state: StackState) -> dict[str, dict[str, Any]]:
     """Each node's role and replication state, as the writer and the readers see it."""
     report: dict[str, dict[str, Any]] = {

@@ -25,8 +25,14 @@ def collect(state: StackState) -> dict[str, Any]:
     healthy = stack.health(state)
     where = endpoints(state)
     nodes = database.replication_status(state)
+    try:
+        committed: dict[str, int] | None = database.committed_by_node(state)
+    except Exception:  # no writer answering: the counts are unknown, not zero
+        committed = None
     for name, node in nodes.items():
         node["port"] = state.nodes[name].port
+        if committed is not None:
+            node["committed"] = committed.get(name, 0)
     try:
         sqs = stack.localstack.client(state, "sqs")
         queues = {

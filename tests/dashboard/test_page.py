@@ -38,6 +38,7 @@ def test_the_page_shows_every_component_the_roles_and_the_queues(page: AppTest):
         assert f"  {box} [" in spec
     assert 'n1 [label="n1\\nwriter' in spec and 'n2 [label="n2\\nreader' in spec
     assert "proxy -> n1" in spec and "n1 -> n2" in spec
+    assert spec.count(" committed here") == 2, "each node says how many orders it committed"
     assert "DOWN" not in spec, spec
     assert metric(page, "queue depth") == "0" and metric(page, "DLQ") == "0"
     replication, components = table(page, "role"), table(page, "component")

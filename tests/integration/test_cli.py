@@ -9,7 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from sandbox import stack
+from sandbox import database, stack
 from tests.conftest import PATIENCE, wait_drained
 
 SANDBOX = str(Path(sys.executable).parent / "sandbox")
@@ -47,6 +47,9 @@ def test_status_reports_roles_replication_and_depth(live):
     assert report["alarms"]["dlq-not-empty"] in ("OK", "ALARM", "INSUFFICIENT_DATA")
     text = sandbox(live, "status").stdout
     assert "alarm dlq-not-empty:" in text and "unreachable" not in text
+    with database.connect(live, live.writer.name) as conn:  # read after: nothing is deleted
+        total = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+    assert sum(node["committed"] for node in report["nodes"].values()) <= total
 
 
 def test_send_and_load_print_what_the_api_said(live):
