@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -33,7 +34,7 @@ from sandbox import (
 from sandbox import drill as drills
 from sandbox.load import PATIENT, POISON_CUSTOMER_ID, Client, ClientPolicy, order, send_orders
 from sandbox.queue import QueueSettings
-from sandbox.state import PACES, RunnerSettings, load
+from sandbox.state import PACES, NotRunning, RunnerSettings, load
 from sandbox.targets.aws import DEFAULT_REGION, AwsTarget
 
 app = typer.Typer(
@@ -82,13 +83,14 @@ def up(
         ),
     ] = None,
     consumer: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="The write functions: sandbox (idempotent insert, partial batch failures) or "
-            "guidance-sample (the guidance's published sample, to measure it: batch size 1, "
-            "function and visibility timeouts 5 s, a plain insert; it sets those options)"
+            help="The write functions of a new stack: sandbox (the default: idempotent insert, "
+            "partial batch failures) or guidance-sample (the guidance's published sample, to "
+            "measure it: batch size 1, function and visibility timeouts 5 s, a plain insert; "
+            "it sets those options)"
         ),
-    ] = "sandbox",
+    ] = None,
 ) -> None:
     """Start the whole stack; repair whatever is down if it is partly up (else a no-op)."""
     if runtime not in ("native", "compose"):
@@ -99,10 +101,17 @@ def up(
         raise stack.StackError("--queue-type must be fifo or standard")
     if replication not in ("sync", "async"):
         raise stack.StackError("--replication must be sync or async")
-    if consumer not in profiles.NAMES:
+    if consumer is not None and consumer not in profiles.NAMES:
         raise stack.StackError(f"--consumer must be one of {', '.join(profiles.NAMES)}")
+    with contextlib.suppress(NotRunning):  # a stack that exists keeps its functions
+        running = load().consumer
+        if consumer is not None and consumer != running:
+            raise stack.StackError(
+                f"this stack runs the {running} consumer; `make down` first to start one "
+                f"with --consumer {consumer}"
+            )
     queue, runner = profiles.settings(
-        consumer,
+        consumer or "sandbox",
         QueueSettings(
             type=queue_type,
             max_receive_count=max_receive_count,  # type: ignore[arg-type]
@@ -125,7 +134,7 @@ def up(
         replication=replication,
         auto_ports=auto_ports,
         runtime=runtime,  # type: ignore[arg-type]
-        consumer=consumer,
+        consumer=consumer or "sandbox",
     )
     steps: list[str] = []
     with console.status("starting the stack") as spinner:
@@ -414,6 +423,11 @@ def fault_lock_stall(
     long): a commit slower than the consumer's timeout, which a plain insert turns into a
     duplicate."""
     state = load()
+    if seconds is None and not traffic.running(state):
+        raise stack.StackError(
+            "lock-stall lasts until the consumer times out on an insert, and nothing is being "
+            "written: start traffic first (sandbox traffic start), or give --seconds"
+        )
     until = seconds if seconds is not None else faults.consumer_timed_out(state)
     with console.status(f"inserts on {state.writer.name} wait on a lock"):
         faults.lock_stall(state, until)
@@ -715,7 +729,8 @@ def _print_report(report: drills.DrillReport) -> None:
     if report.client.retries:
         table.add_row("retried by the client", *(str(p.retried) for p in report.paths))
     table.add_row(
-        "accounting adds up", *("yes" if p.balanced else "[red]NO[/red]" for p in report.paths)
+        "every stored row a counted request",
+        *("yes" if p.balanced else f"[red]NO: {p.unexpected} not[/red]" for p in report.paths),
     )
     table.add_row(
         "guidance's check: rows + DLQ >= requests",

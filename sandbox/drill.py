@@ -97,12 +97,15 @@ class PathReport:
     #: than this account: it counts rows, not orders, so a duplicate row hides a lost order,
     #: and it never says which order is missing.
     guidance_check: bool = False
+    unexpected: int = 0  # the path's orders in the table that no request of the ledger sent
 
     @property
     def balanced(self) -> bool:
-        """The accounting adds up: nothing acknowledged is unexplained."""
-        placed = self.committed_once + self.duplicates + self.in_dlq + self.queued + self.lost
-        return self.accepted + self.client_errors == self.sent and placed == self.accepted
+        """The account covers the table, not only the ledger: every row of this path's orders
+        is a request the drill made and counted. (Each request is placed once by construction,
+        so the counts above always add up to ``sent``; this is the check they cannot make: an
+        answer the ledger dropped, or a row nobody asked for, shows here.)"""
+        return self.unexpected == 0
 
 
 @dataclass
@@ -187,6 +190,11 @@ def run_on(
     paths = _paths(target, path)
     if fault == "long-outage" and "queue" not in paths:
         raise ValueError("long-outage outlasts the queue's retry budget: it needs the queue path")
+    if fault == "lock-stall" and outage is None and "queue" not in paths:
+        raise ValueError(
+            "lock-stall lasts until the consumer times out on an insert: it needs the queue "
+            "path, or a fixed --outage"
+        )
     api = target.api()
     say = progress or (lambda step, info: None)
     say("paths", {"paths": paths})  # "both" may be one path on a target without the direct one
@@ -272,7 +280,10 @@ def run_on(
             if drained_at is None
             else round(drained_at - max(traffic_done, recovered_at or 0), 3),
             redriven=redriven,
-            paths=[_account(p, ledgers[p], rows, parked, in_queue, fault_at) for p in paths],
+            paths=[
+                _account(p, ledgers[p], rows, parked, in_queue, fault_at, f"{prefix}-{p}-")
+                for p in paths
+            ],
             events=seen,
             target=target.name,
             notes=[*target.notes, *_unsettled(drained_at, budget, in_queue)],
@@ -390,7 +401,9 @@ def _account(
     parked: set[str],
     in_queue: int,
     fault_at: float | None,
+    ids: str | None = None,
 ) -> PathReport:
+    """``ids``: what every order id of this path starts with, to find rows the ledger lacks."""
     acked = [s for s in ledger if s.accepted]
     errors = [s for s in ledger if not s.accepted]
     committed = [s for s in acked if s.order_id in rows]
@@ -425,6 +438,9 @@ def _account(
         retried=sum(1 for s in ledger if s.attempts > 1),
         rows_written=rows_written,
         guidance_check=rows_written + len(in_dlq) >= len(ledger),
+        unexpected=len(
+            {i for i in rows if ids and i.startswith(ids)} - {s.order_id for s in ledger}
+        ),
     )
 
 

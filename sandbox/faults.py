@@ -128,9 +128,12 @@ def consumer_timed_out(state: StackState) -> Until:
         with log.open() as lines:
             lines.seek(seen)
             for line in lines:
-                entry = json.loads(line) if line.startswith("{") else {}
-                if entry.get("message") == "invocation" and entry["outcome"] == "timeout":
-                    return True
+                try:
+                    entry = json.loads(line)
+                except ValueError:  # a traceback's line, or one being written
+                    continue
+                if isinstance(entry, dict) and entry.get("outcome") == "timeout":
+                    return True  # the runner's "invocation" line of a timed-out invocation
         return False
 
     least = state.runner.function_timeout_seconds + state.runner.wait_time_seconds

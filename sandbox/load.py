@@ -7,6 +7,7 @@ or, given an `Api`, to a deployed stack's CloudFront URL.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -92,25 +93,32 @@ class ClientPolicy:
 
 #: 30 s, no retry: every drill and load until told otherwise.
 PATIENT = ClientPolicy()
+#: How many requests one sender may have waiting at once (`send_orders`): at least enough for a
+#: quick answer's pace, at most what a loopback gateway and this client's threads bear.
+MIN_IN_FLIGHT = 16
+MAX_IN_FLIGHT = 512
 
 
 class Client:
     """An authenticated API client (signs in once, like a Cognito app client)."""
 
-    def __init__(self, target: StackState | Api, policy: ClientPolicy = PATIENT) -> None:
+    def __init__(
+        self, target: StackState | Api, policy: ClientPolicy = PATIENT, connections: int = 64
+    ) -> None:
         api = target if isinstance(target, Api) else Api.local(target)
         self.policy = policy
         self.http = httpx.Client(
             base_url=api.base_url,
             headers={"Authorization": api.authorization},
             timeout=policy.timeout,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=64),
         )
 
-    def post(self, body: dict[str, Any], path: str = "/orders") -> Sent:
+    def post(self, body: dict[str, Any], path: str = "/orders", due: float | None = None) -> Sent:
         """One order, retried as the policy says; the answer is the last attempt's, timed from
-        the first (the wait the client's user saw)."""
-        sent_at = time.time()
+        the first, or from ``due`` (epoch seconds) if it went out late: the wait the client's
+        user saw."""
+        sent_at = min(due, time.time()) if due is not None else time.time()
         for attempt in range(1, self.policy.retries + 2):
             status, error = self._once(body, path)
             if (status and status < 500) or attempt > self.policy.retries:  # final, or the last
@@ -136,7 +144,7 @@ def send_orders(
     *,
     prefix: str | None = None,
     path: str = "/orders",
-    concurrency: int = 32,
+    concurrency: int | None = None,
     max_seconds: float | None = None,
     progress: Callable[[Sent], None] | None = None,
     cancel: threading.Event | None = None,
@@ -145,22 +153,30 @@ def send_orders(
 ) -> list[Sent]:
     """Send ``count`` orders at ``rate`` per second; stop early after ``max_seconds`` or ``cancel``.
 
+    An open loop: each order goes when it is due, whether or not the earlier ones have been
+    answered, as from many users; ``concurrency`` (by default as many as the policy's timeout
+    lets pile up at this rate, up to `MAX_IN_FLIGHT`) bounds how many wait at once, and one that
+    goes out late is timed from when it was due.
     ``target`` is the local stack (signs in to its pool) or an `Api` someone already signed in to.
     ``hold`` (index, event): order ``index`` and the rest wait for the event, then go on at
-    ``rate`` (a drill's fault must have begun before the rest of its traffic is sent).
+    ``rate`` (a drill's fault must have begun before the rest of its traffic is sent); the wait
+    is not bounded by ``max_seconds``, only by ``cancel``: the caller must set one of the two.
     ``policy``: each request's timeout and retries.
     """
     if count < 0 or rate <= 0:
         raise ValueError("count must be >= 0 and rate > 0")
     prefix = prefix or uuid.uuid4().hex[:8]
     limit = max_seconds if max_seconds is not None else count / rate * 2 + 60
-    client = Client(target, policy)
+    if concurrency is None:
+        waiting = math.ceil(rate * policy.timeout * (policy.retries + 1))
+        concurrency = max(MIN_IN_FLIGHT, min(MAX_IN_FLIGHT, waiting + MIN_IN_FLIGHT))
+    client = Client(target, policy, connections=concurrency)
     ledger: list[Sent] = []
     lock = threading.Lock()
     started = time.monotonic()
 
-    def one(index: int) -> None:
-        result = client.post(order(f"{prefix}-{index:06d}"), path)
+    def one(index: int, due: float) -> None:
+        result = client.post(order(f"{prefix}-{index:06d}"), path, due)
         with lock:
             ledger.append(result)
         if progress:
@@ -183,7 +199,7 @@ def send_orders(
                         break
                 else:
                     time.sleep(max(0.0, due - time.monotonic()))
-                pool.submit(one, index)
+                pool.submit(one, index, time.time() + due - time.monotonic())
     finally:
         client.close()
     return ledger

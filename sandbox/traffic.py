@@ -189,6 +189,9 @@ def _serve(run_dir: Path, rate: float, max_seconds: float) -> None:
             max_seconds=max_seconds,
             progress=counters.add,
         )
+    except Exception as error:  # the last report says why, not "its bound"
+        why[0] = f"failed: {type(error).__name__}: {error}"
+        raise
     finally:
         done.set()
         counters.write(path, finished=time.time(), why=why[0])

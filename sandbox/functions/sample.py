@@ -11,8 +11,10 @@ Its consumer (``cfn/nested-templates/core-app.yml`` and its handler) differs fro
   ``ReportBatchItemFailures``: the profile's event source mapping);
 - a function timeout equal to the visibility timeout, 5 s each (AWS advises at least 6x).
 
-The direct path's function is the sample's too: the same plain insert, 200 or 500 (a body the
-API refuses is still a 400: the API's contract is the same in every profile).
+It logs a failed order as the sandbox's consumer does (the sample prints the error), so
+`sandbox dlq list` says why a message was parked. The direct path's function is the sample's
+too: the same plain insert, 200 or 500 (a body the API refuses is still a 400: the API's
+contract is the same in every profile).
 """
 
 from __future__ import annotations
@@ -58,7 +60,27 @@ def insert(order: QueuedOrder) -> None:
 
 def consumer_handler(event: dict[str, Any], context: Any) -> None:
     for record in event["Records"]:  # one, with the profile's batch size
-        insert(QueuedOrder.model_validate_json(record["body"], strict=False))
+        try:
+            insert(QueuedOrder.model_validate_json(record["body"], strict=False))
+        except Exception as error:  # said as the sandbox's consumer says it, for `sandbox dlq`
+            _failed(record, error)
+            raise
+
+
+def _failed(record: dict[str, Any], error: Exception) -> None:
+    try:
+        order_id = str(json.loads(record["body"]).get("order_id", "?"))
+    except (ValueError, AttributeError):
+        order_id = "?"
+    line = {
+        "level": "WARNING",
+        "service": "consumer",
+        "message": "order failed",
+        "order_id": order_id,
+        "error": str(error).strip(),
+        "receive_count": int(record["attributes"].get("ApproximateReceiveCount", 0)),
+    }
+    print(json.dumps(line), flush=True)
 
 
 def direct_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

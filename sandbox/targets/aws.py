@@ -67,6 +67,8 @@ NOTES = (
     "RDS-EVENT-0071's time (AWS's clock)",
     "latency and RTO are not measured: the reconcile function returns committed ids, "
     "not commit times",
+    "duplicates and rows written count each id once: the table's primary key (and the "
+    "reconcile function's ids) cannot hold a second row",
 )
 
 Clients = Callable[[str], Any]

@@ -77,9 +77,9 @@ class LocalTarget:
             # The reader falls behind, then the writer crashes: the fault's moment is the crash;
             # the writes it can cost are those of the lag before it. The lag lasts the outage if
             # one is given, else until every path of the drill has committed a few orders the
-            # reader never received: an event, so the lag means the same on any machine. It has
-            # begun once the reader is cut off (the condition's first look), so the drill's
-            # remaining traffic all comes after the cut.
+            # reader never received: an event, so the lag means the same on any machine. Waited
+            # for, it has begun once the reader is cut off (the condition's first look), so the
+            # drill's remaining traffic all comes after the cut; a fixed lag says so at once.
             if outage is not None:
                 begun()
             lag = outage if outage is not None else self._lag_until_commits(prefix, begun)

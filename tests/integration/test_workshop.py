@@ -74,7 +74,7 @@ def test_every_command_of_the_workshop_runs_in_order(live, unknown_poison_custom
         traffic.stop(live)
         print("\n".join(took))
     demo = printed["make demo"]
-    assert "guidance's check" in demo and "accounting adds up" in demo
-    assert "NO" not in demo.split("accounting adds up", 1)[1].splitlines()[0]
+    assert "guidance's check" in demo and "every stored row a counted request" in demo
+    assert "NO" not in demo.split("every stored row a counted request", 1)[1].splitlines()[0]
     live.refresh()
     assert live.writer.name == "n1", "the script ends where it began: n1 the writer"

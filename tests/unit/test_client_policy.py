@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from sandbox import drill
-from sandbox.load import Api, Client, ClientPolicy, Sent
+from sandbox.load import Api, Client, ClientPolicy, Sent, send_orders
 from sandbox.targets import Commit
 
 
@@ -120,3 +120,47 @@ def test_the_client_sees_its_own_wait_and_the_retries_are_counted() -> None:
     report = drill._account("direct", ledger, {"o0": Commit(), "o1": Commit()}, set(), 0, None)
     assert report.retried == 2 and report.client_errors == 1
     assert report.client_wait_ms["p50"] == pytest.approx(3100.0)  # acknowledged ones only
+
+
+class Barrier(BaseHTTPRequestHandler):
+    """Answers no request until ``parties`` of them are waiting at once (or gives up)."""
+
+    barrier: threading.Barrier
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        try:
+            self.barrier.wait(timeout=60)
+            status = 202
+        except threading.BrokenBarrierError:
+            status = 503
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_orders_go_when_due_whether_or_not_the_earlier_ones_were_answered() -> None:
+    """An open loop, as the guidance's demo client: 40 requests, none answered until all 40 are
+    waiting at once. A client that waited for answers before sending more would never get there."""
+    handler = type("Handler", (Barrier,), {"barrier": threading.Barrier(40)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = Api(f"http://127.0.0.1:{server.server_port}", "Bearer t")
+        ledger = send_orders(api, 40, 200, policy=ClientPolicy(timeout=90))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sorted(s.status for s in ledger) == [202] * 40
+
+
+def test_a_row_the_ledger_never_sent_unbalances_the_account() -> None:
+    """What the counts alone cannot show: an answer the ledger dropped, its order stored."""
+    ledger = [Sent("d-queue-000000", 202, 100.0, 100.1)]
+    rows = {"d-queue-000000": Commit(), "d-queue-000001": Commit(), "d-direct-000000": Commit()}
+    report = drill._account("queue", ledger, rows, set(), 0, None, ids="d-queue-")
+    assert report.unexpected == 1 and not report.balanced  # the other path's row is not ours
+    assert drill._account("queue", ledger, rows, set(), 0, None, ids="x-").balanced

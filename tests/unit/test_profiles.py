@@ -47,3 +47,18 @@ def test_the_samples_insert_is_plain_and_the_sandboxs_is_idempotent():
     assert "ON CONFLICT (order_id) DO NOTHING" in database.INSERT
     assert profiles.named("guidance-sample").unique_order_id is False
     assert profiles.named("sandbox").unique_order_id is True
+
+
+def test_the_samples_failed_order_is_logged_as_sandbox_dlq_reads_it(capsys, tmp_path):
+    from types import SimpleNamespace
+
+    from sandbox import dlq
+
+    record = {"body": '{"order_id": "p-1"}', "attributes": {"ApproximateReceiveCount": "3"}}
+    sample._failed(record, RuntimeError("insert or update violates foreign key constraint"))
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "consumer.log").write_text(capsys.readouterr().out)
+    state = SimpleNamespace(path=lambda *parts: tmp_path.joinpath(*parts))
+    found = dlq.failures(state)  # type: ignore[arg-type]
+    assert found["p-1"]["receive_count"] == 3
+    assert found["p-1"]["error"].startswith("insert or update violates foreign key")
