@@ -592,6 +592,12 @@ def drill(
             "0.5 s, doubling); 0: every failure is the user's",
         ),
     ] = PATIENT.retries,
+    in_flight: Annotated[
+        int,
+        typer.Option(
+            min=1, max=512, help="Requests the client lets wait for an answer at once (its users)"
+        ),
+    ] = PATIENT.in_flight,
     target: TargetOption = "local",
     stack_name: StackOption = None,
     region: RegionOption = None,
@@ -629,7 +635,7 @@ def drill(
                     }.get(step, step),
                 )
 
-        client = ClientPolicy(timeout=client_timeout, retries=retries)
+        client = ClientPolicy(timeout=client_timeout, retries=retries, in_flight=in_flight)
         if aws:
             report = drills.run_on(
                 aws, fault, path, count, rate, outage, redrive, progress=on, client=client
@@ -667,6 +673,7 @@ def demo(
         redrive=True,
         client_timeout=d.client.timeout,
         retries=d.client.retries,
+        in_flight=d.client.in_flight,
         target="local",
         stack_name=None,
         region=None,

@@ -65,7 +65,11 @@ class Demo:
     count: int = 900
     rate: float = 20.0
     outage: float = 20.0
-    client: ClientPolicy = field(default_factory=lambda: ClientPolicy(timeout=5.0, retries=0))
+    #: One request every 0.05 s, each on its own: through the outage up to 100 wait at once
+    #: (20/s for the 5 s the client waits), so the client must let that many wait.
+    client: ClientPolicy = field(
+        default_factory=lambda: ClientPolicy(timeout=5.0, retries=0, in_flight=120)
+    )
 
 
 DEMO = Demo()

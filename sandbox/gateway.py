@@ -152,6 +152,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             status = self.reply(refused.status, {"message": str(refused)}, close=True)
         except ValueError:  # urlsplit: not a URL at all
             status = self.reply(400, {"message": f"{self.path!r} is not a path"}, close=True)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up before the answer
+            self.close_connection = True
+            log.info(json.dumps({"method": self.command, "path": path, "client": "went away"}))
+            return
         except Exception:
             log.exception("the gateway failed on %s %s", self.command, path)
             status = self.reply(500, {"message": "Internal server error"}, close=True)

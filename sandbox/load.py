@@ -7,7 +7,6 @@ or, given an `Api`, to a deployed stack's CloudFront URL.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 import uuid
@@ -79,24 +78,22 @@ class ClientPolicy:
     The guidance's own demo client waits 5 s and never retries (every failure is an HTTP 500 to
     its user). A retrying client sends the same body again after ``backoff`` seconds, doubling,
     when it got no answer or a 5xx (a 4xx is final): fewer errors, a longer wait, and a second
-    row if the write behind the API is not idempotent.
+    row if the write behind the API is not idempotent. ``in_flight``: how many of its requests
+    may wait for an answer at once (its users); the next waits for one of them to be answered.
     """
 
     timeout: float = 30.0
     retries: int = 0
     backoff: float = 0.5
+    in_flight: int = 32
 
     def __post_init__(self) -> None:
-        if self.timeout <= 0 or self.retries < 0 or self.backoff < 0:
-            raise ValueError("client timeout must be > 0, retries and backoff >= 0")
+        if self.timeout <= 0 or self.retries < 0 or self.backoff < 0 or self.in_flight < 1:
+            raise ValueError("client timeout must be > 0, retries and backoff >= 0, in flight >= 1")
 
 
-#: 30 s, no retry: every drill and load until told otherwise.
+#: 30 s, no retry, 32 at once: every drill and load until told otherwise.
 PATIENT = ClientPolicy()
-#: How many requests one sender may have waiting at once (`send_orders`): at least enough for a
-#: quick answer's pace, at most what a loopback gateway and this client's threads bear.
-MIN_IN_FLIGHT = 16
-MAX_IN_FLIGHT = 512
 
 
 class Client:
@@ -153,10 +150,9 @@ def send_orders(
 ) -> list[Sent]:
     """Send ``count`` orders at ``rate`` per second; stop early after ``max_seconds`` or ``cancel``.
 
-    An open loop: each order goes when it is due, whether or not the earlier ones have been
-    answered, as from many users; ``concurrency`` (by default as many as the policy's timeout
-    lets pile up at this rate, up to `MAX_IN_FLIGHT`) bounds how many wait at once, and one that
-    goes out late is timed from when it was due.
+    Each order goes when it is due while fewer than ``concurrency`` (the policy's ``in_flight``)
+    wait for an answer; one that has to wait for a free slot goes late and is timed from when
+    it was due (the wait its user saw).
     ``target`` is the local stack (signs in to its pool) or an `Api` someone already signed in to.
     ``hold`` (index, event): order ``index`` and the rest wait for the event, then go on at
     ``rate`` (a drill's fault must have begun before the rest of its traffic is sent); the wait
@@ -167,9 +163,7 @@ def send_orders(
         raise ValueError("count must be >= 0 and rate > 0")
     prefix = prefix or uuid.uuid4().hex[:8]
     limit = max_seconds if max_seconds is not None else count / rate * 2 + 60
-    if concurrency is None:
-        waiting = math.ceil(rate * policy.timeout * (policy.retries + 1))
-        concurrency = max(MIN_IN_FLIGHT, min(MAX_IN_FLIGHT, waiting + MIN_IN_FLIGHT))
+    concurrency = concurrency or policy.in_flight
     client = Client(target, policy, connections=concurrency)
     ledger: list[Sent] = []
     lock = threading.Lock()

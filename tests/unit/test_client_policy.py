@@ -87,7 +87,7 @@ def test_a_4xx_is_final_and_the_retries_are_bounded(flaky) -> None:
 
 
 def test_a_policy_that_makes_no_sense_is_refused() -> None:
-    for bad in ({"timeout": 0}, {"retries": -1}, {"backoff": -0.5}):
+    for bad in ({"timeout": 0}, {"retries": -1}, {"backoff": -0.5}, {"in_flight": 0}):
         with pytest.raises(ValueError, match="client timeout"):
             ClientPolicy(**bad)
 
@@ -142,15 +142,15 @@ class Barrier(BaseHTTPRequestHandler):
         pass
 
 
-def test_orders_go_when_due_whether_or_not_the_earlier_ones_were_answered() -> None:
-    """An open loop, as the guidance's demo client: 40 requests, none answered until all 40 are
-    waiting at once. A client that waited for answers before sending more would never get there."""
+def test_as_many_requests_wait_at_once_as_the_client_lets() -> None:
+    """The guidance's demo client sends each request on its own: 40 requests, none answered
+    until all 40 wait at once, need a client that lets 40 wait (`ClientPolicy.in_flight`)."""
     handler = type("Handler", (Barrier,), {"barrier": threading.Barrier(40)})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         api = Api(f"http://127.0.0.1:{server.server_port}", "Bearer t")
-        ledger = send_orders(api, 40, 200, policy=ClientPolicy(timeout=90))
+        ledger = send_orders(api, 40, 200, policy=ClientPolicy(timeout=90, in_flight=40))
     finally:
         server.shutdown()
         server.server_close()
