@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 import psycopg
 from aws_lambda_powertools.utilities import parameters
@@ -28,19 +29,35 @@ def connection() -> psycopg.Connection:
     conn = getattr(_instance, "conn", None)
     if conn is None or conn.closed or conn.broken:
         # Cached for 5 minutes: a burst of invocations costs one Secrets Manager call.
-        secret = parameters.get_secret(os.environ["DB_SECRET_ID"], transform="json", max_age=300)
-        conn = _instance.conn = psycopg.connect(
-            host=os.environ["DB_PROXY_HOST"],
-            port=int(os.environ.get("DB_PROXY_PORT", "5432")),
-            dbname=secret["dbname"],
-            user=secret["username"],
-            password=secret["password"],
-            sslmode=os.environ.get("DB_SSLMODE", "require"),
-            connect_timeout=5,
-            autocommit=True,
-            prepare_threshold=None,  # transaction pooling can't keep prepared statements
-        )
+        conn = _instance.conn = connect(secret(max_age=300), connect_timeout=5)
     return conn
+
+
+def secret(*, max_age: int) -> dict[str, Any]:
+    """The DB credentials from Secrets Manager; ``max_age`` 0 fetches them anew."""
+    return parameters.get_secret(
+        os.environ["DB_SECRET_ID"], transform="json", max_age=max_age, force_fetch=max_age == 0
+    )
+
+
+def connect(credentials: dict[str, Any], *, connect_timeout: int) -> psycopg.Connection:
+    """A new connection through the proxy."""
+    return psycopg.connect(
+        host=os.environ["DB_PROXY_HOST"],
+        port=int(os.environ.get("DB_PROXY_PORT", "5432")),
+        dbname=credentials["dbname"],
+        user=credentials["username"],
+        password=credentials["password"],
+        sslmode=os.environ.get("DB_SSLMODE", "require"),
+        connect_timeout=connect_timeout,
+        autocommit=True,
+        prepare_threshold=None,  # transaction pooling can't keep prepared statements
+    )
+
+
+def row(order: QueuedOrder) -> dict[str, Any]:
+    """The insert's parameters: the order's fields, and the whole order as the payload."""
+    return order.model_dump() | {"payload": Jsonb(order.model_dump(mode="json"))}
 
 
 class OrderConflict(ValueError):
@@ -50,9 +67,8 @@ class OrderConflict(ValueError):
 def insert_order(order: QueuedOrder) -> bool:
     """Commit ``order`` once, ever: False if this same order is already there (a redelivery or a
     retry); `OrderConflict` if its id holds a different order, which must not vanish silently."""
-    params = order.model_dump() | {"payload": Jsonb(order.model_dump(mode="json"))}
     conn = connection()
-    if conn.execute(INSERT, params).rowcount == 1:
+    if conn.execute(INSERT, row(order)).rowcount == 1:
         return True
     (stored,) = conn.execute(STORED, (order.order_id,)).fetchone() or (None,)
     if stored is None or not order.same_as(stored):

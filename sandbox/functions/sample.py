@@ -20,13 +20,9 @@ contract is the same in every profile).
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
-import boto3
-import psycopg
-from psycopg.types.json import Jsonb
-
+from sandbox.functions.database import connect, row, secret
 from sandbox.functions.http import response
 from sandbox.functions.orders import InvalidOrder, QueuedOrder, accepted, parse_order
 
@@ -38,24 +34,8 @@ INSERT = """
 
 def insert(order: QueuedOrder) -> None:
     """A new connection with a secret fetched just now, one plain insert, close."""
-    secret = json.loads(
-        boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["DB_SECRET_ID"])[
-            "SecretString"
-        ]
-    )
-    with psycopg.connect(
-        host=os.environ["DB_PROXY_HOST"],
-        port=int(os.environ.get("DB_PROXY_PORT", "5432")),
-        dbname=secret["dbname"],
-        user=secret["username"],
-        password=secret["password"],
-        sslmode=os.environ.get("DB_SSLMODE", "require"),
-        connect_timeout=3,
-        autocommit=True,
-        prepare_threshold=None,
-    ) as conn:
-        params = order.model_dump() | {"payload": Jsonb(order.model_dump(mode="json"))}
-        conn.execute(INSERT, params)
+    with connect(secret(max_age=0), connect_timeout=3) as conn:
+        conn.execute(INSERT, row(order))
 
 
 def consumer_handler(event: dict[str, Any], context: Any) -> None:

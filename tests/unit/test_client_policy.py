@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,15 +18,41 @@ from sandbox.load import Api, Client, ClientPolicy, Sent, send_orders
 from sandbox.targets import Commit
 
 
-class Flaky(BaseHTTPRequestHandler):
+class Answering(BaseHTTPRequestHandler):
+    """A test gateway: each POST is answered with ``status(order_id)``, an empty body."""
+
+    def do_POST(self) -> None:
+        order_id = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["order_id"]
+        self.send_response(self.status(order_id))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def status(self, order_id: str) -> int:
+        raise NotImplementedError
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[Api]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield Api(f"http://127.0.0.1:{server.server_port}", "Bearer t")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Flaky(Answering):
     """Answers each order id with the next status of its script (the last one from then on);
     0 in a script: hold the request past any client's timeout, then answer 202."""
 
     scripts: dict[str, list[int]]
     tries: dict[str, int]
 
-    def do_POST(self) -> None:
-        order_id = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["order_id"]
+    def status(self, order_id: str) -> int:
         tried = self.tries.get(order_id, 0)
         self.tries[order_id] = tried + 1
         script = self.scripts[order_id]
@@ -33,26 +60,15 @@ class Flaky(BaseHTTPRequestHandler):
         if status == 0:
             time.sleep(1.0)
             status = 202
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        return status
 
 
 @pytest.fixture
 def flaky() -> Iterator[tuple[Api, dict[str, list[int]], dict[str, int]]]:
     scripts: dict[str, list[int]] = {}
     tries: dict[str, int] = {}
-    handler = type("Handler", (Flaky,), {"scripts": scripts, "tries": tries})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield Api(f"http://127.0.0.1:{server.server_port}", "Bearer t"), scripts, tries
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(type("Handler", (Flaky,), {"scripts": scripts, "tries": tries})) as api:
+        yield api, scripts, tries
 
 
 def post(api: Api, policy: ClientPolicy, order_id: str) -> Sent:
@@ -122,38 +138,25 @@ def test_the_client_sees_its_own_wait_and_the_retries_are_counted() -> None:
     assert report.client_wait_ms["p50"] == pytest.approx(3100.0)  # acknowledged ones only
 
 
-class Barrier(BaseHTTPRequestHandler):
+class Barrier(Answering):
     """Answers no request until ``parties`` of them are waiting at once (or gives up)."""
 
     barrier: threading.Barrier
 
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
+    def status(self, order_id: str) -> int:
         try:
             self.barrier.wait(timeout=60)
-            status = 202
         except threading.BrokenBarrierError:
-            status = 503
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
+            return 503
+        return 202
 
 
 def test_as_many_requests_wait_at_once_as_the_client_lets() -> None:
     """The guidance's demo client sends each request on its own: 40 requests, none answered
     until all 40 wait at once, need a client that lets 40 wait (`ClientPolicy.in_flight`)."""
     handler = type("Handler", (Barrier,), {"barrier": threading.Barrier(40)})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        api = Api(f"http://127.0.0.1:{server.server_port}", "Bearer t")
+    with serving(handler) as api:
         ledger = send_orders(api, 40, 200, policy=ClientPolicy(timeout=90, in_flight=40))
-    finally:
-        server.shutdown()
-        server.server_close()
     assert sorted(s.status for s in ledger) == [202] * 40
 
 
