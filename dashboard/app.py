@@ -11,6 +11,7 @@ import streamlit as st
 from dashboard import controls, layout, live
 from sandbox.state import NotRunning, load
 
+controls.clicks_done()
 layout.setup("near-zero-RPO sandbox")
 st.title("Near-zero-RPO sandbox")
 try:

@@ -53,6 +53,8 @@ def _redrive(target: AwsTarget) -> None:
     def work(job: jobs.Job) -> str:
         return f"redrove {target.redrive()} message(s) with SQS's move task"
 
+    if not controls.fresh_click("redrive"):
+        return
     try:
         jobs.start("DLQ redrive", work)
     except Exception as error:  # another redrive still running

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, sync_playwright
 
-from sandbox import drill, stack
+from sandbox import drill, stack, traffic
 from sandbox.state import StackState, load
 from tests.conftest import PATIENCE, wait_for
 from tests.dashboard.conftest import restore
@@ -35,9 +35,11 @@ FLAGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 OUTAGE_SECONDS = 5  # long enough to queue up orders, short of the test queue's retry budget
+#: Every line "Stop traffic" can answer (`dashboard.actions.stop_traffic`, `controls._act`).
+STOP_ANSWERS = ("traffic stopped: sent", "no traffic was running", "stop traffic failed")
 
 
-def until[T](check: Callable[[], T], what: str) -> T:
+def until[T](check: Callable[[], T], what: str | Callable[[], str]) -> T:
     """Poll ``check`` until it returns something truthy; fail after `PATIENCE`."""
 
     def seen() -> T | None:
@@ -74,7 +76,34 @@ def click(page: Page, label: str) -> None:
 
 
 def shows(page: Page, text: str | re.Pattern[str]) -> bool:
-    return page.get_by_text(text).first.is_visible()
+    """The page shows ``text``: any element with it is visible (the first one found may be a
+    copy that is not, while Streamlit redraws)."""
+    return page.get_by_text(text).filter(visible=True).count() > 0
+
+
+def notices(page: Page) -> list[str]:
+    """The texts of the notices the page shows (st.success, st.error, ...)."""
+    return page.locator("[data-testid='stAlertContainer']").filter(visible=True).all_inner_texts()
+
+
+def alert(page: Page, starts: tuple[str, ...]) -> str | None:
+    """The text of the first notice on the page that starts with one of ``starts``."""
+    return next((text for text in notices(page) if text.startswith(starts)), None)
+
+
+def seen_after_stop(state: StackState, page: Page) -> str:
+    """What a failed wait for Stop traffic's answer reports: the page, the traffic, the log."""
+    try:
+        shown: list[str] | str = notices(page)
+    except PlaywrightError as error:
+        shown = f"unreadable ({error})"
+    log = Path(state.path("logs", "dashboard.log"))
+    tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+    return (
+        f"the page's answer to Stop traffic (its notices: {shown}; the traffic's last report: "
+        f"{ {k: v for k, v in (traffic.stats(state) or {}).items() if k != 'per_second'} }; "
+        "the dashboard's log ends: " + " | ".join(tail) + ")"
+    )
 
 
 @pytest.fixture
@@ -120,7 +149,10 @@ def test_crash_failover_walk_through_in_a_real_browser(live: StackState, browser
     until(lambda: shows(page, done), "the failover's end")
     assert load().writer.name == "n2"
     click(page, "Stop traffic")
-    until(lambda: shows(page, re.compile(r"^traffic stopped: sent \d+")), "traffic stopped")
+    answer = until(lambda: alert(page, STOP_ANSWERS), lambda: seen_after_stop(live, page))
+    assert answer.startswith("traffic stopped: sent"), (
+        f"the page said {answer!r}; the traffic's last report: {traffic.stats(live)}"
+    )
     until(lambda: queue_depth(page) == 0, "the queue drained to zero")
     walk_through = time.monotonic() - started
 
