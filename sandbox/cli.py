@@ -33,7 +33,7 @@ from sandbox import (
 )
 from sandbox import drill as drills
 from sandbox.load import PATIENT, POISON_CUSTOMER_ID, Client, ClientPolicy, order, send_orders
-from sandbox.queue import QueueSettings
+from sandbox.queue import QueueSettings, function_timeout_for
 from sandbox.state import PACES, NotRunning, RunnerSettings, load
 from sandbox.targets.aws import DEFAULT_REGION, AwsTarget
 
@@ -53,14 +53,22 @@ def up(
     max_receive_count: Annotated[
         int, typer.Option(min=1, max=1000, help="Receives before the DLQ")
     ] = 25,
-    visibility_timeout: Annotated[int, typer.Option(min=0, max=43200, help="Seconds")] = 5,
+    visibility_timeout: Annotated[int, typer.Option(min=0, max=43200, help="Seconds")] = 6,
     replication: Annotated[str, typer.Option(help="sync (Aurora-like) or async")] = "sync",
     batch_size: Annotated[int, typer.Option(min=1, max=10, help="Records per invocation")] = 10,
     batching_window: Annotated[
         float, typer.Option(min=0, max=300, help="Seconds to gather a fuller batch")
     ] = 0.0,
     concurrency: Annotated[int, typer.Option(min=1, max=16, help="Consumer instances")] = 2,
-    function_timeout: Annotated[float, typer.Option(min=0.5, max=900, help="Seconds")] = 5.0,
+    function_timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.5,
+            max=900,
+            help="Seconds [default: the longest whole second that keeps the visibility timeout "
+            ">= 6x it (AWS's rule), at least 1]",
+        ),
+    ] = None,
     auto_ports: Annotated[
         bool, typer.Option(help="Pick free ports instead of the defaults")
     ] = False,
@@ -121,7 +129,9 @@ def up(
             batch_size=batch_size,
             batching_window_seconds=batching_window,
             concurrency=concurrency,
-            function_timeout_seconds=function_timeout,
+            function_timeout_seconds=function_timeout
+            if function_timeout is not None
+            else function_timeout_for(visibility_timeout),
         ),
     )
     options = stack.Options(

@@ -1,9 +1,11 @@
 """The durable queue and its dead-letter queue: settings and setup.
 
 `QueueSettings` is the one definition of the queue that both the local sandbox (LocalStack) and
-the CDK app in ``aws/`` read, so the two can never drift apart. Its defaults are the guidance's:
-FIFO with content-based deduplication, 14 days of retention, a 5 s visibility timeout, and a
-redrive to the DLQ after 25 failed receives.
+the CDK app in ``aws/`` read, so the two can never drift apart. Its defaults are the guidance's
+(FIFO with content-based deduplication, 14 days of retention, a redrive to the DLQ after 25
+failed receives) but for one: a 6 s visibility timeout, not the guidance's 5 s, so the consumer's
+1 s timeout (Lambda's shortest) keeps AWS's rule of a visibility timeout at least six times the
+function's (`function_timeout_for`). The guidance's 5 s lives on in its sample's profile.
 """
 
 from __future__ import annotations
@@ -15,6 +17,16 @@ from typing import Any, Literal
 QueueType = Literal["fifo", "standard"]
 
 FOURTEEN_DAYS = 14 * 24 * 3600
+#: AWS: "set the source queue's visibility timeout to at least six times the timeout that you
+#: configure on your function", so a batch retried after throttling is not redelivered meanwhile.
+VISIBILITY_RATIO = 6
+LAMBDA_MIN_TIMEOUT_SECONDS = 1
+
+
+def function_timeout_for(visibility_timeout_seconds: int) -> int:
+    """The consumer's timeout for a queue: the longest whole second that keeps the visibility
+    timeout >= 6x it, but at least 1 s (Lambda's shortest; under 6 s the ratio cannot hold)."""
+    return max(LAMBDA_MIN_TIMEOUT_SECONDS, visibility_timeout_seconds // VISIBILITY_RATIO)
 
 
 @dataclass(frozen=True)
@@ -24,7 +36,7 @@ class QueueSettings:
     name: str = "orders"
     type: QueueType = "fifo"
     retention_seconds: int = FOURTEEN_DAYS
-    visibility_timeout_seconds: int = 5
+    visibility_timeout_seconds: int = 6
     max_receive_count: int = 25
 
     @property

@@ -4,9 +4,9 @@ path), plus the admin function that reconciles and migrates.
 Timeouts. AWS advises an SQS queue's visibility timeout of at least six times the consumer
 function's timeout, so a batch that Lambda retries after throttling is not redelivered while still
 in flight. The consumer's timeout is derived from `QueueSettings.visibility_timeout_seconds`
-rather than chosen: ``visibility // 6``, rounded down so the ratio stays >= 6, and at least 1 s,
-Lambda's shortest. With the guidance's 5 s visibility timeout that floor wins (1 s: a 5:1 ratio);
-synth warns about it.
+rather than chosen, by the rule the local runner's default follows too
+(`sandbox.queue.function_timeout_for`: ``visibility // 6``, at least 1 s, Lambda's shortest). The
+default 6 s gives 1 s; under 6 s (the guidance's own 5 s) the floor wins and synth warns.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from aws.stacks.database import Database
 from aws.stacks.network import Network
 from aws.stacks.proxy import PORT, Proxy
 from aws.stacks.queue import Queues
+from sandbox.queue import VISIBILITY_RATIO, function_timeout_for
 from sandbox.state import RunnerSettings
 
 PRODUCER = "sandbox.functions.producer.handler"
@@ -32,16 +33,10 @@ DIRECT = "sandbox.functions.direct.handler"
 RECONCILE = "reconcile.handler"
 MIGRATE = "reconcile.migrate"
 
-VISIBILITY_RATIO = 6
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.X86_64
 MEMORY_MB = 512  # more memory is more CPU: TLS handshakes within the consumer's short timeout
 API_FUNCTION_TIMEOUT = Duration.seconds(10)  # well inside API Gateway's 29 s integration timeout
-
-
-def consumer_timeout_seconds(visibility_timeout_seconds: int) -> int:
-    """The longest whole-second timeout that keeps visibility >= 6x timeout, but at least 1 s."""
-    return max(1, visibility_timeout_seconds // VISIBILITY_RATIO)
 
 
 class Functions(Construct):
@@ -89,7 +84,7 @@ class Functions(Construct):
         queues.queue.grant_send_messages(self.producer)
 
         visibility = queues.settings.visibility_timeout_seconds
-        timeout = consumer_timeout_seconds(visibility)
+        timeout = function_timeout_for(visibility)
         self.consumer = self._function(
             "Consumer",
             handlers_dir,

@@ -5,14 +5,14 @@ import json
 from sandbox.queue import QueueSettings
 
 
-def test_defaults_are_the_guidance_settings():
+def test_defaults_are_the_guidance_settings_but_a_visibility_timeout_6x_the_function_timeout():
     settings = QueueSettings()
     attributes = settings.queue_attributes("arn:dlq")
     assert settings.queue_name == "orders.fifo" and settings.dlq_name == "orders-dlq.fifo"
     assert attributes["FifoQueue"] == "true"
     assert attributes["ContentBasedDeduplication"] == "true"
     assert attributes["MessageRetentionPeriod"] == str(14 * 24 * 3600)
-    assert attributes["VisibilityTimeout"] == "5"
+    assert attributes["VisibilityTimeout"] == "6"  # the guidance has 5: see `function_timeout_for`
     assert json.loads(attributes["RedrivePolicy"]) == {
         "deadLetterTargetArn": "arn:dlq",
         "maxReceiveCount": 25,
