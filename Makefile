@@ -39,7 +39,7 @@ dashboard: $(if $(STACK),$(VENV)/.installed,install)  ## Start the dashboard if 
 test: install browser  ## Run the test suite on a real stack of its own
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-bench: install  ## Measure failover RTO, drain and API throughput on a stack of its own (BENCH_ARGS=--quick)
+bench: install  ## Measure failover RTO, drain, API throughput, the consumer profiles (BENCH_ARGS=--quick)
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 lint: install  ## ruff

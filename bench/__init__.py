@@ -1,4 +1,4 @@
-"""`make bench`: what the sandbox's failover, drain and API cost, measured on a stack of its own.
+"""`make bench`: what the failover, drain, API and consumer profiles cost, on stacks of its own.
 
 Every figure is printed beside a baseline measured in the same run on the same machine (the raw
 SQS rate of the same LocalStack, the gateway's bare health round trip), because absolute numbers

@@ -24,7 +24,7 @@ from sandbox import database, stack
 from sandbox.state import StackState
 
 COMMITS = (
-    "SELECT count(*), min(EXTRACT(EPOCH FROM committed_at))::float8, "
+    "SELECT count(DISTINCT order_id), min(EXTRACT(EPOCH FROM committed_at))::float8, "
     "max(EXTRACT(EPOCH FROM committed_at))::float8 FROM orders WHERE order_id LIKE %s"
 )
 
@@ -111,12 +111,37 @@ def raw_baseline(state: StackState, count: int, clients: int, tick: Tick) -> tup
     )
 
 
-def run(state: StackState, count: int, clients: int, tick: Tick) -> Section:
-    concurrency = state.runner.concurrency
-    section = Section(
-        "drain", f"Drain throughput: {count} orders, runner concurrency {concurrency}"
-    )
-    prefix = f"drain-{uuid.uuid4().hex[:6]}"
+@dataclass(frozen=True)
+class Drained:
+    """One drain: ``count`` orders queued through the API with the consumer stopped, then the
+    consumer started (``started``) and waited for until every accepted order committed."""
+
+    filled: loops.LoopResult
+    queued: int  # messages in the queue when the consumer started
+    started: float
+    committed: int
+    first: float | None  # first and last commit, epoch seconds on the writer's clock
+    last: float | None
+    invocations: list[Invocation]
+
+    @property
+    def accepted(self) -> int:
+        return len(self.filled.ok)
+
+    @property
+    def overall(self) -> float | None:
+        """Orders/s from the consumer's start (its cold start included) to the last commit."""
+        return stats.rate(self.committed, self.last - self.started) if self.last else None
+
+    @property
+    def steady(self) -> float | None:
+        """Orders/s from the first commit to the last: the steady state."""
+        if self.first is None or self.last is None:
+            return None
+        return stats.rate(self.committed - 1, self.last - self.first)
+
+
+def drain(state: StackState, prefix: str, count: int, clients: int, tick: Tick) -> Drained:
     stack.stop(state, "consumer")
     try:
         filled = fill(state, prefix, count, clients, tick)
@@ -128,12 +153,21 @@ def run(state: StackState, count: int, clients: int, tick: Tick) -> Section:
         stack.start(state, "consumer")
     accepted = len(filled.ok)
     total, first, last = wait_committed(state, prefix, accepted, loops.time_bound(accepted), tick)
-    invocations = _read_invocations(log, offset)
+    return Drained(filled, queued, started, total, first, last, _read_invocations(log, offset))
+
+
+def run(state: StackState, count: int, clients: int, tick: Tick) -> Section:
+    concurrency = state.runner.concurrency
+    section = Section(
+        "drain", f"Drain throughput: {count} orders, runner concurrency {concurrency}"
+    )
+    drained = drain(state, f"drain-{uuid.uuid4().hex[:6]}", count, clients, tick)
+    accepted, total, started = drained.accepted, drained.committed, drained.started
+    first, last, filled, queued = drained.first, drained.last, drained.filled, drained.queued
     raw_count, raw_seconds = raw_baseline(state, accepted, clients, tick)
 
     raw_rate = stats.rate(raw_count, raw_seconds)
-    overall = stats.rate(total, last - started) if last else None
-    steady = stats.rate(total - 1, last - first) if first and last else None
+    overall, steady = drained.overall, drained.steady
     section.figures = [
         Figure(
             "raw SQS receive+delete (no function)",
@@ -159,7 +193,7 @@ def run(state: StackState, count: int, clients: int, tick: Tick) -> Section:
         Figure(
             "runner cold start (start -> first commit)", first - started if first else None, "s"
         ),
-        *_invocation_figures(invocations),
+        *invocation_figures(drained.invocations),
         Figure(
             "API accept while filling (consumer stopped)",
             stats.rate(accepted, filled.elapsed),
@@ -176,7 +210,7 @@ def run(state: StackState, count: int, clients: int, tick: Tick) -> Section:
         "steady_seconds": last - first if first and last else None,
         "raw_messages": raw_count,
         "raw_seconds": raw_seconds,
-        "invocations": len(invocations),
+        "invocations": len(drained.invocations),
     }
     if total < accepted:
         section.error = f"only {total} of {accepted} orders committed before the time bound"
@@ -189,7 +223,7 @@ def _read_invocations(log: Path, offset: int) -> list[Invocation]:
         return parse_invocations(handle.read().decode(errors="replace").splitlines())
 
 
-def _invocation_figures(invocations: list[Invocation]) -> list[Figure]:
+def invocation_figures(invocations: list[Invocation]) -> list[Figure]:
     """The runner's per-invocation cost, from its own log lines."""
     if not invocations:
         return []

@@ -34,14 +34,15 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bench import accept, drain, report, rto
+from bench import accept, drain, profiles, report, rto
 from bench.model import Section
 from sandbox import stack
 from sandbox.state import NotRunning, StackState
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
-SECTIONS = ("rto", "drain", "api")
-QUICK = {"failovers": 2, "drain": 300, "orders": 200}
+SECTIONS = ("rto", "drain", "api", "profiles")
+ON_ITS_STACK = ("rto", "drain", "api")  # the rest start stacks of their own
+QUICK = {"failovers": 2, "drain": 300, "orders": 200, "profile_orders": 100}
 SETTLE_TIMEOUT = 600.0  # a bound for the queue to empty between sections, not a pause
 
 
@@ -53,6 +54,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--drain", type=int, default=3000, help="orders to drain (M)")
     parser.add_argument("--orders", type=int, default=2000, help="orders for API accept (K)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent API clients (C)")
+    parser.add_argument(
+        "--profile-orders", type=int, default=600, help="orders drained per consumer profile"
+    )
     parser.add_argument("--load-rate", type=float, default=20, help="orders/s during failovers")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section")
     parser.add_argument("--quick", action="store_true", help="a short smoke run: " + str(QUICK))
@@ -61,7 +65,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         for name, value in QUICK.items():
             setattr(args, name, min(getattr(args, name), value))
-    if min(args.failovers, args.drain, args.orders, args.clients) < 1 or args.load_rate <= 0:
+    counts = (args.failovers, args.drain, args.orders, args.clients, args.profile_orders)
+    if min(counts) < 1 or args.load_rate <= 0:
         parser.error("counts, clients and the load rate must be positive")
     return args
 
@@ -100,8 +105,9 @@ def wait_empty(state: StackState, ui: Ui) -> None:
         ui.log(f"[yellow]{left} message(s) still queued after {SETTLE_TIMEOUT:.0f} s[/yellow]")
 
 
-def measure(state: StackState, args: argparse.Namespace, ui: Ui) -> list[Section]:
-    """Each section in turn; one that fails is reported as such and the next still runs."""
+def measure(state: StackState, keys: list[str], args: argparse.Namespace, ui: Ui) -> list[Section]:
+    """Each section on the benchmark's stack in turn; one that fails is reported as such and the
+    next still runs."""
 
     def on_trial(index: int, trial: rto.Trial) -> None:
         ui.tick("crash failovers", index + 1, args.failovers)
@@ -128,16 +134,20 @@ def measure(state: StackState, args: argparse.Namespace, ui: Ui) -> list[Section
         "api": ("API accept", lambda: accept.run(state, args.orders, args.clients, ui.tick)),
     }
     sections = []
-    for key in args.only or SECTIONS:
+    for key in keys:
         title, run = runs[key]
         wait_empty(state, ui)
-        ui.log(f"[bold]{title}[/bold]")
-        try:
-            sections.append(run())
-        except Exception as error:
-            ui.log(f"[red]{title} failed: {type(error).__name__}: {error}[/red]")
-            sections.append(Section(key, title, error=f"{type(error).__name__}: {error}"))
+        sections.append(section(key, title, run, ui))
     return sections
+
+
+def section(key: str, title: str, run: Callable[[], Section], ui: Ui) -> Section:
+    ui.log(f"[bold]{title}[/bold]")
+    try:
+        return run()
+    except Exception as error:
+        ui.log(f"[red]{title} failed: {type(error).__name__}: {error}[/red]")
+        return Section(key, title, error=f"{type(error).__name__}: {error}")
 
 
 def machine(loadavg_start: tuple[float, float, float]) -> dict[str, Any]:
@@ -165,14 +175,28 @@ def main(argv: list[str] | None = None) -> int:
     state: StackState | None = None
     code = 1
     ui = Ui(console)
+    options = stack.Options(auto_ports=True)
+    selected = args.only or list(SECTIONS)
     try:
+        sections: list[Section] = []
         with ui.progress:
-            state, _ = stack.up(
-                stack.Options(auto_ports=True), report=lambda step: ui.log(f"stack: {step}")
-            )
-            if "dashboard" in state.pids:  # not measured: only CPU and memory taken from the rest
-                stack.stop(state, "dashboard")
-            sections = measure(state, args, ui)
+            if on_its_stack := [key for key in selected if key in ON_ITS_STACK]:
+                state, _ = stack.up(options, report=lambda step: ui.log(f"stack: {step}"))
+                if "dashboard" in state.pids:  # not measured: only CPU and memory taken
+                    stack.stop(state, "dashboard")
+                sections += measure(state, on_its_stack, args, ui)
+                # Down before the profiles' stacks start: they must not compete with it.
+                teardown(console, state, run_dir, keep_logs=any(s.error for s in sections))
+                state = None
+            if "profiles" in selected:
+                sections.append(
+                    section(
+                        "profiles",
+                        "Consumer profiles",
+                        lambda: profiles.run(args.profile_orders, args.clients, ui.tick, ui.log),
+                        ui,
+                    )
+                )
         header = {
             "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
             "wall_seconds": time.time() - started,
@@ -183,10 +207,11 @@ def main(argv: list[str] | None = None) -> int:
                 "orders": args.orders,
                 "clients": args.clients,
                 "load_rate": args.load_rate,
+                "profile_orders": args.profile_orders,
                 "quick": args.quick,
-                "replication": state.replication,
-                "runner": asdict(state.runner),
-                "queue": state.queue.to_dict(),
+                "replication": options.replication,
+                "runner": asdict(options.runner),
+                "queue": options.queue.to_dict(),
             },
         }
         report.show(console, header, sections)
@@ -199,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the teardown
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        teardown(console, state, run_dir, keep_logs=code != 0)
+        if state is not None or run_dir.exists():  # not yet torn down
+            teardown(console, state, run_dir, keep_logs=code != 0)
     return code
 
 

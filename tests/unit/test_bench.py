@@ -1,13 +1,18 @@
-"""The benchmark's pure helpers: percentiles, ratios, loop accounting, runner log parsing."""
+"""The benchmark's pure helpers: percentiles, ratios, loop accounting, runner log parsing, the
+profiles' figures."""
 
 import contextlib
 import json
 
 import pytest
 
-from bench.drain import Invocation, parse_invocations
-from bench.loops import closed_loop
+from bench import profiles as bench_profiles
+from bench.drain import Drained, Invocation, parse_invocations
+from bench.loops import Call, LoopResult, closed_loop
 from bench.stats import latency, percentile, rate, ratio, spread
+from sandbox import profiles
+from sandbox.queue import QueueSettings
+from sandbox.state import RunnerSettings
 
 
 def test_percentile_interpolates_between_ranks():
@@ -65,3 +70,41 @@ def test_parse_invocations_reads_only_the_runners_invocation_lines():
         json.dumps(["not", "an", "object"]),
     ]
     assert parse_invocations(lines) == [Invocation(records=2, ms=12.5)]
+
+
+def drained(committed: int, seconds: float, records_each: int) -> Drained:
+    calls = [Call(ok=True, started=float(i), seconds=0.01) for i in range(committed)]
+    invocations = [Invocation(records_each, 40.0)] * (committed // records_each)
+    return Drained(
+        LoopResult(calls, False), committed, 0.0, committed, 1.0, 1.0 + seconds, invocations
+    )
+
+
+def test_the_profiles_figures_set_the_sample_against_the_sandbox():
+    sample_queue, sample_runner = profiles.settings(
+        "guidance-sample", QueueSettings(), RunnerSettings()
+    )
+    rows = bench_profiles.figures(
+        [
+            bench_profiles.Measured(
+                "sandbox", QueueSettings(), RunnerSettings(), drained(601, 10, 10), 150.0
+            ),
+            bench_profiles.Measured(
+                "guidance-sample", sample_queue, sample_runner, drained(601, 60, 1), 125.0
+            ),
+        ]
+    )
+    by_name = {row.name: row for row in rows}
+    base = by_name["sandbox: drain, first -> last commit"]
+    assert base.baseline and base.value == pytest.approx(60.0) and base.versus == {}
+    sample = by_name["guidance-sample: drain, first -> last commit"]
+    assert sample.value == pytest.approx(10.0) and sample.versus == {
+        "sandbox": pytest.approx(1 / 6)
+    }
+    assert "batch 1" in sample.note
+    parked = by_name["guidance-sample: outage before the first order is parked"]
+    assert parked.versus == {"sandbox": pytest.approx(125 / 150)}
+    assert "visibility 5 s" in parked.note and "function timeout 5 s" in parked.note
+    assert by_name["sandbox: outage before the first order is parked"].baseline
+    per_invocation = by_name["guidance-sample: runner invocation, median"]
+    assert "1.0 records each" in per_invocation.note
