@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import controls, layout, live
+from dashboard import clicks, controls, layout, live
 from sandbox.state import NotRunning, load
 
-controls.clicks_done()
+clicks.done()
 layout.setup("near-zero-RPO sandbox")
 st.title("Near-zero-RPO sandbox")
 try:

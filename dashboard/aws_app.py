@@ -11,12 +11,12 @@ import os
 
 import streamlit as st
 
-from dashboard import aws_live, controls, layout
+from dashboard import aws_live, clicks, layout
 from dashboard.errors import readable
 from sandbox.aws_dashboard import REGION_ENV, STACK_ENV
 from sandbox.targets.aws import DEFAULT_REGION
 
-controls.clicks_done()
+clicks.done()
 layout.setup("near-zero-RPO sandbox on AWS")
 st.title("Near-zero-RPO sandbox on AWS")
 stack = os.environ.get(STACK_ENV)

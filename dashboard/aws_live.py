@@ -11,7 +11,7 @@ import time
 
 import streamlit as st
 
-from dashboard import charts, controls, dlq_view, history, jobs, panels
+from dashboard import charts, clicks, controls, dlq_view, history, jobs, panels
 from dashboard.errors import readable
 from sandbox.targets.aws import AwsTarget
 
@@ -50,17 +50,17 @@ def _redrive(target: AwsTarget) -> None:
     """Button callback: the redrive runs as a job (it can take minutes), so the page stays live
     and the job panel shows it running, then its result."""
 
-    def work(job: jobs.Job) -> str:
+    def redrive(job: jobs.Job) -> str:
         return f"redrove {target.redrive()} message(s) with SQS's move task"
 
-    if not controls.fresh_click("redrive"):
-        return
-    try:
-        jobs.start("DLQ redrive", work)
-    except Exception as error:  # another redrive still running
-        st.session_state["notice"] = ("error", f"redrive the DLQ failed: {readable(error)}")
-    else:
-        st.session_state.pop("notice", None)  # the job panel shows it from now on
+    def work() -> clicks.Notice | None:
+        try:
+            jobs.start("DLQ redrive", redrive)
+        except Exception as error:  # another redrive still running
+            return ("error", f"redrive the DLQ failed: {readable(error)}")
+        return None  # the job panel shows it from now on
+
+    clicks.act_once("redrive the dlq", work)
 
 
 @st.fragment(run_every=REFRESH_SECONDS)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from dashboard import actions
+from dashboard import actions, clicks
 from dashboard.errors import readable
 from dashboard.jobs import Job
 from sandbox import traffic
@@ -19,29 +19,6 @@ from sandbox.drill import FAULTS
 from sandbox.state import StackState, load
 
 Action = Callable[[StackState], "str | Job"]
-#: The click this session has acted on, until a run of the page gets past the callbacks.
-ACTING = "acting"
-
-
-def fresh_click(label: str) -> bool:
-    """False for a click the session has acted on already: its callback must run once.
-
-    Streamlit runs a button's callback before the script. When a refresh (the live part's
-    timer) comes in during a slow callback, it stops that run straight after the callbacks and
-    delivers the click again in the next run, which calls the callback a second time: "Stop
-    traffic" stopped the traffic, then answered "no traffic was running" over its own notice. A
-    run that gets as far as the script (`clicks_done`) ends the click.
-    """
-    session = st.session_state
-    if session.get(ACTING) == label:
-        return False
-    session[ACTING] = label
-    return True
-
-
-def clicks_done() -> None:
-    """The script is running: the callbacks of this run's click, if any, have run."""
-    st.session_state.pop(ACTING, None)
 
 
 def sidebar() -> None:
@@ -54,7 +31,7 @@ def sidebar() -> None:
 
 def notice() -> None:
     """The last action's outcome, until the next action."""
-    kind, text = st.session_state.get("notice", (None, ""))
+    kind, text = clicks.notice() or (None, "")
     if kind == "error":
         st.error(text)
     elif kind == "success":
@@ -62,17 +39,14 @@ def notice() -> None:
 
 
 def _act(label: str, action: Action) -> None:
-    if not fresh_click(label):
-        return
-    try:
-        outcome = action(load())
-    except Exception as error:  # the page says why in one line; never a traceback
-        st.session_state["notice"] = ("error", f"{label} failed: {readable(error)}")
-        return
-    if isinstance(outcome, Job):
-        st.session_state.pop("notice", None)  # the job panel shows it from now on
-    else:
-        st.session_state["notice"] = ("success", outcome)
+    def work() -> clicks.Notice | None:
+        try:
+            outcome = action(load())
+        except Exception as error:  # the page says why in one line; never a traceback
+            return ("error", f"{label} failed: {readable(error)}")
+        return None if isinstance(outcome, Job) else ("success", outcome)  # a job: its panel
+
+    clicks.act_once(label, work)
 
 
 def _button(label: str, key: str, action: Action, **options: object) -> None:

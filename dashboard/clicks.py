@@ -1,0 +1,57 @@
+"""A button's click acted on once, and its outcome kept where Streamlit's reruns cannot drop it.
+
+Every read or write of ``st.session_state`` is a point where Streamlit may stop the run for a
+newer request (its `SafeSessionState` yields first). A callback that does slow work (stopping
+the traffic waits for it to exit) and then writes its outcome there loses the write when the
+live part's refresh comes in meanwhile; and the click, its callback unfinished, is delivered
+again to the next run, which acts a second time: "Stop traffic" stopped the traffic, then
+answered "no traffic was running" (seen on a busy machine). So the mark of a click acted on and
+its notice live here, per browser session, in plain dicts that never yield; a run that reaches
+the script (`done`) ends the click.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+Notice = tuple[str, str]  # ("success" | "error", text)
+
+_lock = threading.Lock()
+_acted: dict[str, str] = {}  # session -> the label of the click acted on in it
+_notices: dict[str, Notice] = {}  # session -> the last action's outcome
+
+
+def _session() -> str:
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else ""
+
+
+def act_once(label: str, work: Callable[[], Notice | None]) -> None:
+    """Run ``work`` for a click of ``label`` unless this click was acted on already; keep the
+    notice it returns (None: no notice, the job panel shows what it started)."""
+    session = _session()
+    with _lock:
+        if _acted.get(session) == label:
+            return
+    notice = work()  # Streamlit's own stop may end it first: then it has not acted, nor marked
+    with _lock:
+        _acted[session] = label
+        if notice is None:
+            _notices.pop(session, None)
+        else:
+            _notices[session] = notice
+
+
+def done() -> None:
+    """The page's script is running: the callbacks of this run's click, if any, have run."""
+    with _lock:
+        _acted.pop(_session(), None)
+
+
+def notice() -> Notice | None:
+    """The last action's outcome in this session, until the next action."""
+    with _lock:
+        return _notices.get(_session())
