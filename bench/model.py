@@ -37,7 +37,8 @@ class Spread:
 
 @dataclass
 class Section:
-    """One of the three measurements; ``error`` says why if it failed (the others still run)."""
+    """One of the measurements (`bench.run.SECTIONS`); ``error`` says why if it failed (the others
+    still run)."""
 
     key: str
     title: str

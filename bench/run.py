@@ -1,20 +1,18 @@
-"""``make bench`` / ``python -m bench``: start a stack of its own, measure, print, write JSON, stop.
+"""``make bench`` / ``python -m bench``: start stacks of its own, measure, print, write JSON, stop.
 
-The stack runs on free ports in a temporary run dir (``SANDBOX_RUN_DIR``), as the test suite's
-does, so a workshop stack or another engineer's test stack on the same machine is never touched;
-it is always torn down (``down --force``), on Ctrl-C and SIGTERM too.
+The failover, drain and API sections share one stack; the consumer profiles get one each, after
+it is down (`bench.profiles`). Every stack runs on free ports in a temporary run dir, as the test
+suite's does, so a workshop stack or another engineer's test stack on the same machine is never
+touched; each is torn down (``down --force``), on Ctrl-C and SIGTERM too.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
-import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -36,8 +34,9 @@ from rich.progress import (
 
 from bench import accept, drain, profiles, report, rto
 from bench.model import Section
+from bench.stacks import own_stack
 from sandbox import stack
-from sandbox.state import NotRunning, StackState
+from sandbox.state import StackState
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SECTIONS = ("rto", "drain", "api", "profiles")
@@ -55,7 +54,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--orders", type=int, default=2000, help="orders for API accept (K)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent API clients (C)")
     parser.add_argument(
-        "--profile-orders", type=int, default=600, help="orders drained per consumer profile"
+        "--profile-orders", type=int, default=300, help="orders drained per consumer profile"
     )
     parser.add_argument("--load-rate", type=float, default=20, help="orders/s during failovers")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section")
@@ -169,10 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     # Piped into a log, rich would assume 80 columns and wrap every table row.
     console = Console(width=None if sys.stdout.isatty() else 132, log_path=False)
     signal.signal(signal.SIGTERM, _interrupt)
-    run_dir = Path(tempfile.mkdtemp(prefix="nzrpo-bench-"))
-    os.environ["SANDBOX_RUN_DIR"] = str(run_dir)
     started, loadavg = time.time(), os.getloadavg()
-    state: StackState | None = None
     code = 1
     ui = Ui(console)
     options = stack.Options(auto_ports=True)
@@ -181,13 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         sections: list[Section] = []
         with ui.progress:
             if on_its_stack := [key for key in selected if key in ON_ITS_STACK]:
-                state, _ = stack.up(options, report=lambda step: ui.log(f"stack: {step}"))
-                if "dashboard" in state.pids:  # not measured: only CPU and memory taken
-                    stack.stop(state, "dashboard")
-                sections += measure(state, on_its_stack, args, ui)
                 # Down before the profiles' stacks start: they must not compete with it.
-                teardown(console, state, run_dir, keep_logs=any(s.error for s in sections))
-                state = None
+                def failed() -> bool:
+                    return any(s.error for s in sections)
+
+                with own_stack(options, "benchmark", ui.log, failed) as state:
+                    sections += measure(state, on_its_stack, args, ui)
             if "profiles" in selected:
                 sections.append(
                     section(
@@ -221,22 +216,4 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")
         code = 130
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the teardown
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if state is not None or run_dir.exists():  # not yet torn down
-            teardown(console, state, run_dir, keep_logs=code != 0)
     return code
-
-
-def teardown(console: Console, state: StackState | None, run_dir: Path, keep_logs: bool) -> None:
-    """Stop the stack, force (its queue holds nothing anyone needs), and remove the run dir."""
-    console.print("stopping the benchmark stack")
-    if state is not None:
-        state.save()  # the pids as this process last knew them (a failover may not have saved)
-    with contextlib.suppress(NotRunning):  # interrupted before the stack recorded anything
-        stack.down(force=True, report=lambda step: None, directory=run_dir)
-    if keep_logs:
-        console.print(f"logs kept in {run_dir / 'logs'}")
-    else:
-        shutil.rmtree(run_dir, ignore_errors=True)

@@ -19,8 +19,11 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 Notice = tuple[str, str]  # ("success" | "error", text)
 
+#: Sessions remembered: a tab closed leaves its entry behind, so the oldest go past this many.
+MAX_SESSIONS = 100
+
 _lock = threading.Lock()
-_acted: dict[str, str] = {}  # session -> the label of the click acted on in it
+_acted: dict[str, set[str]] = {}  # session -> the labels of the clicks acted on in this run
 _notices: dict[str, Notice] = {}  # session -> the last action's outcome
 
 
@@ -34,21 +37,31 @@ def act_once(label: str, work: Callable[[], Notice | None]) -> None:
     notice it returns (None: no notice, the job panel shows what it started)."""
     session = _session()
     with _lock:
-        if _acted.get(session) == label:
+        if label in _acted.get(session, set()):
             return
     notice = work()  # Streamlit's own stop may end it first: then it has not acted, nor marked
     with _lock:
-        _acted[session] = label
-        if notice is None:
-            _notices.pop(session, None)
-        else:
+        _acted.setdefault(session, set()).add(label)
+        _notices.pop(session, None)  # re-added last: the newest sessions are the ones kept
+        if notice is not None:
             _notices[session] = notice
+        for kept in (_acted, _notices):
+            while len(kept) > MAX_SESSIONS:
+                del kept[next(iter(kept))]
 
 
 def done() -> None:
     """The page's script is running: the callbacks of this run's click, if any, have run."""
     with _lock:
         _acted.pop(_session(), None)
+
+
+def forget() -> None:
+    """Every session's clicks and notices gone (a test's fresh page; AppTest's sessions all
+    share one id)."""
+    with _lock:
+        _acted.clear()
+        _notices.clear()
 
 
 def notice() -> Notice | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sandbox import database, events, localstack, process, stack
 from sandbox.failover import Outage, OutageBoundPassed, Until, wait_out
-from sandbox.queue import depth
+from sandbox.queue import QueueSettings, depth
 from sandbox.state import StackState
 
 #: How many times the retry budget's least duration (every receive a visibility timeout apart,
@@ -168,7 +168,11 @@ def retry_budget_spent(state: StackState) -> Until:
         queued = depth(sqs, state.queue_url).total
         return queued == 0 and depth(sqs, state.dlq_url).total > parked_before
 
-    settings = state.queue
+    event = "every queued message had run out of receives and moved to the DLQ"
+    return Until(spent, event, retry_budget_bound(state.queue))
+
+
+def retry_budget_bound(settings: QueueSettings) -> float:
+    """How long a wait for a message to spend its receives may last before it is an error."""
     least = settings.max_receive_count * (settings.visibility_timeout_seconds + 1)
-    bound = max(MIN_BUDGET_BOUND_SECONDS, BUDGET_BOUND_FACTOR * least)
-    return Until(spent, "every queued message had run out of receives and moved to the DLQ", bound)
+    return max(MIN_BUDGET_BOUND_SECONDS, BUDGET_BOUND_FACTOR * least)

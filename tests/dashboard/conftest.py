@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import jobs
+from dashboard import clicks, jobs
 from sandbox import database, failover, traffic
 from sandbox.state import StackState, load
 from tests.conftest import PATIENCE, wait_for
@@ -24,6 +24,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def open_page() -> AppTest:
+    """A fresh page: no notice left from another test (AppTest's sessions share one id)."""
+    clicks.forget()
     return AppTest.from_file(str(APP), default_timeout=PATIENCE).run()
 
 

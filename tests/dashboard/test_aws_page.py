@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 from streamlit.testing.v1 import AppTest
 
-from dashboard import aws_live, jobs
+from dashboard import aws_live, clicks, jobs
 from sandbox.aws_dashboard import REGION_ENV, STACK_ENV
 from sandbox.dlq import Parked, from_sqs
 from sandbox.queue import Depth
@@ -91,6 +91,7 @@ def fake(monkeypatch) -> FakeTarget:
 
 
 def open_page() -> AppTest:
+    clicks.forget()  # no notice left from another test (AppTest's sessions share one id)
     at = AppTest.from_file(str(APP), default_timeout=PATIENCE).run()
     assert not at.exception, at.exception
     return at

@@ -108,3 +108,11 @@ def test_the_profiles_figures_set_the_sample_against_the_sandbox():
     assert by_name["sandbox: outage before the first order is parked"].baseline
     per_invocation = by_name["guidance-sample: runner invocation, median"]
     assert "1.0 records each" in per_invocation.note
+
+
+def test_without_the_baseline_the_ratios_are_unknown_not_set_against_another():
+    queue, runner = profiles.settings("guidance-sample", QueueSettings(), RunnerSettings())
+    sample = bench_profiles.Measured("guidance-sample", queue, runner, drained(11, 1, 1), 125.0)
+    rows = bench_profiles.figures([sample])
+    assert all(row.versus == {"sandbox": None} for row in rows if row.versus)
+    assert not any(row.baseline for row in rows)

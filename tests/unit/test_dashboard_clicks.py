@@ -19,8 +19,7 @@ def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(clicks, "_session", lambda: "one browser tab")
     monkeypatch.setattr(controls, "load", lambda: "the stack")
     yield
-    clicks._acted.clear()
-    clicks._notices.clear()
+    clicks.forget()
 
 
 def test_a_click_delivered_again_before_the_script_ran_acts_once():
@@ -73,3 +72,19 @@ def test_a_failed_action_says_why_in_one_line():
         "error",
         "start traffic failed: traffic is already running: stop it first",
     )
+
+
+def test_two_clicks_delivered_again_together_each_act_once():
+    done: list[str] = []
+    controls._act("start traffic", lambda state: done.append("start") or "started")
+    controls._act("send one poison order", lambda state: done.append("poison") or "sent")
+    controls._act("start traffic", lambda state: done.append("start") or "started")  # again
+    assert done == ["start", "poison"]
+
+
+def test_only_the_newest_sessions_are_remembered(monkeypatch):
+    for index in range(clicks.MAX_SESSIONS + 5):
+        monkeypatch.setattr(clicks, "_session", lambda index=index: f"tab {index}")
+        controls._act("stop traffic", lambda state: "stopped")
+    assert len(clicks._notices) == len(clicks._acted) == clicks.MAX_SESSIONS
+    assert clicks.notice() == ("success", "stopped")  # the newest tab's
