@@ -53,7 +53,9 @@ def up(
     max_receive_count: Annotated[
         int, typer.Option(min=1, max=1000, help="Receives before the DLQ")
     ] = 25,
-    visibility_timeout: Annotated[int, typer.Option(min=0, max=43200, help="Seconds")] = 6,
+    visibility_timeout: Annotated[
+        int, typer.Option(min=0, max=43200, help="Seconds")
+    ] = QueueSettings.visibility_timeout_seconds,
     replication: Annotated[str, typer.Option(help="sync (Aurora-like) or async")] = "sync",
     batch_size: Annotated[int, typer.Option(min=1, max=10, help="Records per invocation")] = 10,
     batching_window: Annotated[

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from sandbox.queue import QueueSettings
+from sandbox.queue import QueueSettings, function_timeout_for
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 Role = Literal["writer", "reader"]
@@ -60,8 +60,10 @@ class RunnerSettings:
     batch_size: int = 10
     batching_window_seconds: float = 0.0
     concurrency: int = 2
-    #: `function_timeout_for` the default queue's 6 s: the 6x rule holds.
-    function_timeout_seconds: float = 1.0
+    #: Derived from the default queue's visibility timeout (`function_timeout_for`: the 6x rule).
+    function_timeout_seconds: float = float(
+        function_timeout_for(QueueSettings.visibility_timeout_seconds)
+    )
     wait_time_seconds: int = 2
     #: Lambda's ``ReportBatchItemFailures``: only the records the function names stay queued;
     #: without it a function that returns deleted the whole batch, one that raises kept it.
