@@ -53,14 +53,7 @@ def _redrive(target: AwsTarget) -> None:
     def redrive(job: jobs.Job) -> str:
         return f"redrove {target.redrive()} message(s) with SQS's move task"
 
-    def work() -> clicks.Notice | None:
-        try:
-            jobs.start("DLQ redrive", redrive)
-        except Exception as error:  # another redrive still running
-            return ("error", f"redrive the DLQ failed: {readable(error)}")
-        return None  # the job panel shows it from now on
-
-    clicks.act_once("redrive the dlq", work)
+    clicks.act("redrive the DLQ", lambda: jobs.start("DLQ redrive", redrive))  # one at a time
 
 
 @st.fragment(run_every=REFRESH_SECONDS)

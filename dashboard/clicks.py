@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from dashboard.errors import readable
+
 Notice = tuple[str, str]  # ("success" | "error", text)
 
 #: Sessions remembered: a tab closed leaves its entry behind, so the oldest go past this many.
@@ -32,14 +34,20 @@ def _session() -> str:
     return ctx.session_id if ctx is not None else ""
 
 
-def act_once(label: str, work: Callable[[], Notice | None]) -> None:
-    """Run ``work`` for a click of ``label`` unless this click was acted on already; keep the
-    notice it returns (None: no notice, the job panel shows what it started)."""
+def act(label: str, action: Callable[[], object]) -> None:
+    """Run ``action`` for a click of ``label`` unless this click was acted on already, and keep
+    its notice: the line it returns; none for a job it started (the job panel shows it); for an
+    error, "<label> failed: <why>" in one line, never a traceback."""
     session = _session()
     with _lock:
         if label in _acted.get(session, set()):
             return
-    notice = work()  # Streamlit's own stop may end it first: then it has not acted, nor marked
+    try:  # Streamlit's own stop may end it first (not an Exception): then it has not acted
+        outcome = action()
+    except Exception as error:
+        notice: Notice | None = ("error", f"{label} failed: {readable(error)}")
+    else:
+        notice = ("success", outcome) if isinstance(outcome, str) else None
     with _lock:
         _acted.setdefault(session, set()).add(label)
         _notices.pop(session, None)  # re-added last: the newest sessions are the ones kept

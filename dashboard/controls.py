@@ -12,7 +12,6 @@ from collections.abc import Callable
 import streamlit as st
 
 from dashboard import actions, clicks
-from dashboard.errors import readable
 from dashboard.jobs import Job
 from sandbox import traffic
 from sandbox.drill import FAULTS
@@ -39,14 +38,7 @@ def notice() -> None:
 
 
 def _act(label: str, action: Action) -> None:
-    def work() -> clicks.Notice | None:
-        try:
-            outcome = action(load())
-        except Exception as error:  # the page says why in one line; never a traceback
-            return ("error", f"{label} failed: {readable(error)}")
-        return None if isinstance(outcome, Job) else ("success", outcome)  # a job: its panel
-
-    clicks.act_once(label, work)
+    clicks.act(label, lambda: action(load()))
 
 
 def _button(label: str, key: str, action: Action, **options: object) -> None:
