@@ -49,11 +49,8 @@ def run(count: int, clients: int, tick: Tick, log: Callable[[str], None]) -> Sec
     measured, failed = [], []
     for name in profiles.NAMES:
         log(f"profile {name}: a stack of its own")
-        queue, runner = profiles.settings(name, QueueSettings(), RunnerSettings())
-        options = stack.Options(queue=queue, runner=runner, auto_ports=True, consumer=name)
         try:
-            with own_stack(options, f"profile {name}", log) as state:
-                measured.append(measure(state, count, clients, tick))
+            measured.append(on_own_stack(name, count, clients, tick, log))
         except Exception as error:  # the other profile's figures still count
             log(f"[red]profile {name} failed: {type(error).__name__}: {error}[/red]")
             failed.append(f"{name}: {type(error).__name__}: {error}")
@@ -71,10 +68,28 @@ def run(count: int, clients: int, tick: Tick, log: Callable[[str], None]) -> Sec
         }
         for m in measured
     }
-    short = [m.profile for m in measured if m.drained.committed < m.drained.accepted]
+    short = [m.profile for m in measured if not complete([m])]
     failed += [f"{name}: not every accepted order committed" for name in short]
     section.error = "; ".join(failed)
     return section
+
+
+def on_own_stack(
+    name: str, count: int, clients: int, tick: Tick, log: Callable[[str], None]
+) -> Measured:
+    """Profile ``name`` measured on a new stack of its own; its logs are kept if the stack
+    failed or did not commit every order it accepted."""
+    queue, runner = profiles.settings(name, QueueSettings(), RunnerSettings())
+    options = stack.Options(queue=queue, runner=runner, auto_ports=True, consumer=name)
+    done: list[Measured] = []
+    with own_stack(options, f"profile {name}", log, lambda: not complete(done)) as state:
+        done.append(measure(state, count, clients, tick))
+    return done[0]
+
+
+def complete(measured: list[Measured]) -> bool:
+    """Every order the profile's stack accepted was committed (else its logs are kept)."""
+    return all(m.drained.committed >= m.drained.accepted for m in measured) and bool(measured)
 
 
 def measure(state: StackState, count: int, clients: int, tick: Tick) -> Measured:

@@ -13,11 +13,20 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox import stack
 from sandbox.state import NotRunning, StackState
+
+
+@dataclass
+class _Run:
+    run_dir: Path
+    state: StackState | None = None
+    ok: bool = False
 
 
 @contextlib.contextmanager
@@ -30,37 +39,58 @@ def own_stack(
     """A new stack for the ``with`` block, its dashboard stopped (not measured: it would only
     take CPU from the rest). ``failed``: asked at the end, besides an exception, whether to keep
     the logs."""
-    run_dir = Path(tempfile.mkdtemp(prefix=f"nzrpo-bench-{name.replace(' ', '-')}-"))
-    previous = os.environ.get("SANDBOX_RUN_DIR")
-    os.environ["SANDBOX_RUN_DIR"] = str(run_dir)
-    state: StackState | None = None
-    ok = False
+    run = _Run(Path(tempfile.mkdtemp(prefix=f"nzrpo-bench-{name.replace(' ', '-')}-")))
+    # Each step below is undone in reverse order, every one of them even if one before it raised.
+    with contextlib.ExitStack() as undo:
+        undo.callback(_keep_logs_or_remove, run, name, log)
+        undo.callback(_restore, "SANDBOX_RUN_DIR", os.environ.get("SANDBOX_RUN_DIR"))
+        os.environ["SANDBOX_RUN_DIR"] = str(run.run_dir)
+        undo.callback(_tear_down, run, name, log)
+        run.state, _ = stack.up(
+            options, report=lambda step: log(f"{name}: {step}"), directory=run.run_dir
+        )
+        if "dashboard" in run.state.pids:
+            stack.stop(run.state, "dashboard")
+        yield run.state
+        run.ok = not failed()
+
+
+def _tear_down(run: _Run, name: str, log: Callable[[str], None]) -> None:
     try:
-        state, _ = stack.up(options, report=lambda step: log(f"{name}: {step}"), directory=run_dir)
-        if "dashboard" in state.pids:
-            stack.stop(state, "dashboard")
-        yield state
-        ok = not failed()
-    finally:
         with _uninterrupted():
-            if state is not None:
-                log(f"stopping the {name} stack")
-                state.save()  # the pids as this process last knew them
-            with contextlib.suppress(NotRunning):  # a start that failed cleaned up after itself
-                stack.down(force=True, report=lambda step: None, directory=run_dir)
-        if not ok and (run_dir / "logs").exists():
-            log(f"{name}: logs kept in {run_dir / 'logs'}")
-        else:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        if previous is None:
-            os.environ.pop("SANDBOX_RUN_DIR", None)
-        else:
-            os.environ["SANDBOX_RUN_DIR"] = previous
+            try:
+                if run.state is not None:
+                    run.state.save()  # the pids as this process last knew them
+                    log(f"stopping the {name} stack")
+            finally:
+                with contextlib.suppress(NotRunning):  # a start that failed cleaned up
+                    stack.down(force=True, report=lambda step: None, directory=run.run_dir)
+    except BaseException:
+        run.ok = False  # a teardown that failed keeps the logs too
+        raise
+
+
+def _keep_logs_or_remove(run: _Run, name: str, log: Callable[[str], None]) -> None:
+    if not run.ok and (run.run_dir / "logs").exists():
+        log(f"{name}: logs kept in {run.run_dir / 'logs'}")
+    else:
+        shutil.rmtree(run.run_dir, ignore_errors=True)
+
+
+def _restore(variable: str, previous: str | None) -> None:
+    if previous is None:
+        os.environ.pop(variable, None)
+    else:
+        os.environ[variable] = previous
 
 
 @contextlib.contextmanager
 def _uninterrupted() -> Iterator[None]:
-    """A second Ctrl-C (or SIGTERM) must not leave a stack half torn down."""
+    """A second Ctrl-C (or SIGTERM) must not leave a stack half torn down. (Signals can be set
+    only in the main thread; elsewhere they reach the main thread anyway.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield

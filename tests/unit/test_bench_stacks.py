@@ -64,6 +64,42 @@ def test_a_failure_keeps_the_logs_and_still_tears_down(fake, how):
     (run_dir,) = fake["up"]
     assert fake["down"] == [run_dir] and (run_dir / "logs").exists()
     assert lines[-1] == f"profile x: logs kept in {run_dir / 'logs'}"
+    assert os.environ["SANDBOX_RUN_DIR"] == "/the/workshop/stack"
+
+
+def test_ctrl_c_in_the_block_tears_down_and_keeps_the_logs(fake):
+    with pytest.raises(KeyboardInterrupt), stacks.own_stack(None, "benchmark", print):
+        raise KeyboardInterrupt
+    (run_dir,) = fake["up"]
+    assert fake["down"] == [run_dir] and (run_dir / "logs").exists()
+    assert os.environ["SANDBOX_RUN_DIR"] == "/the/workshop/stack"
+
+
+@pytest.mark.parametrize("broken", ["save", "log", "down"])
+def test_a_teardown_step_that_fails_skips_none_of_the_others(fake, monkeypatch, broken):
+    """The state not saved (a full disk), the log line not written (its pipe gone), or down
+    itself failing: the stack is still taken down, the logs kept, the environment restored."""
+
+    def fail(*args, **kwargs):
+        raise OSError(f"{broken} failed")
+
+    if broken == "save":
+        monkeypatch.setattr(FakeState, "save", fail)
+    if broken == "down":
+        monkeypatch.setattr(stacks.stack, "down", fail)
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        if broken == "log" and line.startswith("stopping"):
+            fail()
+        lines.append(line)
+
+    with pytest.raises(OSError, match=f"{broken} failed"), stacks.own_stack(None, "bench", log):
+        pass
+    (run_dir,) = fake["up"]
+    assert fake["down"] == ([] if broken == "down" else [run_dir])
+    assert (run_dir / "logs").exists() and lines[-1] == f"bench: logs kept in {run_dir / 'logs'}"
+    assert os.environ["SANDBOX_RUN_DIR"] == "/the/workshop/stack"
 
 
 def test_a_start_that_failed_is_no_error_at_teardown(fake, monkeypatch):
@@ -78,16 +114,20 @@ def test_a_start_that_failed_is_no_error_at_teardown(fake, monkeypatch):
     expected = pytest.raises(TimeoutError, match="LocalStack")  # the real error, not NotRunning
     with expected, stacks.own_stack(None, "benchmark", lambda line: None):
         pass
+    assert list(Path(stacks.tempfile.tempdir).iterdir()) == []  # no run dir left: no logs in it
+    assert os.environ["SANDBOX_RUN_DIR"] == "/the/workshop/stack"
 
 
 def test_signals_are_ignored_only_during_the_teardown(fake, monkeypatch):
+    both = (signal.SIGINT, signal.SIGTERM)
     seen = []
     monkeypatch.setattr(
         stacks.stack,
         "down",
-        lambda force, report, directory: seen.append(signal.getsignal(signal.SIGINT)),
+        lambda force, report, directory: seen.append([signal.getsignal(sig) for sig in both]),
     )
-    before = signal.getsignal(signal.SIGINT)
+    before = [signal.getsignal(sig) for sig in both]
     with stacks.own_stack(None, "benchmark", lambda line: None):
-        assert signal.getsignal(signal.SIGINT) == before
-    assert seen == [signal.SIG_IGN] and signal.getsignal(signal.SIGINT) == before
+        assert [signal.getsignal(sig) for sig in both] == before
+    assert seen == [[signal.SIG_IGN, signal.SIG_IGN]]
+    assert [signal.getsignal(sig) for sig in both] == before
