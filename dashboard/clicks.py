@@ -49,8 +49,8 @@ def act(label: str, action: Callable[[], object]) -> None:
     else:
         notice = ("success", outcome) if isinstance(outcome, str) else None
     with _lock:
-        _acted.setdefault(session, set()).add(label)
-        _notices.pop(session, None)  # re-added last: the newest sessions are the ones kept
+        _acted[session] = _acted.pop(session, set()) | {label}  # re-added last, like the notice:
+        _notices.pop(session, None)  # the sessions acted on most recently are the ones kept
         if notice is not None:
             _notices[session] = notice
         for kept in (_acted, _notices):

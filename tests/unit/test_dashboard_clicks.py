@@ -88,3 +88,23 @@ def test_only_the_newest_sessions_are_remembered(monkeypatch):
         controls._act("stop traffic", lambda state: "stopped")
     assert len(clicks._notices) == len(clicks._acted) == clicks.MAX_SESSIONS
     assert clicks.notice() == ("success", "stopped")  # the newest tab's
+
+
+def test_an_action_that_started_a_job_clears_the_last_notice():
+    """The job panel shows a job's progress: the previous action's notice must not stay."""
+    controls._act("stop traffic", lambda state: "stopped")
+    controls._act("start a drill", lambda state: object())  # a job, not a line
+    assert clicks.notice() is None
+
+
+def test_the_session_acting_now_is_never_the_one_forgotten(monkeypatch):
+    monkeypatch.setattr(clicks, "_session", lambda: "the host's tab")
+    controls._act("fail over", lambda state: "failing over")
+    for index in range(clicks.MAX_SESSIONS - 1):
+        monkeypatch.setattr(clicks, "_session", lambda index=index: f"tab {index}")
+        controls._act("stop traffic", lambda state: "stopped")
+    monkeypatch.setattr(clicks, "_session", lambda: "the host's tab")
+    controls._act("send one poison order", lambda state: "sent")  # its oldest entry, renewed
+    monkeypatch.setattr(clicks, "_session", lambda: "one tab more")
+    controls._act("stop traffic", lambda state: "stopped")  # past the limit: the oldest goes
+    assert "the host's tab" in clicks._acted and "tab 0" not in clicks._acted
