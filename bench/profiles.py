@@ -68,7 +68,7 @@ def run(count: int, clients: int, tick: Tick, log: Callable[[str], None]) -> Sec
         }
         for m in measured
     }
-    short = [m.profile for m in measured if not complete([m])]
+    short = [m.profile for m in measured if not complete(m)]
     failed += [f"{name}: not every accepted order committed" for name in short]
     section.error = "; ".join(failed)
     return section
@@ -81,15 +81,17 @@ def on_own_stack(
     failed or did not commit every order it accepted."""
     queue, runner = profiles.settings(name, QueueSettings(), RunnerSettings())
     options = stack.Options(queue=queue, runner=runner, auto_ports=True, consumer=name)
-    done: list[Measured] = []
+    done: Measured | None = None
     with own_stack(options, f"profile {name}", log, lambda: not complete(done)) as state:
-        done.append(measure(state, count, clients, tick))
-    return done[0]
+        done = measure(state, count, clients, tick)
+    assert done is not None  # the block either measured or raised
+    return done
 
 
-def complete(measured: list[Measured]) -> bool:
-    """Every order the profile's stack accepted was committed (else its logs are kept)."""
-    return all(m.drained.committed >= m.drained.accepted for m in measured) and bool(measured)
+def complete(measured: Measured | None) -> bool:
+    """Every order the profile's stack accepted was committed (else its logs are kept); None:
+    nothing was measured."""
+    return measured is not None and measured.drained.committed >= measured.drained.accepted
 
 
 def measure(state: StackState, count: int, clients: int, tick: Tick) -> Measured:

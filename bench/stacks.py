@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 from sandbox import stack
 from sandbox.state import NotRunning, StackState
@@ -43,8 +44,7 @@ def own_stack(
     # Each step below is undone in reverse order, every one of them even if one before it raised.
     with contextlib.ExitStack() as undo:
         undo.callback(_keep_logs_or_remove, run, name, log)
-        undo.callback(_restore, "SANDBOX_RUN_DIR", os.environ.get("SANDBOX_RUN_DIR"))
-        os.environ["SANDBOX_RUN_DIR"] = str(run.run_dir)
+        undo.enter_context(mock.patch.dict(os.environ, SANDBOX_RUN_DIR=str(run.run_dir)))
         undo.callback(_tear_down, run, name, log)
         run.state, _ = stack.up(
             options, report=lambda step: log(f"{name}: {step}"), directory=run.run_dir
@@ -75,13 +75,6 @@ def _keep_logs_or_remove(run: _Run, name: str, log: Callable[[str], None]) -> No
         log(f"{name}: logs kept in {run.run_dir / 'logs'}")
     else:
         shutil.rmtree(run.run_dir, ignore_errors=True)
-
-
-def _restore(variable: str, previous: str | None) -> None:
-    if previous is None:
-        os.environ.pop(variable, None)
-    else:
-        os.environ[variable] = previous
 
 
 @contextlib.contextmanager
