@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import architecture, charts, controls, dlq_view, history, jobs, panels
+from dashboard import architecture, charts, controls, dlq_view, jobs, panels
 from dashboard.snapshot import take
+from sandbox.alarms import METRICS_INTERVAL_SECONDS
 from sandbox.state import NotRunning, load
 
 REFRESH_SECONDS = 1.0
@@ -21,7 +22,6 @@ def page() -> None:
         return
     current = jobs.current()  # before the snapshot: a job seen done has saved its report
     snapshot = take(state)
-    samples = history.record(state.run_dir, snapshot)
     controls.notice()
     panels.job(current)
     if snapshot.problems:
@@ -34,8 +34,11 @@ def page() -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Queue and DLQ depth")
-        st.caption("sampled by this page about once a second; events marked")
-        st.altair_chart(charts.depth(samples, snapshot.events, snapshot.taken), width="stretch")
+        st.caption(
+            f"from CloudWatch, as SQS reports it every {METRICS_INTERVAL_SECONDS} s; events marked"
+        )
+        chart = charts.depth(snapshot.depths, snapshot.events, snapshot.taken)
+        st.altair_chart(chart, width="stretch")
     with right:
         st.subheader("Orders per second")
         st.caption("accepted and errors: the traffic started here; committed: every order")

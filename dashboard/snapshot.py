@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashboard.errors import readable
-from sandbox import drill, events, traffic
+from sandbox import drill, events, metrics, traffic
 from sandbox.state import StackState
 from sandbox.status import collect
 
@@ -27,6 +27,7 @@ class Snapshot:
     events: list[dict[str, Any]]
     drill: dict[str, Any] | None  # the current or last drill's report
     problems: dict[str, str] = field(default_factory=dict)  # source -> why it could not be read
+    depths: list[dict[str, Any]] = field(default_factory=list)  # `sandbox.metrics.depths`
 
     def healthy(self, name: str) -> bool:
         components = (self.status or {}).get("components", [])
@@ -57,5 +58,6 @@ def take(state: StackState) -> Snapshot:
         ),
         events=read("events", lambda: events.read(state, since=now - WINDOW_SECONDS), []),
         drill=read("drill", lambda: drill.last(state), None),
+        depths=read("depth history", lambda: metrics.depths(state, WINDOW_SECONDS, now), []),
         problems=problems,
     )

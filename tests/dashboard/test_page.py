@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+
+import pandas as pd
+import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
-from sandbox import stack
+from sandbox import load, metrics, stack
 from sandbox.state import StackState
+from tests.conftest import wait_drained, wait_for
 from tests.dashboard.conftest import click, notices, open_page
 
 
@@ -48,6 +54,35 @@ def test_the_page_shows_every_component_the_roles_and_the_queues(page: AppTest):
     assert set(components["health"]) == {"up"}
     depth, throughput = (chart.proto.spec for chart in page.get("vega_lite_chart"))
     assert '"messages"' in depth and '"per second"' in throughput
+
+
+def depth_rows(at: AppTest) -> pd.DataFrame:
+    """The depth chart's data (Streamlit sends it beside the spec, as Arrow)."""
+    chart = next(c for c in at.get("vega_lite_chart") if '"messages"' in c.proto.spec)
+    (data,) = chart.proto.datasets
+    return pa.ipc.open_stream(data.data.data).read_all().to_pandas()
+
+
+def test_a_backlog_from_before_the_page_opened_is_on_its_depth_chart(live: StackState):
+    """The history is the stack's (its CloudWatch), not the page's: orders held while no page
+    was open, and drained since, are still on the chart of a page opened afterwards."""
+    prefix, count = f"hist-{uuid.uuid4().hex[:6]}", 30
+    stack.stop(live, "consumer")
+    try:
+        sent = load.send_orders(live, count, 50, prefix=prefix)
+        assert sum(s.accepted for s in sent) == count
+        wait_for(
+            lambda: any(s["visible"] >= count for s in metrics.depths(live, 60, time.time())),
+            f"CloudWatch reporting {count} orders waiting in the queue",
+        )
+    finally:
+        stack.start(live, "consumer")
+    wait_drained(live, prefix, count)
+    page = open_page()
+    assert not page.exception, page.exception
+    rows = depth_rows(page)
+    visible = rows[rows["series"] == "visible"]["messages"]
+    assert visible.max() >= count, rows.tail(30)
 
 
 def test_a_component_that_is_down_is_shown_down_and_its_action_fails_readably(
