@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import clicks, controls, layout, live
+from dashboard import architecture, clicks, controls, layout, live
 from sandbox.state import NotRunning, load
 
 clicks.done()
@@ -23,5 +23,6 @@ st.caption(
     "Orders go through a durable queue to the writer: fail the writer over and count what "
     f"survives. API {state.api_url} - run dir {state.run_dir}"
 )
+st.html(architecture.STYLE)
 controls.sidebar()
 live.page()

@@ -2,13 +2,28 @@
 client -> gateway -> producer -> queue (+DLQ) -> consumer -> proxy -> writer / reader, each box
 coloured by its component's health, the nodes labelled with their current role, and the control
 plane watching the nodes, labelled with what it is doing. Where the orders are is on the boxes:
-visible and in flight on the queue and the DLQ, and on each node how many it committed."""
+visible and in flight on the queue and the DLQ, and on each node how many it committed.
+
+It is drawn as a snake: the write into the queue left to right, then the commit out of it right
+to left from under the queue, the control plane below the nodes. In one row of ten boxes the
+page's width shrank the text to 7 px at 1280x720, too small for a projector; the browser test
+measures it at that size."""
 
 from __future__ import annotations
 
 from dashboard.snapshot import Snapshot
 
 UP, DOWN, IDLE = "#d8f0dc", "#f8d0d0", "#eeeeee"
+BOX_FONT, ARROW_FONT = 18, 15  # in the picture's units; the page's width scales them
+
+#: Streamlit's stylesheet draws every SVG text at 9.6 px, whatever size Graphviz laid the boxes
+#: out for: 8 px on the screen at 1280x720. The page draws the picture's text at its own sizes.
+STYLE = (
+    "<style>"
+    f"[data-testid='stGraphVizChart'] g.node text {{font-size: {BOX_FONT}px !important;}}"
+    f"[data-testid='stGraphVizChart'] g.edge text {{font-size: {ARROW_FONT}px !important;}}"
+    "</style>"
+)
 
 
 def dot(snapshot: Snapshot) -> str:
@@ -44,25 +59,38 @@ def dot(snapshot: Snapshot) -> str:
     aws, api = snapshot.healthy("aws"), snapshot.healthy("api")
     lines = [
         "digraph {",
-        '  rankdir=LR; bgcolor="transparent"; nodesep=0.15; ranksep=0.25;',
-        '  node [style="rounded,filled", fontname="Helvetica", fontsize=16, margin="0.1,0.05"];',
-        '  edge [fontname="Helvetica", fontsize=12, color="#555555"];',
+        '  rankdir=TB; bgcolor="transparent"; nodesep=0.25; ranksep=0.3; newrank=true;',
+        f'  node [style="rounded,filled", fontname="Helvetica", fontsize={BOX_FONT}, margin=0.08];',
+        f'  edge [fontname="Helvetica", fontsize={ARROW_FONT}, color="#555555"];',
         box("client", client, True if traffic.get("running") else None),  # idle is not down
-        box("gateway", "gateway\\nAPI Gateway + Cognito", api),
+        box("gateway", "gateway\\nAPI Gateway\\n+ Cognito", api),
         box("producer", "producer\\nfunction", api),
-        box("queue", f"queue (SQS FIFO)\\n{depth('queue')}", aws, "cylinder"),
+        box("queue", f"queue\\nSQS FIFO\\n{depth('queue')}", aws, "cylinder"),
         box("dlq", f"DLQ\\n{depth('dlq')}", aws, "cylinder"),
         box("consumer", "consumer\\nfunction", snapshot.healthy("consumer")),
-        box("proxy", "proxy\\nRDS Proxy (PgBouncer)", snapshot.healthy("proxy")),
+        box("proxy", "proxy\\nRDS Proxy\\n(PgBouncer)", snapshot.healthy("proxy")),
         *(database(name) for name in sorted(nodes)),
         box("plane", plane if watching else "control plane", watching),
         '  client -> gateway [label="POST /orders"];',
         "  gateway -> producer -> queue;",
-        '  queue -> dlq [style=dashed, label="after max receives"];',
-        "  queue -> consumer -> proxy;",
-        *([f'  proxy -> {writer} [label="writes", penwidth=2];'] if writer in nodes else []),
-        *(f'  {writer} -> {r} [label="replication", style=bold];' for r in readers if r in nodes),
-        *(f"  plane -> {name} [style=dotted, arrowhead=none];" for name in sorted(nodes)),
+        '  queue -> dlq [style=dashed, label="max\\nreceives"];',
+        "  queue -> consumer;",
+        # The second row runs right to left, from under the queue: each edge is written
+        # backwards (dir=back) so that Graphviz puts its head on the left.
+        "  proxy -> consumer [dir=back];",
+        *(
+            [f'  {writer} -> proxy [dir=back, label="writes", penwidth=2];']
+            if writer in nodes
+            else []
+        ),
+        *(
+            f'  {r} -> {writer} [dir=back, label="replication", style=bold];'
+            for r in readers
+            if r in nodes
+        ),
+        *(f"  {name} -> plane [style=dotted, arrowhead=none];" for name in sorted(nodes)),
+        "  { rank=same; client; gateway; producer; queue; dlq; }",
+        f"  {{ rank=same; consumer; proxy; {' '.join(f'{n};' for n in sorted(nodes))} }}",
         "}",
     ]
     return "\n".join(lines)

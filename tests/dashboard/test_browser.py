@@ -131,6 +131,47 @@ def browser(live: StackState) -> Iterator[Page]:
             restore(live)
 
 
+#: What the page measures of itself at a projector's size (`legible_on_a_projector`).
+SIZES = """() => {
+  const px = (element) => parseFloat(getComputedStyle(element).fontSize);
+  const svg = document.querySelector("[data-testid='stGraphVizChart'] svg");
+  const texts = [...svg.querySelectorAll("text")];
+  // the size the text is drawn at (the page's CSS, not Graphviz's attribute) on the screen
+  const size = (t) => px(t) * t.getScreenCTM().a;
+  const inBox = (t) => t.closest("g.node") !== null;
+  const value = (label) => [...document.querySelectorAll("[data-testid='stMetric']")]
+    .filter((m) => m.querySelector("[data-testid='stMetricLabel']").innerText.trim() === label)
+    .map((m) => m.querySelector("[data-testid='stMetricValue']"));
+  const depth = value("queue depth")[0];
+  return {
+    caption: px(document.querySelector("[data-testid='stCaptionContainer']")),
+    boxes: Math.min(...texts.filter(inBox).map(size)),
+    arrows: Math.min(...texts.filter((t) => !inBox(t)).map(size)),
+    picture_bottom: svg.getBoundingClientRect().bottom,
+    depth: px(depth),
+    depth_bottom: depth.getBoundingClientRect().bottom,
+    lost: value("lost").map(px),
+  };
+}"""
+
+
+def legible_on_a_projector(page: Page) -> None:
+    """At 1280x720 (a projector's usual size) the picture's text is no smaller than the page's
+    captions, the picture and the queue depth are on the first screen, and the queue depth and
+    the scoreboard's "lost" are large figures. (In one row of ten boxes the picture's text was
+    7 px there.) The screenshot is kept as dashboard-1280x720.png."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.locator("[data-testid='stGraphVizChart'] svg").scroll_into_view_if_needed()
+    page.locator("[data-testid='stMain']").evaluate("main => main.scrollTo(0, 0)")
+    sizes = until(lambda: page.evaluate(SIZES), "the page's sizes at 1280x720")
+    page.screenshot(path=ARTIFACTS / "dashboard-1280x720.png")
+    assert sizes["boxes"] >= 0.9 * sizes["caption"], sizes
+    assert sizes["arrows"] >= 0.75 * sizes["caption"], sizes
+    assert sizes["picture_bottom"] <= 720 and sizes["depth_bottom"] <= 720, sizes
+    assert sizes["depth"] >= 2 * sizes["caption"], sizes
+    assert len(sizes["lost"]) == 2 and min(sizes["lost"]) >= 2 * sizes["caption"], sizes
+
+
 def test_crash_failover_walk_through_in_a_real_browser(live: StackState, browser: Page):
     page = browser
     started = time.monotonic()
@@ -168,6 +209,7 @@ def test_crash_failover_walk_through_in_a_real_browser(live: StackState, browser
     assert report is not None and [p["lost"] for p in report["paths"]] == [0, 0]
     whole = time.monotonic() - started
     page.screenshot(path=ARTIFACTS / "dashboard.png")
+    legible_on_a_projector(page)
     timings = {
         "first_render_s": round(first_render, 1),
         "queue_depth_seen": risen,

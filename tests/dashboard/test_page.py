@@ -43,7 +43,9 @@ def test_the_page_shows_every_component_the_roles_and_the_queues(page: AppTest):
     for box in ("client", "gateway", "producer", "queue", "dlq", "consumer", "proxy"):
         assert f"  {box} [" in spec
     assert 'n1 [label="n1\\nwriter' in spec and 'n2 [label="n2\\nreader' in spec
-    assert "proxy -> n1" in spec and "n1 -> n2" in spec
+    # (the second row is drawn right to left: each edge written backwards, dir=back)
+    assert 'n1 -> proxy [dir=back, label="writes"' in spec
+    assert 'n2 -> n1 [dir=back, label="replication"' in spec
     assert spec.count(" committed here") == 2, "each node says how many orders it committed"
     assert "DOWN" not in spec, spec
     assert metric(page, "queue depth") == "0" and metric(page, "DLQ") == "0"
@@ -57,10 +59,11 @@ def test_the_page_shows_every_component_the_roles_and_the_queues(page: AppTest):
 
 
 def depth_rows(at: AppTest) -> pd.DataFrame:
-    """The depth chart's data (Streamlit sends it beside the spec, as Arrow)."""
+    """The depth chart's data (Streamlit sends it beside the spec, as Arrow; events marked on
+    the chart are a second dataset)."""
     chart = next(c for c in at.get("vega_lite_chart") if '"messages"' in c.proto.spec)
-    (data,) = chart.proto.datasets
-    return pa.ipc.open_stream(data.data.data).read_all().to_pandas()
+    frames = [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets]
+    return next(frame for frame in frames if "messages" in frame.columns)
 
 
 def test_a_backlog_from_before_the_page_opened_is_on_its_depth_chart(live: StackState):
@@ -92,7 +95,7 @@ def test_a_component_that_is_down_is_shown_down_and_its_action_fails_readably(
     try:
         page.run()
         assert not page.exception
-        assert 'gateway [label="gateway\\nAPI Gateway + Cognito\\nDOWN"' in graph(page)
+        assert 'gateway [label="gateway\\nAPI Gateway\\n+ Cognito\\nDOWN"' in graph(page)
         components = table(page, "component").set_index("component")
         assert components["health"]["api"] == "DOWN"
         click(page, "poison")

@@ -35,3 +35,14 @@ def test_each_node_shows_what_it_committed_and_the_queues_what_they_hold():
 def test_unknown_counts_are_left_out_not_shown_as_zero():
     spec = dot(snapshot({"n1": {"role": "reader", "up": False}, "n2": {"role": "writer"}}))
     assert "committed here" not in spec
+
+
+def test_the_proxy_writes_to_the_writer_and_the_writer_replicates_to_the_reader():
+    """After a failover (n2 the writer) the arrows follow the roles, not the names; they are
+    written backwards so that the picture's second row runs right to left."""
+    nodes = {"n1": {"role": "reader", "up": True}, "n2": {"role": "writer", "up": True}}
+    spec = dot(snapshot(nodes))
+    assert 'n2 -> proxy [dir=back, label="writes"' in spec
+    assert 'n1 -> n2 [dir=back, label="replication"' in spec
+    assert "n1 -> proxy" not in spec
+    assert "{ rank=same; consumer; proxy; n1; n2; }" in spec
