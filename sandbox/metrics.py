@@ -10,6 +10,7 @@ still sees the drill's depth, and the chart and the DLQ alarm read the same numb
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from sandbox import localstack
@@ -25,9 +26,23 @@ _QUERIES = [
 ]
 
 
+# (run dir, window) -> (when asked, the answer). The series only grows once per report interval,
+# so every open tab refreshing every second asks LocalStack once per interval, not five times.
+_answers: dict[tuple[str, float], tuple[float, list[dict[str, Any]]]] = {}
+
+
 def depths(state: StackState, seconds: float, now: float) -> list[dict[str, Any]]:
     """The last ``seconds`` of depth, oldest first, one sample per report interval:
     ``{"time", "visible", "in flight", "DLQ"}`` (the DLQ's visible and in flight together)."""
+    asked, answer = _answers.get((state.run_dir, seconds), (-math.inf, []))
+    if 0 <= now - asked < METRICS_INTERVAL_SECONDS:
+        return answer
+    answer = _ask(state, seconds, now)
+    _answers[(state.run_dir, seconds)] = (now, answer)
+    return answer
+
+
+def _ask(state: StackState, seconds: float, now: float) -> list[dict[str, Any]]:
     urls = {"queue": state.queue_url, "dlq": state.dlq_url}
     answer = localstack.client(state, "cloudwatch").get_metric_data(
         MetricDataQueries=[
@@ -52,13 +67,14 @@ def depths(state: StackState, seconds: float, now: float) -> list[dict[str, Any]
 
 
 def samples(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """GetMetricData's results -> one sample per time all four series reported (a time one of
-    them missed would draw a false drop to 0)."""
+    """GetMetricData's results (one per query, always all four, empty before SQS reported) ->
+    one sample per time all four series reported (a time one of them missed would draw a false
+    drop to 0)."""
     series = {
         result["Id"]: dict(zip(result["Timestamps"], result["Values"], strict=True))
         for result in results
     }
-    times = set.intersection(*(set(values) for values in series.values())) if series else set()
+    times = set.intersection(*(set(values) for values in series.values()))
     return [
         {
             "time": when.timestamp(),

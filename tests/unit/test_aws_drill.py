@@ -645,18 +645,29 @@ def test_a_drill_that_dies_records_failed_not_running() -> None:
             raise RuntimeError("reader n2 is not streaming")
 
     records: list[dict[str, Any]] = []
+    answers: list[dict[str, Any]] = []  # what the sender heard back: a 202, or an error
     try:
         target = Broken(f"http://127.0.0.1:{server.server_port}", committed)
         with pytest.raises(RuntimeError, match="not streaming"):
-            drill.run_on(target, "crash", "queue", count=300, rate=60, record=records.append)
+            drill.run_on(
+                target,
+                "crash",
+                "queue",
+                count=300,
+                rate=60,
+                record=records.append,
+                progress=lambda step, info: answers.append(info) if step == "sent" else None,
+            )
     finally:
         server.shutdown()
         server.server_close()
-    # The fault lands once a third has been answered; the senders were stopped there and have
-    # ended (so nothing more can be sent), well before the schedule's end.
+    # The fault lands once a third has been answered (an answer may be a client timeout on a
+    # busy machine, so counted by what the sender heard, not by commits); the senders were
+    # stopped there and have ended (so nothing more can be sent), well before the schedule's end.
     senders = [t.name for t in threading.enumerate() if t.name.startswith("drill-sender-")]
     assert senders == []
-    assert 100 <= len(committed) < 300
+    assert 100 <= len(answers) < 300
+    assert len(committed) < 300
     assert [r["status"] for r in records] == ["running", "failed"]
     assert records[-1]["error"] == "reader n2 is not streaming"
 

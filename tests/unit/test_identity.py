@@ -87,3 +87,24 @@ def test_a_token_signed_by_another_key_is_refused(state, verifier):
     )
     with pytest.raises(identity.Unauthorized, match="invalid"):
         verifier.verify(f"Bearer {token}")
+
+
+def test_the_signing_key_is_parsed_once_per_pool(state, monkeypatch):
+    parse = identity.serialization.load_pem_private_key
+    parses = []
+    monkeypatch.setattr(
+        identity.serialization,
+        "load_pem_private_key",
+        lambda *args, **kwargs: parses.append(1) or parse(*args, **kwargs),
+    )
+    identity._parse.cache_clear()
+    old = identity.Verifier(identity.jwks(state), state.issuer, state.client_id)
+    tokens = [identity.issue_token(state) for _ in range(3)]
+    assert len(parses) == 1
+    assert all(old.verify(f"Bearer {token}") for token in tokens)
+
+    identity.create_pool(state)  # a new key: parsed afresh, not the cached one
+    token = identity.issue_token(state)
+    assert len(parses) == 2
+    with pytest.raises(identity.Unauthorized):
+        old.verify(f"Bearer {token}")
