@@ -6,7 +6,7 @@ SANDBOX := $(VENV)/bin/sandbox
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: up down status demo test lint install help dashboard browser bench
+.PHONY: up down status demo test lint install help dashboard browser docker bench
 .DEFAULT_GOAL := help
 
 help:  ## List the targets
@@ -19,7 +19,7 @@ ifeq ($(filter native compose,$(PROFILE)),)
 $(error PROFILE must be native or compose)
 endif
 
-up: $(if $(filter compose,$(PROFILE)),$(VENV)/.installed,install)  ## Install what is missing, start the stack, print the endpoints (PROFILE=compose: in Docker)
+up: $(if $(filter compose,$(PROFILE)),$(VENV)/.installed docker,install)  ## Install what is missing, start the stack, print the endpoints (PROFILE=compose: in Docker)
 	@$(SANDBOX) up $(if $(filter compose,$(PROFILE)),--runtime compose) $(UP_ARGS)
 
 down:  ## Stop the stack (FORCE=1 to drop queued messages)
@@ -36,7 +36,7 @@ demo: up  ## The guidance's demo at workshop length: a 5 s client, no retry, a 2
 dashboard: $(if $(STACK),$(VENV)/.installed,install)  ## Start the dashboard if needed, print its URL (STACK=NAME: a deployed stack's, read-only)
 	@$(SANDBOX) dashboard $(if $(STACK),--target aws --stack $(STACK)) $(if $(REGION),--region $(REGION)) $(if $(PORT),--port $(PORT))
 
-test: install browser  ## Run the test suite on a real stack of its own
+test: install browser docker  ## Run the test suite on a real stack of its own (and one in Docker)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: install  ## Measure failover RTO, drain, API throughput, the consumer profiles (BENCH_ARGS=--quick)
@@ -67,6 +67,9 @@ system-packages:
 
 browser:  # Debian's chromium, for the dashboard's real-browser test
 	@scripts/install-system-packages --browser
+
+docker:  # a Docker engine that answers, Compose v2 and the Dockerfile's base image (Compose tests)
+	@scripts/install-docker
 
 # -- AWS: the CDK app in aws/ (see aws/README.md) ------------------------------------------
 CDK := npx --yes aws-cdk@2

@@ -139,8 +139,23 @@ def test_prepare_checks_the_engine_then_builds_the_image(tmp_path, fake):
     ]
 
 
-def test_without_an_engine_up_says_so_in_one_line_and_starts_nothing(tmp_path, standin):
-    env = {**os.environ, "STANDIN_DOCKER_ENGINE": "down", "SANDBOX_RUN_DIR": str(tmp_path)}
+@pytest.fixture
+def engine_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``docker`` first on PATH that answers as a client whose engine is down; logs its argv."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "docker-calls"
+    bin_dir.mkdir()
+    script = bin_dir / "docker"
+    script.write_text(
+        f'#!/bin/sh\necho "$*" >> {calls}\n'
+        'echo "Cannot connect to the Docker daemon. Is the docker daemon running?" >&2\nexit 1\n'
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return calls
+
+
+def test_without_an_engine_up_says_so_in_one_line_and_starts_nothing(tmp_path, engine_down):
+    env = {**os.environ, "SANDBOX_RUN_DIR": str(tmp_path / "stack")}
     result = subprocess.run(
         [str(SANDBOX), "up", "--runtime", "compose", "--auto-ports"],
         env=env,
@@ -151,8 +166,8 @@ def test_without_an_engine_up_says_so_in_one_line_and_starts_nothing(tmp_path, s
     )
     assert result.returncode == 1
     assert result.stderr == f"error: {compose.NO_ENGINE}\n"
-    assert not (tmp_path / "state.json").exists()
-    assert standin.calls() == [["info"]]
+    assert not (tmp_path / "stack" / "state.json").exists()
+    assert engine_down.read_text() == "info\n"
 
 
 def test_a_state_file_from_before_runtimes_loads_as_native(tmp_path):
