@@ -39,7 +39,7 @@ dashboard: $(if $(STACK),$(VENV)/.installed,install)  ## Start the dashboard if 
 test: install browser docker  ## Run the test suite on a real stack of its own (and one in Docker)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-bench: install  ## Measure failover RTO, drain, API throughput, the consumer profiles (BENCH_ARGS=--quick)
+bench: install docker  ## Measure failover RTO, drain, API throughput, the consumer profiles, native against Compose (BENCH_ARGS=--quick)
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 lint: install  ## ruff

@@ -1,9 +1,11 @@
 """``make bench`` / ``python -m bench``: start stacks of its own, measure, print, write JSON, stop.
 
 The failover, drain and API sections share one stack; the consumer profiles get one each, after
-it is down (`bench.profiles`). Every stack runs on free ports in a temporary run dir, as the test
-suite's does, so a workshop stack or another engineer's test stack on the same machine is never
-touched; each is torn down (``down --force``), on Ctrl-C and SIGTERM too.
+it is down (`bench.profiles`), and so do the two runtimes, native then Compose (`bench.runtimes`,
+which needs the Docker engine `make bench` installs). Every stack runs on free ports in a
+temporary run dir, as the test suite's does, so a workshop stack or another engineer's test stack
+on the same machine is never touched; each is torn down (``down --force``), on Ctrl-C and
+SIGTERM too.
 """
 
 from __future__ import annotations
@@ -32,16 +34,17 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bench import accept, drain, profiles, report, rto
+from bench import accept, drain, profiles, report, rto, runtimes
 from bench.model import Section
 from bench.stacks import own_stack
 from sandbox import stack
 from sandbox.state import StackState
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
-SECTIONS = ("rto", "drain", "api", "profiles")
+SECTIONS = ("rto", "drain", "api", "profiles", "runtimes")
 ON_ITS_STACK = ("rto", "drain", "api")  # the rest start stacks of their own
-QUICK = {"failovers": 2, "drain": 300, "orders": 200, "profile_orders": 100}
+QUICK = {"failovers": 2, "drain": 300, "orders": 200, "profile_orders": 100, "runtime_orders": 200}
+DRILL_RATE = 100.0  # orders/s per path of the runtimes' crash drill: the drill's default
 SETTLE_TIMEOUT = 600.0  # a bound for the queue to empty between sections, not a pause
 
 
@@ -56,6 +59,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile-orders", type=int, default=300, help="orders drained per consumer profile"
     )
+    parser.add_argument(
+        "--runtime-orders",
+        type=int,
+        default=1000,
+        help="orders per path of the crash drill on each runtime (runtimes: native and Compose;"
+        " it also times a cold image build, which downloads the image's packages)",
+    )
     parser.add_argument("--load-rate", type=float, default=20, help="orders/s during failovers")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section")
     parser.add_argument("--quick", action="store_true", help="a short smoke run: " + str(QUICK))
@@ -64,7 +74,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         for name, value in QUICK.items():
             setattr(args, name, min(getattr(args, name), value))
-    counts = (args.failovers, args.drain, args.orders, args.clients, args.profile_orders)
+    counts = (
+        args.failovers,
+        args.drain,
+        args.orders,
+        args.clients,
+        args.profile_orders,
+        args.runtime_orders,
+    )
     if min(counts) < 1 or args.load_rate <= 0:
         parser.error("counts, clients and the load rate must be positive")
     return args
@@ -192,6 +209,15 @@ def main(argv: list[str] | None = None) -> int:
                         ui,
                     )
                 )
+            if "runtimes" in selected:
+                sections.append(
+                    section(
+                        "runtimes",
+                        "Native and Compose",
+                        lambda: runtimes.run(args.runtime_orders, DRILL_RATE, ui.log),
+                        ui,
+                    )
+                )
         header = {
             "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
             "wall_seconds": time.time() - started,
@@ -203,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                 "clients": args.clients,
                 "load_rate": args.load_rate,
                 "profile_orders": args.profile_orders,
+                "runtime_orders": args.runtime_orders,
                 "quick": args.quick,
                 "replication": options.replication,
                 "runner": asdict(options.runner),

@@ -64,6 +64,17 @@ def test_the_project_run_dir_and_data_root_are_mounted_at_their_host_paths(servi
         assert spec["environment"]["SANDBOX_RUN_DIR"].startswith("${SANDBOX_RUN_DIR")
 
 
+def test_only_the_control_plane_has_the_engines_socket(services):
+    """It repairs the cluster through the engine; nothing else may command it."""
+    with_socket = [
+        name
+        for name, spec in services.items()
+        if "/var/run/docker.sock:/var/run/docker.sock" in spec["volumes"]
+    ]
+    assert with_socket == ["control-plane"]
+    assert "docker-cli docker-compose" in DOCKERFILE.read_text()
+
+
 def test_one_image_built_once(services):
     assert {spec["image"] for spec in services.values()} == {"nzrpo-sandbox:local"}
     built = {name: spec["build"] for name, spec in services.items() if "build" in spec}

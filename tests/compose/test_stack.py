@@ -1,7 +1,8 @@
 """The whole stack on the Compose runtime, on a real Docker engine: every server a container of
 compose/docker-compose.yml (image built once per run), then what a workshop does to it, counted:
 1,000 orders through the API, a poison order parked and redriven, a crash drill on both paths,
-the dashboard in a real browser, a crash failover and failback, and `down` leaving no container.
+a writer killed unannounced and repaired by the control plane in its container, the dashboard in
+a real browser, a crash failover and failback, and `down` leaving no container.
 
 One stack for the module, its tests in workshop order (pytest runs a module's tests in file
 order); each test waits for the state it needs, so one may also run alone."""
@@ -26,6 +27,7 @@ from tests.conftest import TEST_QUEUE, TEST_RUNNER, committed, wait_drained, wai
 from tests.dashboard.conftest import restore
 from tests.dashboard.test_browser import CHROMIUM, FLAGS, queue_depth, until
 from tests.integration.test_cli import sandbox
+from tests.integration.test_control_plane import assert_nothing_lost_or_doubled, wait_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -123,6 +125,22 @@ def test_a_crash_drill_on_both_paths_loses_nothing_on_the_queue(compose_stack: S
     assert all(p.balanced for p in report.paths)
     assert paths["direct"].lost == 0  # sync replication: an acknowledged direct write survives
     assert report.rto_seconds is not None
+
+
+def test_a_killed_writer_is_failed_over_and_rejoined_by_the_control_plane_alone(
+    compose_stack: StackState,
+):
+    """SIGKILL to the writer and nothing else: the control plane, in its container, notices,
+    fails over and starts the old writer again as a reader, through the Docker engine."""
+    state = compose_stack
+    wait_healthy(state)  # the crash drill before it left both nodes streaming
+    writer = state.writer.name
+    report = drill.run(state, "writer-killed", "queue", count=300, rate=60)
+    assert_nothing_lost_or_doubled(report)
+    assert report.detection_seconds is not None, "the control plane never said it noticed"
+    wait_healthy(state)
+    assert state.writer.name != writer
+    assert containers(state) == dict.fromkeys(state.pids, "running")
 
 
 def test_the_dashboard_answers_on_its_port_in_a_real_browser(compose_stack: StackState):

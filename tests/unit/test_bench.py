@@ -1,5 +1,5 @@
 """The benchmark's pure helpers: percentiles, ratios, loop accounting, runner log parsing, the
-profiles' figures."""
+profiles' and the runtimes' figures."""
 
 import contextlib
 import json
@@ -7,10 +7,11 @@ import json
 import pytest
 
 from bench import profiles as bench_profiles
+from bench import runtimes as bench_runtimes
 from bench.drain import Drained, Invocation, parse_invocations
 from bench.loops import Call, LoopResult, closed_loop
 from bench.stats import latency, percentile, rate, ratio, spread
-from sandbox import profiles
+from sandbox import drill, profiles
 from sandbox.queue import QueueSettings
 from sandbox.state import RunnerSettings
 
@@ -116,3 +117,46 @@ def test_without_the_baseline_the_ratios_are_unknown_not_set_against_another():
     rows = bench_profiles.figures([sample])
     assert all(row.versus == {"sandbox": None} for row in rows if row.versus)
     assert not any(row.baseline for row in rows)
+
+
+def drill_report(rto: float, p50: float, lost: int = 0) -> drill.DrillReport:
+    def path(name: str) -> drill.PathReport:
+        return drill.PathReport(
+            path=name, sent=100, accepted=100, client_errors=0, errors_from_s=None,
+            errors_to_s=None, committed_once=100 - lost, duplicates=0, in_dlq=0, queued=0,
+            lost=lost, rpo_seconds=0.0, errored_but_committed=0,
+            latency_ms={"p50": p50, "p95": 2 * p50, "p99": 3 * p50},
+        )  # fmt: skip
+
+    return drill.DrillReport(
+        fault="crash", count=100, rate=50, replication="sync", started=0.0, fault_at=1.0,
+        recovered_at=1.0 + rto, rto_seconds=rto, peak_queue_depth=10, drain_seconds=1.0,
+        redriven=0, paths=[path("queue"), path("direct")],
+    )  # fmt: skip
+
+
+def test_docker_stats_amounts_are_read_in_mib():
+    assert bench_runtimes.mib("91.2MiB ") == pytest.approx(91.2)
+    assert bench_runtimes.mib(" 1.5GiB") == pytest.approx(1536)
+    assert bench_runtimes.mib("512KiB") == pytest.approx(0.5)
+    assert bench_runtimes.mib("0B") == 0
+    with pytest.raises(ValueError, match="not a docker stats amount"):
+        bench_runtimes.mib("--")
+
+
+def test_the_compose_stack_is_set_against_the_native_one_and_the_cold_build_the_warm():
+    native = bench_runtimes.Measured("native", 10.0, 400.0, drill_report(1.0, 50.0))
+    composed = bench_runtimes.Measured("compose", 15.0, 500.0, drill_report(2.0, 100.0), 800.0)
+    rows = {f.name: f for f in bench_runtimes.figures({"cold": 180, "warm": 2}, [native, composed])}
+    assert rows["image build, warm (cached layers)"].baseline
+    assert rows["image build, cold (--no-cache)"].versus == {"warm build": pytest.approx(90)}
+    assert rows["native: up, every server answering"].baseline
+    assert rows["compose: up, every server answering"].versus == {"native": pytest.approx(1.5)}
+    assert rows["compose: stack memory idle (PSS)"].versus == {"native": pytest.approx(1.25)}
+    assert rows["compose: crash drill RTO"].versus == {"native": pytest.approx(2)}
+    assert rows["compose: queued path latency p99"].value == 300
+    assert rows["compose: queued path latency p99"].versus == {"native": pytest.approx(2)}
+    assert rows["compose: queued path latency p99"].note == "100/100 committed once, 0 lost"
+    stats_row = rows["compose: stack memory idle (docker stats)"]
+    assert stats_row.versus == {"native PSS": pytest.approx(2)}
+    assert "native: stack memory idle (docker stats)" not in rows
