@@ -44,7 +44,6 @@ RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SECTIONS = ("rto", "drain", "api", "profiles", "runtimes")
 ON_ITS_STACK = ("rto", "drain", "api")  # the rest start stacks of their own
 QUICK = {"failovers": 2, "drain": 300, "orders": 200, "profile_orders": 100, "runtime_orders": 200}
-DRILL_RATE = 100.0  # orders/s per path of the runtimes' crash drill: the drill's default
 SETTLE_TIMEOUT = 600.0  # a bound for the queue to empty between sections, not a pause
 
 
@@ -214,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                     section(
                         "runtimes",
                         "Native and Compose",
-                        lambda: runtimes.run(args.runtime_orders, DRILL_RATE, ui.log),
+                        lambda: runtimes.run(args.runtime_orders, ui.log),
                         ui,
                     )
                 )

@@ -28,7 +28,7 @@ from bench import stats
 from bench.model import Figure, Section
 from bench.stacks import own_stack
 from sandbox import compose, drill, process, stack
-from sandbox.state import Node, StackState
+from sandbox.state import StackState
 
 BASELINE = "native"
 UNITS = {"B": 1 / 2**20, "KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0}
@@ -43,13 +43,13 @@ class Measured:
     docker_stats_mib: float | None = None  # the Compose stack only
 
 
-def run(count: int, rate: float, log: Callable[[str], None]) -> Section:
+def run(count: int, log: Callable[[str], None]) -> Section:
     section = Section("runtimes", f"Native and Compose: up, memory, a crash drill of {count}/path")
     builds = {
         "cold": timed_build(cache=False, log=log),
         "warm": timed_build(cache=True, log=log),
     }
-    measured = [on_own_stack(name, count, rate, log) for name in ("native", "compose")]
+    measured = [on_own_stack(name, count, log) for name in ("native", "compose")]
     section.figures = figures(builds, measured)
     section.details = {
         m.runtime: {"up_seconds": m.up_s, "drill": asdict(m.report)} for m in measured
@@ -66,31 +66,16 @@ def run(count: int, rate: float, log: Callable[[str], None]) -> Section:
 
 def timed_build(*, cache: bool, log: Callable[[str], None]) -> float:
     """Seconds `docker compose build` takes, with or without its layer cache."""
-    runtime = compose.Compose()
     with tempfile.TemporaryDirectory(prefix="nzrpo-bench-build-") as scratch:
-        # The file is substituted whole before a build: any run dir will do.
-        state = StackState(
-            run_dir=scratch,
-            service_user="",
-            data_root=scratch,
-            ports={},
-            nodes={"n1": Node("n1", 1, "writer", "")},
-        )
-        argv = [
-            "docker",
-            "compose",
-            "-f",
-            str(runtime.file),
-            "build",
-            *([] if cache else ["--no-cache"]),
-        ]
+        # Compose substitutes the whole file before a build, so any run dir will do.
+        state = StackState(run_dir=scratch, service_user="", data_root=scratch, ports={}, nodes={})
         log(f"image build, {'warm' if cache else 'cold (--no-cache)'}")
         started = time.monotonic()
-        process.run(argv, env=runtime.env(state), timeout=3600, what="docker compose build")
+        compose.Compose().build(state, cache=cache)
         return time.monotonic() - started
 
 
-def on_own_stack(name: str, count: int, rate: float, log: Callable[[str], None]) -> Measured:
+def on_own_stack(name: str, count: int, log: Callable[[str], None]) -> Measured:
     options = stack.Options(auto_ports=True, runtime=name)  # type: ignore[arg-type]
     started = time.monotonic()
     with own_stack(options, f"{name} runtime", log) as state:
@@ -99,19 +84,17 @@ def on_own_stack(name: str, count: int, rate: float, log: Callable[[str], None])
             process.memory_mib(pid, frozenset(state.pids.values())) for pid in state.pids.values()
         )
         in_docker = docker_stats_mib(state) if name == "compose" else None
-        log(f"{name}: crash drill, {count} orders per path at {rate:g}/s")
-        report = drill.run(state, "crash", "both", count=count, rate=rate)
+        log(f"{name}: crash drill, {count} orders per path at the drill's default rate")
+        report = drill.run(state, "crash", "both", count=count)
     return Measured(name, up_s, pss, report, in_docker)
 
 
 def docker_stats_mib(state: StackState) -> float:
     """The Compose project's containers' memory, as `docker stats` reports it, summed."""
-    project = compose.project_name(state.run_dir)
-    ids = process.run(
-        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}"]
-    ).stdout.split()
+    runtime = compose.Compose()
+    ids = runtime.docker(state, [*runtime.compose(state), "ps", "-q"], what="docker compose ps")
     usage = process.run(
-        ["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", *ids]
+        ["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", *ids.stdout.split()]
     ).stdout.splitlines()
     return sum(mib(line.split("/")[0]) for line in usage)
 

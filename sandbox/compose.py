@@ -71,7 +71,18 @@ class Compose:
                     NO_ENGINE if argv[1] == "info" else "`docker compose` (Compose v2) not found"
                 )
         report("building the image (compose/Dockerfile; the first build takes minutes)")
-        build = ["docker", "compose", "-f", str(self.file), "build"]
+        self.build(state)
+
+    def build(self, state: StackState, *, cache: bool = True) -> None:
+        """``docker compose build``; without ``cache`` every layer again (a cold build)."""
+        build = [
+            "docker",
+            "compose",
+            "-f",
+            str(self.file),
+            "build",
+            *([] if cache else ["--no-cache"]),
+        ]
         process.run(build, env=self.env(state), timeout=3600, what="docker compose build")
 
     def compose(self, state: StackState) -> list[str]:
