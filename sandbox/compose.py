@@ -2,10 +2,12 @@
 
 Only starting a server, the one-shot PostgreSQL tools, the image build and the clean-up differ
 from the native runtime. A container runs
-``python -m sandbox.serve SERVICE`` with host networking, the host's pid namespace and the
-project, run dir and data root mounted at the same paths, so the ports, URLs, files and pids in
-the state mean the same on the host and inside. After ``up`` the container's host pid is all
-the rest of the sandbox needs: crash, hang, stop and memory work on it as on a native process.
+``python -m sandbox.serve SERVICE`` on the stack's bridge network (its port published on the
+host's loopback under the same number; `sandbox.network` gives the addresses), in the host's
+pid namespace, with the project, run dir and data root mounted at the same paths, so the ports,
+files and pids in the state mean the same on the host and inside. After ``up`` the container's
+host pid is all the rest of the sandbox needs: crash, hang, stop and memory work on it as on a
+native process.
 
 The Docker CLI is driven as a user would (``docker compose ...``); nothing here needs the Docker
 SDK. Each run dir gets its own Compose project, so a test stack never touches a workshop stack.
@@ -89,7 +91,8 @@ class Compose:
         return ["docker", "compose", "-f", str(self.file), "-p", project_name(state.run_dir)]
 
     def env(self, state: StackState) -> dict[str, str]:
-        """What the compose file substitutes: the mounts and the user the containers run as."""
+        """What the compose file substitutes: the mounts, the user the containers run as and
+        the ports they publish (each server's, on the host's loopback under the same number)."""
         return {
             "SANDBOX_RUN_DIR": state.run_dir,
             "SANDBOX_PROJECT_DIR": str(PROJECT_DIR),
@@ -97,6 +100,7 @@ class Compose:
             # Servers start as the invoking user and `sandbox.serve` drops to the service user,
             # as a native start does: the service user may not read a project under /root.
             "SANDBOX_UID_GID": uid_gid(None),
+            **{f"SANDBOX_PORT_{name.upper()}": str(port) for name, port in state.ports.items()},
         }
 
     def docker(

@@ -15,12 +15,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from sandbox import process, profiles, runtime
+from sandbox import network, process, profiles, runtime
 from sandbox.runtime import pg
 from sandbox.state import Node, StackState
 
 SETTINGS = """
-listen_addresses = '127.0.0.1'
+listen_addresses = '{listen}'
 wal_level = replica
 wal_log_hints = on                 # lets pg_rewind turn an old writer into a reader
 hot_standby = on
@@ -36,9 +36,19 @@ log_line_prefix = '%m [%p] %q%a '
 """
 HBA = """
 local all all trust
-host all all 127.0.0.1/32 scram-sha-256
-host replication replicator 127.0.0.1/32 scram-sha-256
+host all all {clients} scram-sha-256
+host replication replicator {clients} scram-sha-256
 """
+
+
+def settings(state: StackState) -> str:
+    """postgresql.conf's additions: listening where this stack's servers listen."""
+    return SETTINGS.format(listen=state.bind_host)
+
+
+def hba(state: StackState) -> str:
+    """pg_hba.conf: passwords from this stack's network only."""
+    return HBA.format(clients=network.clients(state.runtime))
 
 
 @dataclass
@@ -83,7 +93,7 @@ class PostgresNode:
 def connect(state: StackState, node: str, *, dbname: str | None = None, **kwargs: Any):
     """An admin (superuser) connection straight to one node, bypassing the proxy."""
     return psycopg.connect(
-        host="127.0.0.1",
+        host=state.host(node),
         port=state.nodes[node].port,
         dbname=dbname or state.db_name,
         user="postgres",
@@ -120,8 +130,8 @@ def init_writer(state: StackState, name: str) -> None:
     )
     pwfile.unlink()
     with Path(node.data_dir, "postgresql.conf").open("a") as conf:
-        conf.write(SETTINGS)
-    Path(node.data_dir, "pg_hba.conf").write_text(HBA)
+        conf.write(settings(state))
+    Path(node.data_dir, "pg_hba.conf").write_text(hba(state))
     PostgresNode(name).start(state)
     with connect(state, name, dbname="postgres") as conn:
         conn.execute(
@@ -147,7 +157,7 @@ def clone_reader(state: StackState, name: str) -> None:
         [
             "pg_basebackup",
             "-h",
-            "127.0.0.1",
+            state.peer_host(writer.name),
             "-p",
             str(writer.port),
             "-U",
@@ -170,7 +180,7 @@ def clone_reader(state: StackState, name: str) -> None:
 def conninfo(state: StackState, name: str) -> str:
     """How reader ``name`` reaches the current writer."""
     return (
-        f"host=127.0.0.1 port={state.writer.port} user=replicator "
+        f"host={state.peer_host(state.writer.name)} port={state.writer.port} user=replicator "
         f"password={state.admin_password} application_name={name}"
     )
 
@@ -357,7 +367,7 @@ def rewind(state: StackState, name: str) -> None:
     writer = state.writer
     with connect(state, writer.name, dbname="postgres") as conn:
         conn.execute("CHECKPOINT")  # pg_rewind reads the source's control file
-    source = f"host=127.0.0.1 port={writer.port} user=postgres dbname=postgres"
+    source = f"host={state.peer_host(writer.name)} port={writer.port} user=postgres dbname=postgres"
     runtime.of(state).tool(
         state,
         [

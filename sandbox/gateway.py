@@ -36,7 +36,12 @@ log = logging.getLogger("gateway")
 
 
 def proxy_event(
-    method: str, path: str, headers: dict[str, str], body: str, claims: dict[str, Any]
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: str,
+    claims: dict[str, Any],
+    source_ip: str,
 ) -> dict[str, Any]:
     """The event API Gateway's REST proxy integration sends a Lambda function."""
     url = urlsplit(path)
@@ -58,7 +63,7 @@ def proxy_event(
             "stage": "local",
             "requestId": str(uuid.uuid4()),
             "requestTimeEpoch": now_ms,
-            "identity": {"sourceIp": "127.0.0.1"},
+            "identity": {"sourceIp": source_ip},
             "authorizer": {"claims": claims},
         },
     }
@@ -72,13 +77,13 @@ class Gateway(ThreadingHTTPServer):
 
     def __init__(
         self,
-        port: int,
+        address: tuple[str, int],
         verifier: identity.Verifier,
         jwks: dict[str, Any],
         functions: dict[tuple[str, str], tuple[str, Handler]],
         run_dir: str,
     ) -> None:
-        super().__init__(("127.0.0.1", port), RequestHandler)
+        super().__init__(address, RequestHandler)
         self.run_dir = run_dir  # where the acknowledged orders are kept (`sandbox.acknowledged`)
         self.verifier = verifier
         self.functions = functions
@@ -191,7 +196,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             return self.reply(415, {"message": message})
         body = self.read_body(chunked, length)
         name, handler = function
-        event = proxy_event(method, self.path, dict(self.headers.items()), body, claims)
+        event = proxy_event(
+            method, self.path, dict(self.headers.items()), body, claims, self.client_address[0]
+        )
         try:
             result = handler(event, LambdaContext(function_name=name, timeout_seconds=29))
         except Exception:
@@ -327,7 +334,8 @@ def serve(state: StackState) -> None:
     }
     keys = identity.jwks(state)
     verifier = identity.Verifier(keys, state.issuer, state.client_id)
-    server = Gateway(state.ports["api"], verifier, keys, functions, state.run_dir)
+    address = (state.bind_host, state.ports["api"])
+    server = Gateway(address, verifier, keys, functions, state.run_dir)
     log.info("gateway listening on %s", state.api_url)
     server.serve_forever()
 

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import httpx
 
-from sandbox import alarms, process, runtime
+from sandbox import alarms, network, process, runtime
 from sandbox.state import PROJECT_DIR, StackState
 
 SERVICES = ("sqs", "secretsmanager", "cloudwatch")
@@ -41,9 +41,10 @@ class LocalStack:
         port = state.ports["aws"]
         env = {
             "OVERRIDE_IN_DOCKER": "0",  # this machine may carry /.dockerenv
-            "GATEWAY_LISTEN": f"127.0.0.1:{port}",
+            "GATEWAY_LISTEN": f"{state.bind_host}:{port}",
             "GATEWAY_SERVER": "hypercorn",  # the default server binds 0.0.0.0
-            "LOCALSTACK_HOST": f"127.0.0.1:{port}",
+            # the host in the URLs it hands out (queue URLs): the one the host reaches it at
+            "LOCALSTACK_HOST": f"{network.LOOPBACK}:{port}",
             "DNS_ADDRESS": "0",  # else it binds port 53
             "SQS_ENDPOINT_STRATEGY": "path",
             # SQS's metrics to CloudWatch every few seconds, not every minute: alarms at

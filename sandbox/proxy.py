@@ -40,12 +40,13 @@ def write_config(state: StackState) -> None:
         f'"{state.db_user}" "{state.db_password}"\n"{ADMIN_USER}" "{state.admin_password}"\n'
     )
     process.chown(userlist, state.service_user or None)
+    writer = state.writer
     config = f"""\
 [databases]
-{state.db_name} = host=127.0.0.1 port={state.writer.port} dbname={state.db_name}
+{state.db_name} = host={state.peer_host(writer.name)} port={writer.port} dbname={state.db_name}
 
 [pgbouncer]
-listen_addr = 127.0.0.1
+listen_addr = {state.bind_host}
 listen_port = {state.ports["proxy"]}
 unix_socket_dir =
 auth_type = scram-sha-256
@@ -59,6 +60,8 @@ server_login_retry = 0
 ; clients wait (as with RDS Proxy) rather than fail while the writer is paused or away
 query_wait_timeout = 120
 server_connect_timeout = 3
+; the writer's address is a name on Compose and a recreated container gets a new one
+dns_max_ttl = 1
 ignore_startup_parameters = extra_float_digits,options
 log_connections = 0
 log_disconnections = 0
@@ -99,7 +102,7 @@ class Proxy:
 def admin(state: StackState, **kwargs) -> psycopg.Connection:
     """PgBouncer's admin console (the ``pgbouncer`` pseudo-database)."""
     return psycopg.connect(
-        host="127.0.0.1",
+        host=state.host("proxy"),
         port=state.ports["proxy"],
         dbname="pgbouncer",
         user=ADMIN_USER,

@@ -14,7 +14,7 @@ def rds_secret(state: StackState) -> dict[str, Any]:
     """The secret as RDS writes it; host and port are the proxy's, where clients connect."""
     return {
         "engine": "postgres",
-        "host": "127.0.0.1",
+        "host": state.peer_host("proxy"),
         "port": state.ports["proxy"],
         "username": state.db_user,
         "password": state.db_password,

@@ -32,6 +32,7 @@ from sandbox import (
     failover,
     identity,
     localstack,
+    network,
     process,
     runtime,
 )
@@ -99,7 +100,7 @@ class Dashboard:
     name: str = "dashboard"
 
     def command(self, state: StackState) -> process.Command:
-        argv = streamlit_argv("app.py", state.ports["dashboard"])
+        argv = streamlit_argv("app.py", state.ports["dashboard"], state.bind_host)
         env = {"SANDBOX_RUN_DIR": state.run_dir, "PYTHONUNBUFFERED": "1", **STREAMLIT_ENV}
         return process.Command(argv=argv, log=state.path("logs", "dashboard.log"), env=env)
 
@@ -111,15 +112,17 @@ class Dashboard:
         process.stop(state.pids.pop(self.name, None), timeout=5)
 
     def healthy(self, state: StackState) -> bool:
-        return httpx.get(f"{dashboard_url(state)}/_stcore/health", timeout=2).status_code == 200
+        here = f"http://{state.host(self.name)}:{state.ports[self.name]}"
+        return httpx.get(f"{here}/_stcore/health", timeout=2).status_code == 200
 
 
 #: The project on the path: a page imports `dashboard`, which is not an installed package.
 STREAMLIT_ENV = {"PYTHONPATH": str(PROJECT_DIR)}
 
 
-def streamlit_argv(page: str, port: int) -> list[str]:
-    """Streamlit serving ``dashboard/<page>`` on loopback only, headless, without usage stats."""
+def streamlit_argv(page: str, port: int, address: str = network.LOOPBACK) -> list[str]:
+    """Streamlit serving ``dashboard/<page>`` on ``address`` (loopback unless the stack's
+    containers), headless, without usage stats."""
     return [
         sys.executable,
         "-m",
@@ -129,7 +132,7 @@ def streamlit_argv(page: str, port: int) -> list[str]:
         "--server.headless",
         "true",
         "--server.address",
-        "127.0.0.1",
+        address,
         "--server.port",
         str(port),
         "--browser.gatherUsageStats",
@@ -142,7 +145,7 @@ def streamlit_argv(page: str, port: int) -> list[str]:
 
 
 def dashboard_url(state: StackState) -> str:
-    return f"http://127.0.0.1:{state.ports['dashboard']}"
+    return f"http://{network.LOOPBACK}:{state.ports['dashboard']}"  # for a browser on the host
 
 
 def component(name: str) -> Component:

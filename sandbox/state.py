@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from sandbox import network
 from sandbox.queue import QueueSettings, function_timeout_for
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -129,24 +130,38 @@ class StackState:
         self.refresh()
         return [node for node in self.nodes.values() if node.role == "reader"]
 
+    def host(self, server: str) -> str:
+        """Where this process reaches ``server`` (`sandbox.network`: the same port everywhere)."""
+        return network.here(self.runtime, server)
+
+    def peer_host(self, server: str) -> str:
+        """Where the stack's servers reach ``server``: for their config files and arguments."""
+        return network.peer(self.runtime, server)
+
+    @property
+    def bind_host(self) -> str:
+        """What every server of this stack listens on."""
+        return network.bind(self.runtime)
+
     @property
     def aws_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.ports['aws']}"
+        return f"http://{self.host('aws')}:{self.ports['aws']}"
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['api']}"
+        return f"http://{self.host('api')}:{self.ports['api']}"
 
     @property
     def issuer(self) -> str:
-        """Where tokens come from, like a Cognito user pool's issuer URL."""
-        return f"{self.api_url}/local-user-pool"
+        """Where tokens come from, like a Cognito user pool's issuer URL: one public URL (the
+        API's address on the host), the same for whoever mints or checks a token."""
+        return f"http://{network.LOOPBACK}:{self.ports['api']}/local-user-pool"
 
     @property
     def proxy_dsn(self) -> str:
         return (
-            f"postgresql://{self.db_user}:{self.db_password}@127.0.0.1:{self.ports['proxy']}"
-            f"/{self.db_name}"
+            f"postgresql://{self.db_user}:{self.db_password}@{self.host('proxy')}:"
+            f"{self.ports['proxy']}/{self.db_name}"
         )
 
     def path(self, *parts: str) -> Path:
@@ -162,7 +177,7 @@ class StackState:
             "AWS_SECRET_ACCESS_KEY": "test",
             "QUEUE_URL": self.queue_url,
             "DB_SECRET_ID": self.secret_id,
-            "DB_PROXY_HOST": "127.0.0.1",
+            "DB_PROXY_HOST": self.host("proxy"),
             "DB_PROXY_PORT": str(self.ports["proxy"]),
             "DB_SSLMODE": "disable",
         }

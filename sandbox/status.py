@@ -11,9 +11,9 @@ from sandbox.state import StackState
 def endpoints(state: StackState) -> dict[str, str]:
     return {
         "aws": state.aws_endpoint,
-        "n1": f"127.0.0.1:{state.ports['n1']}",
-        "n2": f"127.0.0.1:{state.ports['n2']}",
-        "proxy": f"127.0.0.1:{state.ports['proxy']}",
+        "n1": f"{state.host('n1')}:{state.ports['n1']}",
+        "n2": f"{state.host('n2')}:{state.ports['n2']}",
+        "proxy": f"{state.host('proxy')}:{state.ports['proxy']}",
         "api": state.api_url,
         "consumer": state.queue_url.rsplit("/", 1)[-1],
         "control-plane": str(control_plane.status_path(state)),

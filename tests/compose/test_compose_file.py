@@ -1,5 +1,6 @@
 """compose/docker-compose.yml and compose/Dockerfile, read as data: one service per component,
-host networking and pids, same-path mounts, nothing published, every variable provided."""
+one bridge network, each server's port published on loopback under its own number, host pids,
+same-path mounts, every variable provided."""
 
 from __future__ import annotations
 
@@ -37,20 +38,35 @@ def test_the_tools_service_is_never_started_by_up(services):
 @pytest.mark.parametrize(
     "key, value",
     [
-        ("network_mode", "host"),  # servers bind 127.0.0.1: the state's ports are right everywhere
+        ("networks", ["stack"]),  # the others reach a server by its service name
         ("pid", "host"),  # postmaster.pid, SIGKILL, SIGSTOP and memory on host pids
         ("restart", "no"),  # a crash stays a crash until the sandbox acts
         ("init", False),  # the server is the container's main process, not a child of an init
     ],
 )
-def test_every_service_shares_the_hosts_network_and_pids_and_never_restarts(services, key, value):
+def test_every_service_is_on_the_stacks_network_shares_the_hosts_pids_and_never_restarts(
+    services, key, value
+):
     assert {name: spec.get(key) for name, spec in services.items()} == dict.fromkeys(
         services, value
     )
 
 
-def test_no_service_publishes_a_port(services):
-    assert [name for name, spec in services.items() if "ports" in spec or "expose" in spec] == []
+def test_no_service_uses_the_hosts_network_and_the_network_is_a_bridge(services):
+    assert [name for name, spec in services.items() if "network_mode" in spec] == []
+    assert yaml.safe_load(FILE.read_text())["networks"] == {"stack": {}}  # Compose's bridge
+
+
+def test_each_server_publishes_its_own_port_on_loopback_only_under_the_same_number(services):
+    """The state's port is right on the host and in every container; nothing binds 0.0.0.0
+    on the host."""
+    published = {name: spec.get("ports") for name, spec in services.items()}
+    expected = {name: None for name in services}
+    for name in stack.DEFAULT_PORTS:
+        port = f"${{SANDBOX_PORT_{name.upper()}:?set by sandbox/compose.py}}"
+        expected[name] = [f"127.0.0.1:{port}:{port}"]
+    assert published == expected
+    assert not any("expose" in spec for spec in services.values())
 
 
 def test_the_project_run_dir_and_data_root_are_mounted_at_their_host_paths(services):
@@ -90,7 +106,7 @@ def test_every_variable_the_file_uses_is_one_the_runtime_sets(tmp_path):
         run_dir=str(tmp_path),
         service_user="",
         data_root=str(tmp_path / "services"),
-        ports={},
+        ports=dict(stack.DEFAULT_PORTS),
         nodes={"n1": Node("n1", 1, "writer", "")},
     )
     assert used == set(compose.Compose().env(state))
