@@ -21,7 +21,7 @@ except NotRunning as error:
     st.stop()
 st.caption(
     "Orders go through a durable queue to the writer: fail the writer over and count what "
-    f"survives. API {state.api_url} - run dir {state.run_dir}"
+    f"survives. API {state.public_url('api')} - run dir {state.run_dir}"
 )
 st.html(architecture.STYLE)
 controls.sidebar()

@@ -451,9 +451,9 @@ def _unannounced(fault: str, what: str) -> None:
         name, pid = faults.unannounced(load(), fault)
         console.print(f"{fault}: {name} (pid {pid}); watch `sandbox status` and `sandbox events`")
 
+    how = "a cut in the network" if fault in faults.PARTITIONS else "a signal to its pid"
     command.__doc__ = (
-        f"{what}. Unannounced: a signal to its pid and nothing else; the control plane must "
-        "notice and repair it."
+        f"{what}. Unannounced: {how} and nothing else; the control plane must notice and repair it."
     )
     fault_app.command(fault)(command)
 
@@ -573,7 +573,8 @@ def drill(
         str,
         typer.Option(
             help=", ".join(drills.FAULTS)
-            + " (the last six unannounced: a signal the control plane must notice)"
+            + " (the last eight unannounced: a signal, or on Compose a cut in the network, that"
+            " the control plane must notice)"
         ),
     ] = "crash",
     path: Annotated[str, typer.Option(help="queue, direct or both")] = "both",

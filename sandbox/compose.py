@@ -9,8 +9,10 @@ files and pids in the state mean the same on the host and inside. After ``up`` t
 host pid is all the rest of the sandbox needs: crash, hang, stop and memory work on it as on a
 native process.
 
-The Docker CLI is driven as a user would (``docker compose ...``); nothing here needs the Docker
-SDK. Each run dir gets its own Compose project, so a test stack never touches a workshop stack.
+Compose's own work (build, up, run, down) is the Docker CLI driven as a user would
+(``docker compose ...``); what Compose has no command for, cutting a running container off the
+network, is the Engine API through the Docker SDK. Each run dir gets its own Compose project, so
+a test stack never touches a workshop stack.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sandbox.state import PROJECT_DIR, StackState
 
 COMPOSE_FILE = PROJECT_DIR / "compose" / "docker-compose.yml"
 TOOLS_SERVICE = "tools"
+NETWORK = "stack"  # the file's network; the engine names it ``<project>_stack``
 NO_ENGINE = (
     "Docker engine not reachable: `docker info` failed; the native profile needs none: `make up`"
 )
@@ -174,3 +177,27 @@ class Compose:
         result = self.docker(state, [*self.compose(state), "down", "--remove-orphans"])
         if result.returncode != 0:
             report(f"docker compose down failed ({result.returncode}); remove them by hand")
+
+    def partition(self, state: StackState, name: str) -> None:
+        """Disconnect the service's container from the stack's network (the Engine API's
+        ``docker network disconnect``): the server runs on, reaching nobody and reached by
+        nobody, through its published port neither. Every restart (``up --force-recreate``)
+        gives it a new container on the network, so the control plane's repair heals it."""
+        import docker  # here: every process imports this module, few cut a network
+        import docker.errors
+
+        project = project_name(state.run_dir)
+        labels = [f"com.docker.compose.project={project}", f"com.docker.compose.service={name}"]
+        try:
+            engine = docker.from_env()
+        except docker.errors.DockerException as error:
+            raise EngineUnreachable(f"{NO_ENGINE} ({error})") from None
+        try:
+            running = engine.containers.list(filters={"label": labels})
+            if not running:
+                raise RuntimeError(f"{name} has no running container to cut off")
+            engine.networks.get(f"{project}_{NETWORK}").disconnect(running[0])
+        except docker.errors.DockerException as error:
+            raise RuntimeError(f"cutting {name} off the network failed: {error}") from None
+        finally:
+            engine.close()

@@ -288,8 +288,11 @@ def restart_writer(state: StackState, name: str) -> None:
 
 
 def rejoin_reader(state: StackState, name: str) -> None:
-    """Fence a reader in trouble (dead, frozen, not replicating) and start it again as one."""
+    """Fence a reader in trouble (dead, frozen, cut off, not replicating) and start it again
+    as one, after the writer let go of whatever is left of its stream to the old one."""
     failover.kill_node(state, name)
+    with contextlib.suppress(psycopg.Error):  # a writer that is down too: nothing to end
+        database.end_streams_to(state, name)
     failover.rejoin_as_reader(state, name, was_reader=True)
 
 

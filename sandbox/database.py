@@ -198,6 +198,20 @@ def follow(state: StackState, name: str) -> None:
     auto.write_text("\n".join([*kept, f"primary_conninfo = '{conninfo(state, name)}'", ""]))
 
 
+def end_streams_to(state: StackState, name: str) -> None:
+    """End the writer's replication connections to reader ``name`` (which has been fenced).
+
+    A reader cut off the network leaves its stream half-open on the writer until
+    ``wal_sender_timeout`` (60 s): listed first, that dead stream would stay the synchronous
+    standby after the reader rejoins, and every commit wait on it."""
+    with connect(state, state.writer.name, dbname="postgres") as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_replication "
+            "WHERE application_name = %s",  # (waiting up to 5 s for each to end)
+            (name,),
+        )
+
+
 def cut_replication(state: StackState, name: str) -> None:
     """Reader ``name`` stops receiving WAL: its replication connection is closed and not retried.
 

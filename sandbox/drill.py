@@ -44,6 +44,9 @@ Fault = Literal[
     "proxy-killed",
     "consumer-killed",
     "control-plane-killed",
+    # unannounced, Compose only: a server cut off the network while it runs
+    "writer-partitioned",
+    "reader-partitioned",
 ]
 FAULTS: tuple[str, ...] = get_args(Fault)
 PATHS = {"queue": "/orders", "direct": "/direct/orders"}

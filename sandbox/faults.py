@@ -2,7 +2,8 @@
 
 Two kinds. The announced ones (`hang`, `lock_stall`, `proxy_restart`, `consumer_crash`) are done
 by the sandbox, which knows it did them. The unannounced ones (`unannounced`) are done to a process
-from outside, a signal to its pid and nothing else, as an OOM kill or a crashed host would: no
+from outside, as an OOM kill, a crashed host or a broken switch would: a signal to its pid, or
+(on the Compose profile) its container cut off the network while it runs, and nothing else: no
 failover code runs, no state changes, and the control plane has to notice and repair on its own.
 """
 
@@ -13,8 +14,9 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
-from sandbox import database, events, localstack, process, stack
+from sandbox import database, events, localstack, process, runtime, stack
 from sandbox.failover import Outage, OutageBoundPassed, Until, wait_out
 from sandbox.queue import QueueSettings, depth
 from sandbox.state import StackState
@@ -33,7 +35,9 @@ class Unannounced:
     """A fault done to a process from outside, and what says it is over."""
 
     target: str  # a component, or "writer" / "reader", looked up when it happens
-    signal: signal.Signals
+    #: A signal to its processes, or "partition": cut off the network while it runs, so it is
+    #: not dead to itself, only to everyone else (`runtime.Runtime.partition`).
+    done: signal.Signals | Literal["partition"]
     what: str  # for `sandbox fault --help`
     #: The control plane's events that end it (none: nobody repairs it but `make up`).
     recovered: tuple[str, ...] = ()
@@ -59,24 +63,42 @@ UNANNOUNCED = {
     "control-plane-killed": Unannounced(
         "control-plane", signal.SIGKILL, "SIGKILL the control plane (`make up` restarts it)"
     ),
+    "writer-partitioned": Unannounced(
+        "writer",
+        "partition",
+        "Cut the writer off the network while it runs (Compose): it must be fenced",
+        WRITER_BACK,
+    ),
+    "reader-partitioned": Unannounced(
+        "reader",
+        "partition",
+        "Cut the reader off the network while it runs (Compose): the writer's sync commits wait",
+        ("reader-rejoined",),
+    ),
 }
+#: The faults only a network between the servers can show: the Compose profile's.
+PARTITIONS = tuple(name for name, fault in UNANNOUNCED.items() if fault.done == "partition")
 
 
 def unannounced(state: StackState, fault: str) -> tuple[str, int]:
     """Signal the fault's process and all below it (a node: the postmaster with its backends,
-    as when its host dies or freezes) and record that it happened; returns (component, pid).
-    Nothing else: no lock, no state."""
+    as when its host dies or freezes), or cut it off the network, and record that it happened;
+    returns (component, pid). Nothing else: no lock, no state."""
     done = UNANNOUNCED[fault]
     name = {"writer": state.writer.name, "reader": state.readers[0].name}.get(
         done.target, done.target
     )
     pid = state.pids.get(name)
     if not process.alive(pid):
-        raise RuntimeError(f"{name} is not running: nothing to {fault.split('-')[1]}")
+        raise RuntimeError(f"{name} is not running: no {fault} fault to make")
     assert pid is not None
-    process.signal_tree(pid, done.signal, spare=state.pids.values())
-    message = f"{fault}: {done.signal.name} to {name} (pid {pid})"
-    events.record(state, "fault", message, fault=fault, node=name)
+    if done.done == "partition":
+        runtime.of(state).partition(state, name)
+        message = f"{fault}: {name} (pid {pid}) cut off the network, still running"
+    else:
+        process.signal_tree(pid, done.done, spare=state.pids.values())
+        message = f"{fault}: {done.done.name} to {name} (pid {pid})"
+    events.record(state, "fault", message, fault=fault, node=name, pid=pid)
     return name, pid
 
 

@@ -7,6 +7,7 @@ image does) and keeps every file inside the run dir.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,11 +84,18 @@ class LocalStack:
 
 
 def client(state: StackState, service: str) -> Any:
-    """A boto3 client for the stack's emulated AWS."""
+    """A boto3 client for the stack's emulated AWS: one per service and endpoint in a process,
+    shared (boto3's clients are thread-safe; making one takes tens of milliseconds, and the
+    dashboard and `sandbox status` ask for several at every look)."""
+    return _client(service, state.aws_endpoint, state.region)
+
+
+@functools.cache
+def _client(service: str, endpoint: str, region: str) -> Any:
     return boto3.client(
         service,
-        endpoint_url=state.aws_endpoint,
-        region_name=state.region,
+        endpoint_url=endpoint,
+        region_name=region,
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )

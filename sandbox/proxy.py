@@ -62,6 +62,15 @@ query_wait_timeout = 120
 server_connect_timeout = 3
 ; the writer's address is a name on Compose and a recreated container gets a new one
 dns_max_ttl = 1
+; a writer cut off the network answers nothing, not even a reset. A server connection is dropped
+; once data sent on it has gone unacknowledged for 4 s (a query sent after the cut; TCP alone
+; retries for ~15 minutes), or once an idle one misses 3 keepalive probes 1 s apart (one waiting
+; on a commit), so PAUSE, and the clients waiting on them, are not held until TCP gives up
+tcp_user_timeout = 4000
+tcp_keepalive = 1
+tcp_keepidle = 1
+tcp_keepintvl = 1
+tcp_keepcnt = 3
 ignore_startup_parameters = extra_float_digits,options
 log_connections = 0
 log_disconnections = 0

@@ -46,6 +46,14 @@ class Runtime(Protocol):
     def remove(self, state: StackState, report: Report) -> None:
         """After every component has stopped: remove what the runtime itself left behind."""
 
+    def partition(self, state: StackState, name: str) -> None:
+        """Cut server ``name`` off from every other server and the host while it runs; it is
+        whole again once restarted. Raises `NoNetwork` where servers share one loopback."""
+
+
+class NoNetwork(RuntimeError):
+    """The runtime has no network between the servers to cut."""
+
 
 class Native:
     """Processes on this host: PostgreSQL and PgBouncer from Debian's packages, Python's venvs."""
@@ -70,6 +78,12 @@ class Native:
 
     def remove(self, state: StackState, report: Report) -> None:
         return None
+
+    def partition(self, state: StackState, name: str) -> None:
+        raise NoNetwork(
+            f"cannot cut {name} off: natively every server shares the host's loopback; "
+            "a partition needs the Compose profile's network (make up PROFILE=compose)"
+        )
 
 
 def named(name: str) -> Runtime:

@@ -145,7 +145,7 @@ def streamlit_argv(page: str, port: int, address: str = network.LOOPBACK) -> lis
 
 
 def dashboard_url(state: StackState) -> str:
-    return f"http://{network.LOOPBACK}:{state.ports['dashboard']}"  # for a browser on the host
+    return state.public_url("dashboard")
 
 
 def component(name: str) -> Component:

@@ -151,11 +151,16 @@ class StackState:
     def api_url(self) -> str:
         return f"http://{self.host('api')}:{self.ports['api']}"
 
+    def public_url(self, server: str) -> str:
+        """Where a browser or client on the host reaches HTTP server ``server``, whoever asks:
+        what to show a user (a container's own address would not open on the host)."""
+        return f"http://{network.LOOPBACK}:{self.ports[server]}"
+
     @property
     def issuer(self) -> str:
         """Where tokens come from, like a Cognito user pool's issuer URL: one public URL (the
         API's address on the host), the same for whoever mints or checks a token."""
-        return f"http://{network.LOOPBACK}:{self.ports['api']}/local-user-pool"
+        return f"{self.public_url('api')}/local-user-pool"
 
     @property
     def proxy_dsn(self) -> str:

@@ -44,6 +44,8 @@ UNSUPPORTED = {
     "proxy-killed": "RDS Proxy's processes are AWS's to run",
     "consumer-killed": "Lambda's SQS pollers are AWS's to run",
     "control-plane-killed": "Aurora's control plane is AWS's to run",
+    "writer-partitioned": "an Aurora instance cut off its network takes AWS FIS, not this drill",
+    "reader-partitioned": "an Aurora instance cut off its network takes AWS FIS, not this drill",
 }
 #: ``describe_events`` returns the message, not the event id; these are the documented messages
 #: of the Aurora DB cluster failover events.

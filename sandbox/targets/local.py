@@ -35,7 +35,8 @@ PER_PATH = (
 
 
 class LocalTarget:
-    """Every fault is possible here, and the database is read directly, with timestamps."""
+    """Every fault is possible here (partitions on the Compose profile), and the database is read
+    directly, with timestamps."""
 
     name = "local"
     paths = ("queue", "direct")
@@ -59,6 +60,11 @@ class LocalTarget:
         if fault in faults.UNANNOUNCED and outage is not None:
             raise ValueError(
                 f"--outage is not for {fault}: the control plane decides how long it lasts"
+            )
+        if fault in faults.PARTITIONS and self.state.runtime != "compose":
+            raise ValueError(
+                f"{fault} needs a network between the servers: natively they share the host's "
+                "loopback; start the Compose profile (make up PROFILE=compose)"
             )
 
     def api(self) -> Api:

@@ -69,6 +69,20 @@ def test_each_server_publishes_its_own_port_on_loopback_only_under_the_same_numb
     assert not any("expose" in spec for spec in services.values())
 
 
+def test_every_long_running_server_but_the_consumer_has_a_cheap_healthcheck_of_its_own(services):
+    checks = {name: spec.get("healthcheck") for name, spec in services.items()}
+    assert [name for name, check in checks.items() if check is None] == ["consumer", "tools"]
+    for name, check in checks.items():
+        if check is None:
+            continue
+        test = check["test"]
+        assert test[0] == "CMD" and test[1] in ("pg_isready", "python"), (name, test)
+        assert not any("sandbox." in part for part in test), "importing the sandbox costs a core"
+        if name in stack.DEFAULT_PORTS:  # it probes its own port, in its own container
+            assert any(f"${{SANDBOX_PORT_{name.upper()}:" in part for part in test), (name, test)
+        assert check["retries"] >= 3 and check["start_period"], name
+
+
 def test_the_project_run_dir_and_data_root_are_mounted_at_their_host_paths(services):
     for name, spec in services.items():
         volumes = spec["volumes"]

@@ -1,8 +1,9 @@
 """The whole stack on the Compose runtime, on a real Docker engine: every server a container of
 compose/docker-compose.yml (image built once per run), then what a workshop does to it, counted:
 1,000 orders through the API, a poison order parked and redriven, a crash drill on both paths,
-a writer killed unannounced and repaired by the control plane in its container, the dashboard in
-a real browser, a crash failover and failback, and `down` leaving no container.
+a writer killed unannounced and repaired by the control plane in its container, the writer and
+then the reader cut off the network while they run (partitions), the dashboard in a real
+browser, a crash failover and failback, and `down` leaving no container or network.
 
 One stack for the module, its tests in workshop order (pytest runs a module's tests in file
 order); each test waits for the state it needs, so one may also run alone."""
@@ -27,7 +28,11 @@ from tests.conftest import TEST_QUEUE, TEST_RUNNER, committed, wait_drained, wai
 from tests.dashboard.conftest import restore
 from tests.dashboard.test_browser import CHROMIUM, FLAGS, queue_depth, until
 from tests.integration.test_cli import sandbox
-from tests.integration.test_control_plane import assert_nothing_lost_or_doubled, wait_healthy
+from tests.integration.test_control_plane import (
+    assert_nothing_lost_or_doubled,
+    one_writer_at_a_time,
+    wait_healthy,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +85,29 @@ def test_every_server_runs_in_a_container_of_its_own(compose_stack: StackState):
     for name, pid in state.pids.items():  # the state's pid is the container's main process
         cgroup = Path(f"/proc/{pid}/cgroup").read_text()
         assert "docker" in cgroup, (name, cgroup)
+
+
+def engine_health(state: StackState) -> dict[str, str]:
+    """Service name -> what the engine's healthcheck says ("none" where the file has none)."""
+    project = compose.project_name(state.run_dir)
+    label = f"label=com.docker.compose.project={project}"
+    ids = process.run(["docker", "ps", "-q", "--filter", label])
+    template = (
+        '{{index .Config.Labels "com.docker.compose.service"}} '
+        "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"
+    )
+    shown = process.run(["docker", "inspect", "-f", template, *ids.stdout.split()]).stdout
+    return dict(line.split() for line in shown.splitlines())
+
+
+def test_the_engine_sees_every_server_with_a_port_or_heartbeat_healthy(compose_stack: StackState):
+    """`docker compose ps` tells a workshop the same: the file's healthchecks pass on a healthy
+    stack (the consumer, with neither, has none)."""
+    expected = dict.fromkeys(compose_stack.pids, "healthy") | {"consumer": "none"}
+    wait_for(
+        lambda: engine_health(compose_stack) == expected,
+        lambda: f"every healthcheck passing ({engine_health(compose_stack)})",
+    )
 
 
 def test_a_thousand_orders_through_the_api_commit_exactly_once(compose_stack: StackState):
@@ -140,6 +168,61 @@ def test_a_killed_writer_is_failed_over_and_rejoined_by_the_control_plane_alone(
     assert report.detection_seconds is not None, "the control plane never said it noticed"
     wait_healthy(state)
     assert state.writer.name != writer
+    assert containers(state) == dict.fromkeys(state.pids, "running")
+
+
+def queued_path_exact(report: drill.DrillReport) -> None:
+    queued = next(p for p in report.paths if p.path == "queue")
+    assert (queued.accepted, queued.committed_once, queued.lost, queued.duplicates) == (
+        report.count,
+        report.count,
+        0,
+        0,
+    ), queued
+    assert all(p.balanced for p in report.paths)
+
+
+def test_a_writer_cut_off_the_network_while_it_runs_is_fenced_and_takes_no_write_after(
+    compose_stack: StackState,
+):
+    """A partition: the writer's container leaves the network and its server runs on, reached
+    by nobody. The control plane fences it (kills the server that still runs, so it could take
+    no write were the network back) before the failover completes; the queued path loses and
+    doubles nothing, the direct path loses nothing (sync), and the drill's orders were
+    committed by the old writer, then by the new one, never back."""
+    state = compose_stack
+    wait_healthy(state)
+    old = state.writer.name
+    report = drill.run(state, "writer-partitioned", "both", count=300, rate=60)
+    queued_path_exact(report)
+    assert next(p for p in report.paths if p.path == "direct").lost == 0
+    assert report.detection_seconds is not None, "the control plane never said it noticed"
+    kinds = [event["event"] for event in report.events]
+    assert "fault" in kinds and kinds.index("fault") < kinds.index("writer-fenced"), kinds
+    assert kinds.index("writer-fenced") < kinds.index("failover-completed"), kinds
+    cut = next(event for event in report.events if event["event"] == "fault")
+    assert not process.alive(cut["pid"]), "the cut-off writer's server still runs"
+    new = state.writer.name
+    assert new != old
+    assert one_writer_at_a_time(state, report.prefix) == [old, new]
+    wait_healthy(state)  # the old writer rejoined, in a new container on the network
+    assert containers(state) == dict.fromkeys(state.pids, "running")
+
+
+def test_a_reader_cut_off_the_network_is_rejoined_and_the_queue_loses_nothing(
+    compose_stack: StackState,
+):
+    """The reader's container leaves the network: the writer's synchronous commits wait for it,
+    the control plane fences the reader, ends the writer's half-open stream to it and starts it
+    again on the network; the writer stays the writer."""
+    state = compose_stack
+    wait_healthy(state)
+    writer = state.writer.name
+    report = drill.run(state, "reader-partitioned", "queue", count=300, rate=60)
+    assert_nothing_lost_or_doubled(report)
+    assert "reader-rejoined" in [event["event"] for event in report.events]
+    assert state.writer.name == writer
+    wait_healthy(state)
     assert containers(state) == dict.fromkeys(state.pids, "running")
 
 
