@@ -85,3 +85,26 @@ def test_config_files_name_the_writer_and_the_bind_address_of_the_runtime(
     assert f"listen_addresses = '{listen}'" in database.settings(state)
     assert f"host all all {clients} scram-sha-256\n" in database.hba(state)
     assert f"host replication replicator {clients} scram-sha-256\n" in database.hba(state)
+
+
+def test_a_look_at_a_node_resolves_its_name_within_the_answer_window(monkeypatch):
+    """A node cut off the Compose network has no name on it: the engine's resolver takes ~20 s
+    to say so, so the control plane's look gives up on the lookup at the answer window."""
+    import threading
+
+    import psycopg
+
+    assert database.address_quickly("127.0.0.1") == "127.0.0.1"
+    released = threading.Event()
+
+    def hanging(host: str) -> str:
+        released.wait(60)
+        return "10.0.0.1"
+
+    monkeypatch.setattr(database.socket, "gethostbyname", hanging)
+    monkeypatch.setattr(database, "ANSWER_SECONDS", 0.2)
+    try:
+        with pytest.raises(psycopg.OperationalError, match="no address within"):
+            database.address_quickly("n1")
+    finally:
+        released.set()
