@@ -4,10 +4,10 @@ Only starting a server, the one-shot PostgreSQL tools, the image build and the c
 from the native runtime. A container runs
 ``python -m sandbox.serve SERVICE`` on the stack's bridge network (its port published on the
 host's loopback under the same number; `sandbox.network` gives the addresses), in the host's
-pid namespace, with the project, run dir and data root mounted at the same paths, so the ports,
-files and pids in the state mean the same on the host and inside. After ``up`` the container's
-host pid is all the rest of the sandbox needs: crash, hang, stop and memory work on it as on a
-native process.
+pid namespace, with the run dir and data root mounted at the same paths (the code is in the
+image), so the ports, files and pids in the state mean the same on the host and inside. After
+``up`` the container's host pid is all the rest of the sandbox needs: crash, hang, stop and
+memory work on it as on a native process.
 
 Compose's own work (build, up, run, down) is the Docker CLI driven as a user would
 (``docker compose ...``); what Compose has no command for, cutting a running container off the
@@ -98,7 +98,6 @@ class Compose:
         the ports they publish (each server's, on the host's loopback under the same number)."""
         return {
             "SANDBOX_RUN_DIR": state.run_dir,
-            "SANDBOX_PROJECT_DIR": str(PROJECT_DIR),
             "SANDBOX_DATA_ROOT": state.data_root,
             # Servers start as the invoking user and `sandbox.serve` drops to the service user,
             # as a native start does: the service user may not read a project under /root.

@@ -83,14 +83,15 @@ def test_every_long_running_server_but_the_consumer_has_a_cheap_healthcheck_of_i
         assert check["retries"] >= 3 and check["start_period"], name
 
 
-def test_the_project_run_dir_and_data_root_are_mounted_at_their_host_paths(services):
+def test_the_run_dir_and_data_root_are_mounted_at_their_host_paths_and_the_code_is_not(services):
     for name, spec in services.items():
         volumes = spec["volumes"]
-        for variable in ("SANDBOX_PROJECT_DIR", "SANDBOX_RUN_DIR", "SANDBOX_DATA_ROOT"):
+        for variable in ("SANDBOX_RUN_DIR", "SANDBOX_DATA_ROOT"):
             source = f"${{{variable}:?set by sandbox/compose.py}}"
             assert f"{source}:{source}" in volumes, (name, variable)
         assert {"/etc/passwd:/etc/passwd:ro", "/etc/group:/etc/group:ro"} <= set(volumes), name
-        assert spec["environment"]["PYTHONPATH"].startswith("${SANDBOX_PROJECT_DIR")
+        assert not any("PROJECT" in volume for volume in volumes), name  # the image's code runs
+        assert "PYTHONPATH" not in spec["environment"], name  # the image sets it
         assert spec["environment"]["SANDBOX_RUN_DIR"].startswith("${SANDBOX_RUN_DIR")
 
 
@@ -137,3 +138,10 @@ def test_the_image_provides_what_the_containers_call_by_name():
     assert "requirements/localstack.txt" in text
     ignored = FILE.with_name("Dockerfile.dockerignore").read_text().splitlines()
     assert {"*", "!pyproject.toml", "!requirements/localstack.txt"} <= set(ignored)
+    # the code, laid out as in the checkout, on the image's PYTHONPATH; no bytecode of the host's
+    assert {"!sandbox", "!dashboard", "!compose/docker-compose.yml", "**/__pycache__"} <= set(
+        ignored
+    )
+    for part in ("sandbox", "dashboard", "compose/docker-compose.yml"):
+        assert f"COPY {part} /opt/sandbox/{part}\n" in text, part
+    assert "PYTHONPATH=/opt/sandbox" in text

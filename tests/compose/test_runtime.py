@@ -88,7 +88,7 @@ def test_start_brings_up_one_service_and_returns_its_host_pid(tmp_path, fake):
     env = fake.calls[0][1]
     assert env["SANDBOX_RUN_DIR"] == str(tmp_path)
     assert env["SANDBOX_DATA_ROOT"] == state.data_root
-    assert env["SANDBOX_PROJECT_DIR"] == str(PROJECT_DIR)
+    assert "SANDBOX_PROJECT_DIR" not in env  # the code is in the image, not mounted
     assert env["SANDBOX_UID_GID"] == f"{os.getuid()}:{os.getgid()}"
     assert load(tmp_path).runtime == "compose"  # saved first: the container reads it
 
