@@ -24,5 +24,5 @@ st.caption(
     f"survives. API {state.public_url('api')} - run dir {state.run_dir}"
 )
 st.html(architecture.STYLE)
-controls.sidebar()
+controls.sidebar(state)
 live.page()

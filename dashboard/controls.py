@@ -14,17 +14,17 @@ import streamlit as st
 from dashboard import actions, clicks
 from dashboard.jobs import Job
 from sandbox import traffic
-from sandbox.drill import FAULTS
+from sandbox.drill import faults_on
 from sandbox.state import StackState, load
 
 Action = Callable[[StackState], "str | Job"]
 
 
-def sidebar() -> None:
+def sidebar(state: StackState) -> None:
     with st.sidebar:
         _traffic()
         _failover()
-        _drill()
+        _drill(state)
         _dlq()
 
 
@@ -97,9 +97,10 @@ def _fail_over(state: StackState) -> Job:
     )
 
 
-def _drill() -> None:
+def _drill(state: StackState) -> None:
     st.header("Drill")
-    st.selectbox("fault", FAULTS, index=FAULTS.index("crash"), key="drill_fault")
+    possible = faults_on(state.runtime)  # as the page was drawn: the runtime never changes
+    st.selectbox("fault", possible, index=possible.index("crash"), key="drill_fault")
     st.selectbox("path", ["queue", "direct", "both"], index=2, key="drill_path")
     st.number_input("orders per path", 1, 100_000, 300, 100, key="drill_count")
     st.number_input("rate per path (orders/s)", 1.0, 2000.0, 50.0, 10.0, key="drill_rate")

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
+from sandbox import faults
 from sandbox.load import PATIENT, ClientPolicy, Sent, send_orders
 from sandbox.state import StackState
 from sandbox.targets import Commit, Target
@@ -49,6 +50,13 @@ Fault = Literal[
     "reader-partitioned",
 ]
 FAULTS: tuple[str, ...] = get_args(Fault)
+
+
+def faults_on(runtime: str) -> tuple[str, ...]:
+    """The faults a local stack of this runtime can take: partitions need Compose's network."""
+    return tuple(name for name in FAULTS if runtime == "compose" or name not in faults.PARTITIONS)
+
+
 PATHS = {"queue": "/orders", "direct": "/direct/orders"}
 
 

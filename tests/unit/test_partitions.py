@@ -32,3 +32,10 @@ def test_a_compose_stack_takes_a_partition_drill(tmp_path):
 def test_the_native_runtime_has_no_network_to_cut(tmp_path):
     with pytest.raises(runtime.NoNetwork, match="PROFILE=compose"):
         runtime.Native().partition(make_state(tmp_path, "native"), "n1")
+
+
+def test_only_a_compose_stack_offers_the_partitions():
+    assert drill.faults_on("compose") == drill.FAULTS
+    native = drill.faults_on("native")
+    assert not set(native) & set(faults.PARTITIONS)
+    assert set(native) | set(faults.PARTITIONS) == set(drill.FAULTS)
