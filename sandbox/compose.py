@@ -124,11 +124,9 @@ class Compose:
         # ``command`` is not called here: `sandbox.serve` builds it inside the container, with the
         # image's paths, from the state file, which must therefore be current.
         state.save()
-        base = self.compose(state)
-        up = [*base, "up", "-d", "--no-deps", "--force-recreate", name]
+        up = [*self.compose(state), "up", "-d", "--no-deps", "--force-recreate", name]
         self.docker(state, up, what=f"docker compose up {name}")
-        ps = self.docker(state, [*base, "ps", "-q", name], what=f"docker compose ps {name}")
-        container = ps.stdout.strip()
+        container = self.container(state, name)
         pid = 0
         if container:
             inspect = self.docker(state, ["docker", "inspect", "-f", "{{.State.Pid}}", container])
@@ -139,6 +137,11 @@ class Compose:
                 f"`docker compose -p {project_name(state.run_dir)} logs {name}`"
             )
         return pid
+
+    def container(self, state: StackState, name: str) -> str:
+        """The id of service ``name``'s running container, or "" when none runs."""
+        ps = [*self.compose(state), "ps", "-q", name]
+        return self.docker(state, ps, what=f"docker compose ps {name}").stdout.strip()
 
     def tool(
         self,
@@ -185,17 +188,16 @@ class Compose:
         import docker  # here: every process imports this module, few cut a network
         import docker.errors
 
-        project = project_name(state.run_dir)
-        labels = [f"com.docker.compose.project={project}", f"com.docker.compose.service={name}"]
+        container = self.container(state, name)
+        if not container:
+            raise RuntimeError(f"{name} has no running container to cut off")
         try:
             engine = docker.from_env()
         except docker.errors.DockerException as error:
             raise EngineUnreachable(f"{NO_ENGINE} ({error})") from None
         try:
-            running = engine.containers.list(filters={"label": labels})
-            if not running:
-                raise RuntimeError(f"{name} has no running container to cut off")
-            engine.networks.get(f"{project}_{NETWORK}").disconnect(running[0])
+            network = f"{project_name(state.run_dir)}_{NETWORK}"
+            engine.networks.get(network).disconnect(container)
         except docker.errors.DockerException as error:
             raise RuntimeError(f"cutting {name} off the network failed: {error}") from None
         finally:

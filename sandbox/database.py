@@ -8,6 +8,7 @@ same from its quorum storage). Each node runs as the unprivileged service user.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 import threading
 from dataclasses import dataclass
@@ -317,7 +318,10 @@ def address_quickly(host: str) -> str:
 
     libpq's connect_timeout does not cover the name's lookup, and on the Compose profile a node
     cut off the network has no name on it any more: the engine's resolver took 20 s to say so
-    (measured, Docker 20.10). The lookup thread is left to finish on its own."""
+    (measured, Docker 20.10). The lookup thread is left to finish on its own. An address needs
+    no lookup (natively every node's, at every look of the control plane: no thread)."""
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(host))
     found: list[str] = []
 
     def look() -> None:

@@ -54,7 +54,7 @@ FAULTS: tuple[str, ...] = get_args(Fault)
 
 def faults_on(runtime: str) -> tuple[str, ...]:
     """The faults a local stack of this runtime can take: partitions need Compose's network."""
-    return tuple(name for name in FAULTS if runtime == "compose" or name not in faults.PARTITIONS)
+    return tuple(name for name in FAULTS if faults.refusal(name, runtime) is None)
 
 
 PATHS = {"queue": "/orders", "direct": "/direct/orders"}

@@ -37,7 +37,7 @@ class Unannounced:
     target: str  # a component, or "writer" / "reader", looked up when it happens
     #: A signal to its processes, or "partition": cut off the network while it runs, so it is
     #: not dead to itself, only to everyone else (`runtime.Runtime.partition`).
-    done: signal.Signals | Literal["partition"]
+    how: signal.Signals | Literal["partition"]
     what: str  # for `sandbox fault --help`
     #: The control plane's events that end it (none: nobody repairs it but `make up`).
     recovered: tuple[str, ...] = ()
@@ -77,7 +77,17 @@ UNANNOUNCED = {
     ),
 }
 #: The faults only a network between the servers can show: the Compose profile's.
-PARTITIONS = tuple(name for name, fault in UNANNOUNCED.items() if fault.done == "partition")
+PARTITIONS = tuple(name for name, fault in UNANNOUNCED.items() if fault.how == "partition")
+
+
+def refusal(fault: str, runtime: str) -> str | None:
+    """Why a local stack of this runtime cannot take ``fault``, or None if it can."""
+    if fault in PARTITIONS and runtime != "compose":
+        return (
+            f"{fault} needs a network between the servers: natively they share the host's "
+            "loopback; start the Compose profile (make up PROFILE=compose)"
+        )
+    return None
 
 
 def unannounced(state: StackState, fault: str) -> tuple[str, int]:
@@ -92,12 +102,12 @@ def unannounced(state: StackState, fault: str) -> tuple[str, int]:
     if not process.alive(pid):
         raise RuntimeError(f"{name} is not running: no {fault} fault to make")
     assert pid is not None
-    if done.done == "partition":
+    if done.how == "partition":
         runtime.of(state).partition(state, name)
         message = f"{fault}: {name} (pid {pid}) cut off the network, still running"
     else:
-        process.signal_tree(pid, done.done, spare=state.pids.values())
-        message = f"{fault}: {done.done.name} to {name} (pid {pid})"
+        process.signal_tree(pid, done.how, spare=state.pids.values())
+        message = f"{fault}: {done.how.name} to {name} (pid {pid})"
     events.record(state, "fault", message, fault=fault, node=name, pid=pid)
     return name, pid
 

@@ -112,8 +112,7 @@ class Dashboard:
         process.stop(state.pids.pop(self.name, None), timeout=5)
 
     def healthy(self, state: StackState) -> bool:
-        here = f"http://{state.host(self.name)}:{state.ports[self.name]}"
-        return httpx.get(f"{here}/_stcore/health", timeout=2).status_code == 200
+        return httpx.get(f"{state.url(self.name)}/_stcore/health", timeout=2).status_code == 200
 
 
 #: The project on the path: a page imports `dashboard`, which is not an installed package.

@@ -143,13 +143,17 @@ class StackState:
         """What every server of this stack listens on."""
         return network.bind(self.runtime)
 
+    def url(self, server: str) -> str:
+        """Where this process reaches HTTP server ``server``."""
+        return f"http://{self.host(server)}:{self.ports[server]}"
+
     @property
     def aws_endpoint(self) -> str:
-        return f"http://{self.host('aws')}:{self.ports['aws']}"
+        return self.url("aws")
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.host('api')}:{self.ports['api']}"
+        return self.url("api")
 
     def public_url(self, server: str) -> str:
         """Where a browser or client on the host reaches HTTP server ``server``, whoever asks:

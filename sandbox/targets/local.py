@@ -61,11 +61,9 @@ class LocalTarget:
             raise ValueError(
                 f"--outage is not for {fault}: the control plane decides how long it lasts"
             )
-        if fault in faults.PARTITIONS and self.state.runtime != "compose":
-            raise ValueError(
-                f"{fault} needs a network between the servers: natively they share the host's "
-                "loopback; start the Compose profile (make up PROFILE=compose)"
-            )
+        refused = faults.refusal(fault, self.state.runtime)
+        if refused:
+            raise ValueError(refused)
 
     def api(self) -> Api:
         return Api.local(self.state)

@@ -37,25 +37,19 @@ from tests.integration.test_control_plane import (
 pytestmark = pytest.mark.integration
 
 
+def listed(state: StackState, *flags: str) -> list[dict[str, str]]:
+    """`docker ps` of the stack's Compose project, a row per container."""
+    project = compose.project_name(state.run_dir)
+    argv = ["docker", "ps", *flags, "--filter", f"label=com.docker.compose.project={project}"]
+    rows = process.run([*argv, "--format", "{{json .}}"]).stdout.splitlines()
+    return [json.loads(row) for row in rows]
+
+
 def containers(state: StackState, *flags: str) -> dict[str, str]:
     """Service name -> container state (running, exited ...) of the stack's Compose project."""
-    project = compose.project_name(state.run_dir)
-    listed = process.run(
-        [
-            "docker",
-            "ps",
-            *flags,
-            "--filter",
-            f"label=com.docker.compose.project={project}",
-            "--format",
-            "{{json .}}",
-        ]
-    ).stdout.splitlines()
     return {
-        json.loads(line)["Labels"].split("com.docker.compose.service=")[1].split(",")[0]: (
-            json.loads(line)["State"]
-        )
-        for line in listed
+        row["Labels"].split("com.docker.compose.service=")[1].split(",")[0]: row["State"]
+        for row in listed(state, *flags)
     }
 
 
@@ -89,14 +83,12 @@ def test_every_server_runs_in_a_container_of_its_own(compose_stack: StackState):
 
 def engine_health(state: StackState) -> dict[str, str]:
     """Service name -> what the engine's healthcheck says ("none" where the file has none)."""
-    project = compose.project_name(state.run_dir)
-    label = f"label=com.docker.compose.project={project}"
-    ids = process.run(["docker", "ps", "-q", "--filter", label])
     template = (
         '{{index .Config.Labels "com.docker.compose.service"}} '
         "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"
     )
-    shown = process.run(["docker", "inspect", "-f", template, *ids.stdout.split()]).stdout
+    ids = [row["ID"] for row in listed(state)]
+    shown = process.run(["docker", "inspect", "-f", template, *ids]).stdout
     return dict(line.split() for line in shown.splitlines())
 
 
@@ -140,17 +132,23 @@ def test_a_poison_order_parks_in_the_dlq_and_the_redrive_commits_it(compose_stac
             conn.execute("DELETE FROM customers WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
 
 
+def queued_path_exact(report: drill.DrillReport) -> None:
+    """Every order of the queued path committed exactly once, none lost; every path balanced."""
+    queued = next(p for p in report.paths if p.path == "queue")
+    assert (queued.accepted, queued.committed_once, queued.lost, queued.duplicates) == (
+        report.count,
+        report.count,
+        0,
+        0,
+    ), queued
+    assert all(p.balanced for p in report.paths)
+
+
 def test_a_crash_drill_on_both_paths_loses_nothing_on_the_queue(compose_stack: StackState):
     report = drill.run(compose_stack, "crash", "both", count=300, rate=60)
+    assert report.count == 300
+    queued_path_exact(report)
     paths = {p.path: p for p in report.paths}
-    queued = paths["queue"]
-    assert (queued.accepted, queued.committed_once, queued.lost, queued.duplicates) == (
-        300,
-        300,
-        0,
-        0,
-    )
-    assert all(p.balanced for p in report.paths)
     assert paths["direct"].lost == 0  # sync replication: an acknowledged direct write survives
     assert report.rto_seconds is not None
 
@@ -169,17 +167,6 @@ def test_a_killed_writer_is_failed_over_and_rejoined_by_the_control_plane_alone(
     wait_healthy(state)
     assert state.writer.name != writer
     assert containers(state) == dict.fromkeys(state.pids, "running")
-
-
-def queued_path_exact(report: drill.DrillReport) -> None:
-    queued = next(p for p in report.paths if p.path == "queue")
-    assert (queued.accepted, queued.committed_once, queued.lost, queued.duplicates) == (
-        report.count,
-        report.count,
-        0,
-        0,
-    ), queued
-    assert all(p.balanced for p in report.paths)
 
 
 def test_a_writer_cut_off_the_network_while_it_runs_is_fenced_and_takes_no_write_after(
