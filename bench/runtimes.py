@@ -7,8 +7,9 @@ compose/docker-compose.yml on the Docker engine) is set against.
   same build with its cache (warm: what each `up` of the Compose profile pays);
 - **up**: `stack.up` on free ports until every server answers (the image warm);
 - **memory**, idle after up: the stack's PSS as `sandbox status` counts it, the same measure on
-  both (the compose file shares the host's pids), and the Compose stack's `docker stats` total
-  (its containers' cgroup memory, page cache included);
+  both (read from the host's /proc: the pid on record for a container is its init's host pid,
+  as the engine reports it), and the Compose stack's `docker stats` total (its containers'
+  cgroup memory less their page cache);
 - **the same crash drill** on each (both paths): RTO and the queued path's latency percentiles,
   and its account (the section fails if the queued path lost or doubled an order).
 
@@ -155,7 +156,7 @@ def figures(builds: dict[str, float], measured: list[Measured]) -> list[Figure]:
                             m.docker_stats_mib, base.pss_mib if base else None
                         )
                     },
-                    note="cgroup memory, page cache included",
+                    note="cgroup memory less page cache",
                 )
             )
     return rows

@@ -1,35 +1,43 @@
 """The Compose runtime: each stack server in a container of `compose/docker-compose.yml`.
 
-Only starting a server, the one-shot PostgreSQL tools, the image build and the clean-up differ
-from the native runtime. A container runs
-``python -m sandbox.serve SERVICE`` on the stack's bridge network (its port published on the
-host's loopback under the same number; `sandbox.network` gives the addresses), in the host's
-pid namespace, with the run dir and data root mounted at the same paths (the code is in the
-image), so the ports, files and pids in the state mean the same on the host and inside. After
-``up`` the container's host pid is all the rest of the sandbox needs: crash, hang, stop and
-memory work on it as on a native process.
+A container runs ``python -m sandbox.serve SERVICE`` on the stack's bridge network (its port
+published on the host's loopback under the same number; `sandbox.network` gives the addresses),
+in a pid namespace of its own below the engine's init, with the run dir and data root mounted at
+the same paths (the code is in the image), so the ports and files in the state mean the same on
+the host and inside. A server is its container: a crash is the container killed, a hang the
+container paused, its memory the container's; nobody signals a pid across the boundary.
 
 Compose's own work (build, up, run, down) is the Docker CLI driven as a user would
-(``docker compose ...``); what Compose has no command for, cutting a running container off the
-network, is the Engine API through the Docker SDK. Each run dir gets its own Compose project, so
-a test stack never touches a workshop stack.
+(``docker compose ...``); what Compose has no command for (is a service's container running,
+kill, pause, stats, cutting it off the network) is the Engine API through the Docker SDK. Each
+run dir gets its own Compose project, so a test stack never touches a workshop stack.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import os
 import pwd
+import signal
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sandbox import process
 from sandbox.state import PROJECT_DIR, StackState
 
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.containers import Container
+
 COMPOSE_FILE = PROJECT_DIR / "compose" / "docker-compose.yml"
 TOOLS_SERVICE = "tools"
+ENGINE_SOCKET = "/var/run/docker.sock"  # the file mounts it into the services that need it
 NETWORK = "stack"  # the file's network; the engine names it ``<project>_stack``
 NO_ENGINE = (
     "Docker engine not reachable: `docker info` failed; the native profile needs none: `make up`"
@@ -51,6 +59,15 @@ def uid_gid(user: str | None) -> str:
         entry = pwd.getpwnam(user)
         return f"{entry.pw_uid}:{entry.pw_gid}"
     return f"{os.getuid()}:{os.getgid()}"
+
+
+def engine_gid() -> str:
+    """The group of the engine's socket (``docker``, or root's): the services that control the
+    others are given it, as the invoking user has it."""
+    try:
+        return str(os.stat(ENGINE_SOCKET).st_gid)
+    except OSError:  # no local socket: whatever `docker` reaches, the containers cannot
+        return "0"
 
 
 @dataclass
@@ -102,6 +119,7 @@ class Compose:
             # Servers start as the invoking user and `sandbox.serve` drops to the service user,
             # as a native start does: the service user may not read a project under /root.
             "SANDBOX_UID_GID": uid_gid(None),
+            "SANDBOX_ENGINE_GID": engine_gid(),
             **{f"SANDBOX_PORT_{name.upper()}": str(port) for name, port in state.ports.items()},
         }
 
@@ -127,10 +145,7 @@ class Compose:
         up = [*self.compose(state), "up", "-d", "--no-deps", "--force-recreate", name]
         self.docker(state, up, what=f"docker compose up {name}")
         container = self.container(state, name)
-        pid = 0
-        if container:
-            inspect = self.docker(state, ["docker", "inspect", "-f", "{{.State.Pid}}", container])
-            pid = int(inspect.stdout.strip() or 0) if inspect.returncode == 0 else 0
+        pid = int(container.attrs["State"]["Pid"] or 0) if container else 0
         if not pid:
             raise RuntimeError(
                 f"container {name} exited at once: see {state.run_dir}/logs or "
@@ -138,10 +153,74 @@ class Compose:
             )
         return pid
 
-    def container(self, state: StackState, name: str) -> str:
-        """The id of service ``name``'s running container, or "" when none runs."""
-        ps = [*self.compose(state), "ps", "-q", name]
-        return self.docker(state, ps, what=f"docker compose ps {name}").stdout.strip()
+    def container(self, state: StackState, name: str) -> Container | None:
+        """Service ``name``'s running (or paused) container, or None when none runs."""
+        import docker.errors
+
+        labels = [
+            f"com.docker.compose.project={project_name(state.run_dir)}",
+            f"com.docker.compose.service={name}",
+        ]
+        try:
+            found = engine().containers.list(filters={"label": labels})
+        except docker.errors.DockerException as error:
+            raise EngineUnreachable(f"{NO_ENGINE} ({error})") from None
+        return found[0] if found else None
+
+    def alive(self, state: StackState, name: str) -> bool:
+        return self.container(state, name) is not None
+
+    def signal(self, state: StackState, name: str, sig: int) -> None:
+        """A container's processes are all below its init: SIGKILL kills the container (the
+        engine kills a frozen one too), SIGSTOP and SIGCONT freeze and thaw it (``pause``)."""
+        import docker.errors
+
+        container = self.container(state, name)
+        if container is None:
+            return
+        with contextlib.suppress(docker.errors.APIError):  # it went meanwhile, or was not paused
+            if sig == signal.SIGSTOP:
+                container.pause()
+            elif sig == signal.SIGCONT:
+                container.unpause()
+            else:
+                container.kill(signal=sig)
+
+    def stop(self, state: StackState, name: str, *, sig: int, timeout: float) -> None:
+        import docker.errors
+        import requests.exceptions
+
+        container = self.container(state, name)
+        if container is None:
+            return
+        with contextlib.suppress(docker.errors.APIError):
+            if container.status == "paused":  # a frozen server cannot act on a signal
+                container.kill()
+            else:
+                container.kill(signal=sig)
+            try:
+                container.wait(timeout=timeout)
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                container.kill()
+
+    def exited(self, state: StackState, name: str, pid: int, timeout: float) -> bool:
+        """``pid`` is the container's own; its processes go with it, so the container is what
+        to wait for."""
+        deadline = time.monotonic() + timeout
+        while self.alive(state, name):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    def memory_mib(self, state: StackState, name: str) -> float:
+        """What ``docker stats`` shows: the container's memory less its page cache."""
+        container = self.container(state, name)
+        if container is None:
+            return 0.0
+        stats = container.stats(stream=False, one_shot=True).get("memory_stats", {})
+        cache = stats.get("stats", {}).get("inactive_file", 0)
+        return max(stats.get("usage", 0) - cache, 0) / 2**20
 
     def tool(
         self,
@@ -185,20 +264,25 @@ class Compose:
         ``docker network disconnect``): the server runs on, reaching nobody and reached by
         nobody, through its published port neither. Every restart (``up --force-recreate``)
         gives it a new container on the network, so the control plane's repair heals it."""
-        import docker  # here: every process imports this module, few cut a network
         import docker.errors
 
         container = self.container(state, name)
-        if not container:
+        if container is None:
             raise RuntimeError(f"{name} has no running container to cut off")
         try:
-            engine = docker.from_env()
-        except docker.errors.DockerException as error:
-            raise EngineUnreachable(f"{NO_ENGINE} ({error})") from None
-        try:
             network = f"{project_name(state.run_dir)}_{NETWORK}"
-            engine.networks.get(network).disconnect(container)
+            engine().networks.get(network).disconnect(container)
         except docker.errors.DockerException as error:
             raise RuntimeError(f"cutting {name} off the network failed: {error}") from None
-        finally:
-            engine.close()
+
+
+@functools.cache
+def engine() -> DockerClient:
+    """One Engine API client per process (the SDK is imported here: most processes never ask)."""
+    import docker
+    import docker.errors
+
+    try:
+        return docker.from_env()
+    except docker.errors.DockerException as error:
+        raise EngineUnreachable(f"{NO_ENGINE} ({error})") from None

@@ -102,7 +102,7 @@ class Action:
 
 
 def watch(state: StackState, name: str) -> Seen:
-    if not process.alive(state.pids.get(name)):
+    if not runtime.alive(state, name):
         return Seen(alive=False)
     try:
         with database.connect_quickly(state, name) as conn:
@@ -265,7 +265,6 @@ class ControlPlane:
                 "detail": self.detail,
                 "since": self.since,
                 "heartbeat": time.time(),
-                "pid": os.getpid(),
                 "writer": self.memory.writer,  # not the state: another thread may be changing it
                 "eligible": list(self.memory.eligible),
                 "detection_seconds": self.detection,
@@ -334,13 +333,13 @@ class ControlPlaneService:
         )
 
     def stop(self, state: StackState) -> None:
-        process.stop(state.pids.pop(self.name, None), timeout=10)
+        runtime.stop(state, self.name, timeout=10)
 
     def healthy(self, state: StackState) -> bool:
         said = status(state) or {}
+        # Its heartbeat, not its pid: in a container its pid is the container's own.
         return (
-            process.alive(state.pids.get(self.name))
-            and said.get("pid") == state.pids.get(self.name)
+            runtime.alive(state, self.name)
             and time.time() - said.get("heartbeat", 0) < STALE_SECONDS
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import signal
 import socket
 import threading
 from dataclasses import dataclass
@@ -86,7 +87,7 @@ class PostgresNode:
 
     def stop(self, state: StackState) -> None:
         # SIGINT is PostgreSQL's "fast" shutdown: roll back, checkpoint, exit.
-        process.stop(state.pids.pop(self.name, None), sig=2, timeout=20)
+        runtime.stop(state, self.name, sig=signal.SIGINT, timeout=20)  # fast shutdown
 
     def healthy(self, state: StackState) -> bool:
         with connect(state, self.name, dbname="postgres", connect_timeout=2) as conn:

@@ -105,10 +105,22 @@ def holder(state: StackState) -> str | None:
         held = json.loads(state.path("cluster.lock").read_text() or "null")
     except (FileNotFoundError, ValueError):
         return None
-    if not held or not process.alive(held["pid"]):
+    if not held or not _locked(state):
         return None
     since = time.strftime("%H:%M:%S", time.localtime(held["since"]))
     return f"{held['who']} (pid {held['pid']}) since {since}"
+
+
+def _locked(state: StackState) -> bool:
+    """Whether anyone holds the lock: a killed holder leaves its words in the file, not its
+    flock. Asked of the lock itself, because the holder's pid may be another container's."""
+    with open(state.path("cluster.lock"), "a+") as probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        return False
 
 
 @dataclass
@@ -242,14 +254,14 @@ def _fail_over(
         final_lsn = _stop_cleanly(state, old)
         database.wait_replayed(state, new, final_lsn)
     elif mode == "crash":
-        if process.alive(state.pids.get(old)):
+        if runtime.alive(state, old):
             _crash(state, old)
         else:
             fence(state, old, f"writer {old} was already down")
     elif mode == "automatic":
         fence(state, old, why)
     else:
-        process.signal_tree(state.pids[old], signal.SIGSTOP)
+        runtime.of(state).signal(state, old, signal.SIGSTOP)
         events.record(state, "writer-hung", f"writer {old} stopped responding")
     if mode != "switchover":
         # PAUSE: new work waits. DISABLE + KILL: clients are refused at once, and reconnecting
@@ -335,7 +347,7 @@ def fence(state: StackState, name: str, why: str) -> None:
 def kill_node(state: StackState, name: str, sig: int = signal.SIGKILL) -> None:
     """``sig`` to every process of component ``name`` (the others spared), and forget its
     pid: a crash with no chance to clean up (`stack.kill` for any component is this too)."""
-    process.kill(state.pids, name, sig)
+    runtime.kill(state, name, sig)
     state.save()
 
 
@@ -408,7 +420,7 @@ def clear_stale_lock(state: StackState, name: str) -> None:
     pid_file = Path(state.nodes[name].data_dir, "postmaster.pid")
     if pid_file.exists() and name not in state.pids:
         pid = int(pid_file.read_text().splitlines()[0])
-        process.wait_dead(pid, 10)
+        runtime.of(state).exited(state, name, pid, 10)
         pid_file.unlink(missing_ok=True)
         port = state.nodes[name].port
         Path(state.nodes[name].data_dir).parent.joinpath(f".s.PGSQL.{port}.lock").unlink(

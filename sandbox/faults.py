@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from sandbox import database, events, localstack, process, runtime, stack
+from sandbox import database, events, localstack, runtime, stack
 from sandbox.failover import Outage, OutageBoundPassed, Until, wait_out
 from sandbox.queue import QueueSettings, depth
 from sandbox.state import StackState
@@ -98,15 +98,15 @@ def unannounced(state: StackState, fault: str) -> tuple[str, int]:
     name = {"writer": state.writer.name, "reader": state.readers[0].name}.get(
         done.target, done.target
     )
-    pid = state.pids.get(name)
-    if not process.alive(pid):
+    where = runtime.of(state)
+    pid = state.pids.get(name, 0)
+    if not where.alive(state, name):
         raise RuntimeError(f"{name} is not running: no {fault} fault to make")
-    assert pid is not None
     if done.how == "partition":
-        runtime.of(state).partition(state, name)
+        where.partition(state, name)
         message = f"{fault}: {name} (pid {pid}) cut off the network, still running"
     else:
-        process.signal_tree(pid, done.how, spare=state.pids.values())
+        where.signal(state, name, done.how)
         message = f"{fault}: {done.how.name} to {name} (pid {pid})"
     events.record(state, "fault", message, fault=fault, node=name, pid=pid)
     return name, pid
@@ -119,13 +119,13 @@ def hang(state: StackState, seconds: float) -> None:
     writer that stopped answering; the SIGCONT then finds it fenced (killed): nothing to wake.
     """
     writer = state.writer.name
-    pid = state.pids[writer]
-    process.signal_tree(pid, signal.SIGSTOP)
+    where = runtime.of(state)
+    where.signal(state, writer, signal.SIGSTOP)
     events.record(state, "writer-hung", f"writer {writer} stopped responding for {seconds:g} s")
     try:
         time.sleep(seconds)
     finally:
-        process.signal_tree(pid, signal.SIGCONT)
+        where.signal(state, writer, signal.SIGCONT)
         events.record(state, "writer-resumed", f"writer {writer} responding again")
 
 

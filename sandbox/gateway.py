@@ -354,7 +354,7 @@ class GatewayService:
         process.wait_until(lambda: self.healthy(state), timeout=30, what="API gateway")
 
     def stop(self, state: StackState) -> None:
-        process.stop(state.pids.pop(self.name, None), timeout=5)
+        runtime.stop(state, self.name, timeout=5)
 
     def healthy(self, state: StackState) -> bool:
         return httpx.get(f"{state.api_url}/health", timeout=2).status_code == 200

@@ -67,7 +67,7 @@ class LocalStack:
 
     def wait(self, state: StackState) -> None:
         def ready() -> bool:
-            if not process.alive(state.pids.get(self.name)):
+            if not runtime.alive(state, self.name):
                 last = log_path(state).read_text().strip().splitlines()[-1:] or ["no output"]
                 raise RuntimeError(f"LocalStack exited: {last[0]} (see {log_path(state)})")
             return self.healthy(state)
@@ -76,7 +76,7 @@ class LocalStack:
 
     def stop(self, state: StackState) -> None:
         # LocalStack sometimes hangs on SIGTERM: give it a few seconds, then kill.
-        process.stop(state.pids.pop(self.name, None), timeout=8)
+        runtime.stop(state, self.name, timeout=8)
 
     def healthy(self, state: StackState) -> bool:
         reply = httpx.get(f"{state.aws_endpoint}/_localstack/health", timeout=2).json()

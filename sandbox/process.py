@@ -181,15 +181,6 @@ def signal_tree(pid: int, sig: int, spare: Collection[int] = ()) -> None:
             os.kill(member, sig)
 
 
-def kill(pids: dict[str, int], name: str, sig: int = signal.SIGKILL) -> None:
-    """Crash the stack server ``name`` (``sig`` to its tree, the other servers in ``pids``
-    spared), wait until it is dead, and forget its pid; the caller saves the state."""
-    pid = pids.pop(name, None)
-    if pid:
-        signal_tree(pid, sig, spare=pids.values())
-        wait_dead(pid, 10)
-
-
 def descendants(pid: int, stop_at: frozenset[int] = frozenset()) -> list[int]:
     """Every process below ``pid`` (children, theirs, ...), from /proc, parents first; the
     processes in ``stop_at``, and what is below them, are left out."""

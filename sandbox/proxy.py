@@ -100,7 +100,7 @@ class Proxy:
 
     def stop(self, state: StackState) -> None:
         # SIGINT: PgBouncer's "safe shutdown" waits for clients; SIGTERM exits at once.
-        process.stop(state.pids.pop(self.name, None), timeout=5)
+        runtime.stop(state, self.name, timeout=5)
 
     def healthy(self, state: StackState) -> bool:
         with admin(state, connect_timeout=2) as conn:

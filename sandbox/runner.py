@@ -237,10 +237,10 @@ class ConsumerRunner:
 
     def stop(self, state: StackState) -> None:
         timeout = state.runner.function_timeout_seconds + state.runner.wait_time_seconds + 5
-        process.stop(state.pids.pop(self.name, None), timeout=timeout)
+        runtime.stop(state, self.name, timeout=timeout)
 
     def healthy(self, state: StackState) -> bool:
-        return process.alive(state.pids.get(self.name))
+        return runtime.alive(state, self.name)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,20 @@
 """Where the stack's servers run: native processes (the default) or Docker Compose containers.
 
-A component says *what* runs (a `process.Command`); the runtime says *where*. Both runtimes hand
-back a host pid, so everything after a start (health, status, memory, crash with SIGKILL, hang
-with SIGSTOP, stop) is the same code on either. The choice is recorded in the state
-(``state.runtime``), so every later command uses the runtime the stack was started with.
+A component says *what* runs (a `process.Command`); the runtime says *where*, and is the only
+code that controls a running server: whether it runs, a signal to it and all below it (a crash
+is SIGKILL, a hang SIGSTOP), a stop, its memory. Natively that is a host pid and /proc; on
+Compose a container, through the Docker Engine API, so no other code reads another server's pid.
+The pid each start returns is on record in the state (``state.pids``: which servers the sandbox
+started, for status); the choice of runtime is too (``state.runtime``), so every later command
+uses the runtime the stack was started with.
 """
 
 from __future__ import annotations
 
 import glob
+import signal
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal, Protocol
@@ -32,6 +37,23 @@ class Runtime(Protocol):
         self, state: StackState, name: str, command: Callable[[StackState], process.Command]
     ) -> int:
         """Start component ``name`` detached; return its host pid."""
+
+    def alive(self, state: StackState, name: str) -> bool:
+        """Whether server ``name`` runs (a frozen one does; a killed one does not)."""
+
+    def signal(self, state: StackState, name: str, sig: int) -> None:
+        """``sig`` to server ``name`` and every process below it, the other servers spared: as
+        if its host died (SIGKILL), froze (SIGSTOP) or came back (SIGCONT)."""
+
+    def stop(self, state: StackState, name: str, *, sig: int, timeout: float) -> None:
+        """Ask server ``name`` to stop with ``sig``; kill it if it has not after ``timeout``."""
+
+    def exited(self, state: StackState, name: str, pid: int, timeout: float) -> bool:
+        """Wait (bounded) until server ``name``, whose own files say it runs as ``pid`` (its pid
+        where it runs: PostgreSQL's postmaster.pid), is gone; True once it is."""
+
+    def memory_mib(self, state: StackState, name: str) -> float:
+        """What server ``name`` and everything below it hold in memory, in MiB."""
 
     def tool(
         self,
@@ -66,6 +88,23 @@ class Native:
     ) -> int:
         return process.launch(command(state))
 
+    def alive(self, state: StackState, name: str) -> bool:
+        return process.alive(state.pids.get(name))
+
+    def signal(self, state: StackState, name: str, sig: int) -> None:
+        pid = state.pids.get(name)
+        if pid:
+            process.signal_tree(pid, sig, spare=_others(state, name))
+
+    def stop(self, state: StackState, name: str, *, sig: int, timeout: float) -> None:
+        process.stop(state.pids.get(name), sig=sig, timeout=timeout)
+
+    def exited(self, state: StackState, name: str, pid: int, timeout: float) -> bool:
+        return process.wait_dead(pid, timeout)
+
+    def memory_mib(self, state: StackState, name: str) -> float:
+        return process.memory_mib(state.pids.get(name), frozenset(_others(state, name)))
+
     def tool(
         self,
         state: StackState,
@@ -84,6 +123,35 @@ class Native:
             f"cannot cut {name} off: natively every server shares the host's loopback; "
             "a partition needs the Compose profile's network (make up PROFILE=compose)"
         )
+
+
+def _others(state: StackState, name: str) -> list[int]:
+    """The other servers' pids: the control plane starts nodes, so they are below it natively."""
+    return [pid for other, pid in state.pids.items() if other != name]
+
+
+def stop(state: StackState, name: str, *, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+    """Stop component ``name`` as its runtime does and forget its pid; the caller saves."""
+    if name in state.pids:
+        of(state).stop(state, name, sig=sig, timeout=timeout)
+        state.pids.pop(name, None)
+
+
+def kill(state: StackState, name: str, sig: int = signal.SIGKILL) -> None:
+    """Crash component ``name``: ``sig`` to all of it, a wait (bounded) until it is gone, its
+    pid forgotten; the caller saves."""
+    where = of(state)
+    if name in state.pids:
+        where.signal(state, name, sig)
+        deadline = time.monotonic() + 10
+        while where.alive(state, name) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        state.pids.pop(name, None)
+
+
+def alive(state: StackState, name: str) -> bool:
+    """Whether component ``name`` runs, wherever it runs."""
+    return of(state).alive(state, name)
 
 
 def named(name: str) -> Runtime:

@@ -109,7 +109,7 @@ class Dashboard:
         process.wait_until(lambda: self.healthy(state), timeout=30, what="dashboard")
 
     def stop(self, state: StackState) -> None:
-        process.stop(state.pids.pop(self.name, None), timeout=5)
+        runtime.stop(state, self.name, timeout=5)
 
     def healthy(self, state: StackState) -> bool:
         return httpx.get(f"{state.url(self.name)}/_stcore/health", timeout=2).status_code == 200
@@ -195,7 +195,7 @@ def up(
     directory = directory or run_dir()
     with contextlib.suppress(NotRunning):
         state = load(directory)
-        if any(process.alive(pid) for pid in state.pids.values()) or _has_data(state):
+        if any(runtime.alive(state, name) for name in state.pids) or _has_data(state):
             repair(state, report)
             return state, False
         _remove(state)  # a start that failed before the writer had data: nothing to keep

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox import acknowledged, alarms, control_plane, database, process, stack
+from sandbox import acknowledged, alarms, control_plane, database, runtime, stack
 from sandbox.state import StackState
 
 
@@ -52,9 +52,7 @@ def collect(state: StackState) -> dict[str, Any]:
                 "healthy": ok,
                 "pid": state.pids.get(name),
                 "endpoint": where[name],
-                "memory_mib": round(
-                    process.memory_mib(state.pids.get(name), frozenset(state.pids.values())), 1
-                ),
+                "memory_mib": round(runtime.of(state).memory_mib(state, name), 1),
             }
             for name, ok in healthy.items()
         ],

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sandbox import database, dlq, events, failover, faults, localstack, process
+from sandbox import database, dlq, events, failover, faults, localstack, process, runtime
 from sandbox.load import Api
 from sandbox.queue import depth
 from sandbox.state import StackState
@@ -120,11 +120,11 @@ class LocalTarget:
         says when the service was back. A killed control plane has nobody to notice: the
         write path goes on without it, and `make up` restarts it."""
         state = self.state
-        _, pid = faults.unannounced(state, fault)
+        name, _ = faults.unannounced(state, fault)
         at = time.time()
         wanted = faults.UNANNOUNCED[fault].recovered
         if not wanted:  # the control plane itself: nobody repairs it but `make up`
-            process.wait_until(lambda: not process.alive(pid), timeout=30, what="its exit")
+            process.wait_until(lambda: not runtime.alive(state, name), timeout=30, what="its exit")
             return at, at
         bound = max(RECOVERY_BOUND_SECONDS, 20 * state.control_plane.detection_seconds)
         try:

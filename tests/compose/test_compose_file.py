@@ -1,5 +1,5 @@
 """compose/docker-compose.yml and compose/Dockerfile, read as data: one service per component,
-one bridge network, each server's port published on loopback under its own number, host pids,
+one bridge network, each server's port published on loopback under its own number, own pids,
 same-path mounts, every variable provided."""
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ def test_the_tools_service_is_never_started_by_up(services):
     "key, value",
     [
         ("networks", ["stack"]),  # the others reach a server by its service name
-        ("pid", "host"),  # postmaster.pid, SIGKILL, SIGSTOP and memory on host pids
+        ("pid", None),  # a pid namespace of its own: it is controlled as a container
         ("restart", "no"),  # a crash stays a crash until the sandbox acts
-        ("init", False),  # the server is the container's main process, not a child of an init
+        ("init", True),  # forwards a stop's signal to the server (as pid 1 it ignores SIGTERM)
     ],
 )
-def test_every_service_is_on_the_stacks_network_shares_the_hosts_pids_and_never_restarts(
+def test_every_service_is_on_the_stacks_network_has_its_own_pids_and_never_restarts(
     services, key, value
 ):
     assert {name: spec.get(key) for name, spec in services.items()} == dict.fromkeys(
@@ -95,14 +95,17 @@ def test_the_run_dir_and_data_root_are_mounted_at_their_host_paths_and_the_code_
         assert spec["environment"]["SANDBOX_RUN_DIR"].startswith("${SANDBOX_RUN_DIR")
 
 
-def test_only_the_control_plane_has_the_engines_socket(services):
-    """It repairs the cluster through the engine; nothing else may command it."""
-    with_socket = [
-        name
+def test_only_the_control_plane_and_the_dashboard_have_the_engines_socket(services):
+    """They control the others' containers (the repair, the dashboard's buttons); no server
+    may command the engine."""
+    with_socket = {
+        name: spec.get("group_add")
         for name, spec in services.items()
         if "/var/run/docker.sock:/var/run/docker.sock" in spec["volumes"]
-    ]
-    assert with_socket == ["control-plane"]
+    }
+    # the socket's group, so that a non-root user's containers may use it
+    group = "${SANDBOX_ENGINE_GID:?set by sandbox/compose.py}"
+    assert with_socket == {"control-plane": [group], "dashboard": [group]}
     assert "docker-cli docker-compose" in DOCKERFILE.read_text()
 
 

@@ -1,5 +1,6 @@
-"""The runtime layer without an engine: the docker command lines the Compose runtime builds, the
-no-engine message, old state files, the native runtime, and `sandbox.serve`'s exec."""
+"""The runtime layer without an engine: the docker command lines the Compose runtime builds, what
+it asks of the Engine API's SDK (a fake client), the no-engine message, old state files, the
+native runtime, and `sandbox.serve`'s exec."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import json
 import os
 import pwd
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from sandbox import compose, process, runtime
 from sandbox.state import PROJECT_DIR, Node, StackState, load
@@ -32,21 +35,58 @@ def make_state(run_dir: Path, runtime_name: str = "compose") -> StackState:
 
 
 class FakeDocker:
-    """Records what `process.run` is asked to run; answers like an engine with one container."""
+    """Records what `process.run` is asked to run (the Docker CLI); answers with success."""
 
-    def __init__(self, container: str = "c0ffee", pid: int = 4242) -> None:
+    def __init__(self) -> None:
         self.calls: list[tuple[list[str], dict[str, str]]] = []
-        self.container, self.pid = container, pid
 
     def __call__(self, argv, *, env=None, check=True, what=None, **_):
         argv = list(argv)
         self.calls.append((argv, dict(env or {})))
-        out = ""
-        if "ps" in argv:
-            out = f"{self.container}\n" if self.container else ""
-        elif argv[:2] == ["docker", "inspect"]:
-            out = f"{self.pid}\n"
-        return subprocess.CompletedProcess(argv, 0, out, "")
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+
+class FakeContainer:
+    """One container as the Engine API's SDK shows it; records what it is asked to do."""
+
+    def __init__(self, pid: int = 4242, status: str = "running") -> None:
+        self.attrs = {"State": {"Pid": pid}}
+        self.status = status
+        self.done: list[tuple[str, object]] = []
+        self.exits = True  # whether it exits within a wait
+
+    def kill(self, signal: object = "SIGKILL") -> None:
+        self.done.append(("kill", signal))
+
+    def pause(self) -> None:
+        self.done.append(("pause", None))
+
+    def unpause(self) -> None:
+        self.done.append(("unpause", None))
+
+    def wait(self, timeout: float) -> dict[str, int]:
+        self.done.append(("wait", timeout))
+        if not self.exits:
+            raise requests.exceptions.ReadTimeout("timed out")
+        return {"StatusCode": 0}
+
+    def stats(self, stream: bool, one_shot: bool) -> dict[str, object]:
+        assert (stream, one_shot) == (False, True)  # one reading, not the two-second sample
+        return {"memory_stats": {"usage": 300 * 2**20, "stats": {"inactive_file": 100 * 2**20}}}
+
+
+class FakeEngine:
+    """The SDK's client: one running container per service in ``running``; the filters asked."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, FakeContainer] = {"n1": FakeContainer()}
+        self.asked: list[dict[str, list[str]]] = []
+        self.containers = self
+
+    def list(self, filters: dict[str, list[str]]) -> list[FakeContainer]:
+        self.asked.append(filters)
+        service = filters["label"][1].split("=", 1)[1]
+        return [self.running[service]] if service in self.running else []
 
 
 @pytest.fixture
@@ -56,6 +96,13 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
     return recorder
 
 
+@pytest.fixture
+def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    fake_engine = FakeEngine()
+    monkeypatch.setattr(compose, "engine", lambda: fake_engine)
+    return fake_engine
+
+
 def test_each_run_dir_gets_its_own_compose_project(tmp_path):
     one, two = compose.project_name(str(tmp_path / "a")), compose.project_name(str(tmp_path / "b"))
     assert one != two
@@ -63,7 +110,7 @@ def test_each_run_dir_gets_its_own_compose_project(tmp_path):
     assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", one)  # what Compose accepts as a project name
 
 
-def test_start_brings_up_one_service_and_returns_its_host_pid(tmp_path, fake):
+def test_start_brings_up_one_service_and_returns_its_host_pid(tmp_path, fake, engine):
     state = make_state(tmp_path)
 
     def never(_state):  # the command is built inside the container, not on the host
@@ -80,9 +127,15 @@ def test_start_brings_up_one_service_and_returns_its_host_pid(tmp_path, fake):
         compose.project_name(str(tmp_path)),
     ]
     assert [argv for argv, _ in fake.calls] == [
-        [*base, "up", "-d", "--no-deps", "--force-recreate", "n1"],
-        [*base, "ps", "-q", "n1"],
-        ["docker", "inspect", "-f", "{{.State.Pid}}", "c0ffee"],
+        [*base, "up", "-d", "--no-deps", "--force-recreate", "n1"]
+    ]
+    assert engine.asked == [  # the container found by Compose's own labels
+        {
+            "label": [
+                f"com.docker.compose.project={compose.project_name(str(tmp_path))}",
+                "com.docker.compose.service=n1",
+            ]
+        }
     ]
     assert pid == 4242
     env = fake.calls[0][1]
@@ -90,13 +143,56 @@ def test_start_brings_up_one_service_and_returns_its_host_pid(tmp_path, fake):
     assert env["SANDBOX_DATA_ROOT"] == state.data_root
     assert "SANDBOX_PROJECT_DIR" not in env  # the code is in the image, not mounted
     assert env["SANDBOX_UID_GID"] == f"{os.getuid()}:{os.getgid()}"
+    assert env["SANDBOX_ENGINE_GID"] == str(os.stat("/var/run/docker.sock").st_gid)
     assert load(tmp_path).runtime == "compose"  # saved first: the container reads it
 
 
-def test_a_container_that_exits_at_once_is_an_error_that_says_where_to_look(tmp_path, fake):
-    fake.container = ""
+def test_a_container_that_exits_at_once_is_an_error_that_says_where_to_look(tmp_path, fake, engine):
+    engine.running.clear()
     with pytest.raises(RuntimeError, match=r"exited at once: see .*/logs or `docker compose -p"):
         compose.Compose().start(make_state(tmp_path), "aws", lambda _s: None)  # type: ignore[arg-type, return-value]
+
+
+@pytest.mark.parametrize(
+    "sig, done",
+    [
+        (signal.SIGKILL, [("kill", signal.SIGKILL)]),  # a crash: the container and all in it
+        (signal.SIGSTOP, [("pause", None)]),  # a hang: the cgroup frozen, every process at once
+        (signal.SIGCONT, [("unpause", None)]),
+    ],
+)
+def test_a_signal_to_a_server_is_done_to_its_container(tmp_path, engine, sig, done):
+    compose.Compose().signal(make_state(tmp_path), "n1", sig)
+    assert engine.running["n1"].done == done
+
+
+def test_a_signal_to_a_server_with_no_container_does_nothing(tmp_path, engine):
+    compose.Compose().signal(make_state(tmp_path), "n2", signal.SIGKILL)  # no error
+
+
+def test_stop_signals_waits_and_kills_only_a_container_that_did_not_exit(tmp_path, engine):
+    runtime_, state, container = compose.Compose(), make_state(tmp_path), engine.running["n1"]
+    runtime_.stop(state, "n1", sig=signal.SIGINT, timeout=20)
+    assert container.done == [("kill", signal.SIGINT), ("wait", 20)]
+    container.done.clear()
+    container.exits = False
+    runtime_.stop(state, "n1", sig=signal.SIGINT, timeout=20)
+    assert container.done == [("kill", signal.SIGINT), ("wait", 20), ("kill", "SIGKILL")]
+
+
+def test_a_paused_container_is_killed_at_once_by_a_stop(tmp_path, engine):
+    engine.running["n1"].status = "paused"  # frozen: it cannot act on a signal
+    compose.Compose().stop(make_state(tmp_path), "n1", sig=signal.SIGTERM, timeout=10)
+    assert engine.running["n1"].done[0] == ("kill", "SIGKILL")
+
+
+def test_alive_and_memory_are_the_containers(tmp_path, engine):
+    state, runtime_ = make_state(tmp_path), compose.Compose()
+    assert runtime_.alive(state, "n1")
+    assert not runtime_.alive(state, "n2")
+    assert runtime_.memory_mib(state, "n1") == 200  # usage less page cache, as docker stats
+    assert runtime_.memory_mib(state, "n2") == 0
+    assert runtime_.exited(state, "n2", pid=7, timeout=1)  # its own pid means nothing here
 
 
 def test_a_tool_runs_once_in_the_tools_service_as_the_service_user(tmp_path, fake):
@@ -185,14 +281,26 @@ def test_the_native_runtime_spawns_the_command_and_runs_tools_from_the_host(tmp_
     state = make_state(tmp_path, "native")
     log = tmp_path / "logs" / "x.log"
     command = process.Command(argv=["sh", "-c", "echo $X; exec sleep 30"], log=log, env={"X": "hi"})
-    pid = runtime.Native().start(state, "x", lambda _s: command)
+    native = runtime.Native()
+    pid = state.pids["x"] = native.start(state, "x", lambda _s: command)
     try:
         wait_for(lambda: log.exists() and log.read_text() == "hi\n", "its line in its log")
-        assert process.alive(pid)
+        assert native.alive(state, "x") and native.memory_mib(state, "x") > 0
+        native.signal(state, "x", signal.SIGSTOP)
+        wait_for(lambda: proc_state(pid) == "T", "the process stopped")
+        native.signal(state, "x", signal.SIGCONT)
+        wait_for(lambda: proc_state(pid) == "S", "the process running again")
     finally:
-        process.stop(pid, timeout=5)
+        runtime.stop(state, "x", timeout=5)
+    assert "x" not in state.pids and not process.alive(pid)
+    assert native.exited(state, "x", pid, timeout=1)
     version = runtime.Native().tool(state, ["pg_controldata", "--version"], user=None)
     assert "PostgreSQL" in version.stdout
+
+
+def proc_state(pid: int) -> str:
+    """The state letter /proc shows for ``pid`` (S sleeping, T stopped, ...)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping to the service user needs root")

@@ -1,7 +1,8 @@
 """The whole stack on the Compose runtime, on a real Docker engine: every server a container of
 compose/docker-compose.yml (image built once per run), then what a workshop does to it, counted:
 1,000 orders through the API, a poison order parked and redriven, a crash drill on both paths,
-a writer killed unannounced and repaired by the control plane in its container, the writer and
+a writer killed unannounced and repaired by the control plane in its container, one frozen (its
+container paused) and fenced, the writer and
 then the reader cut off the network while they run (partitions), the dashboard in a real
 browser, a crash failover and failback, and `down` leaving no container or network.
 
@@ -164,6 +165,22 @@ def test_a_killed_writer_is_failed_over_and_rejoined_by_the_control_plane_alone(
     report = drill.run(state, "writer-killed", "queue", count=300, rate=60)
     assert_nothing_lost_or_doubled(report)
     assert report.detection_seconds is not None, "the control plane never said it noticed"
+    wait_healthy(state)
+    assert state.writer.name != writer
+    assert containers(state) == dict.fromkeys(state.pids, "running")
+
+
+def test_a_frozen_writer_is_a_paused_container_fenced_and_failed_over(compose_stack: StackState):
+    """SIGSTOP in its Compose form: the writer's container paused, every process in it frozen at
+    once. The control plane sees the writer stop answering, fences it (the engine kills a paused
+    container) and fails over; the queued path loses and doubles nothing."""
+    state = compose_stack
+    wait_healthy(state)
+    writer = state.writer.name
+    report = drill.run(state, "writer-frozen", "queue", count=300, rate=60)
+    assert_nothing_lost_or_doubled(report)
+    kinds = [event["event"] for event in report.events]
+    assert kinds.index("fault") < kinds.index("writer-fenced") < kinds.index("failover-completed")
     wait_healthy(state)
     assert state.writer.name != writer
     assert containers(state) == dict.fromkeys(state.pids, "running")
