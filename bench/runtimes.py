@@ -6,10 +6,10 @@ compose/docker-compose.yml on the Docker engine) is set against.
   mirrors; the base image must be there already, `scripts/install-docker` makes it) against the
   same build with its cache (warm: what each `up` of the Compose profile pays);
 - **up**: `stack.up` on free ports until every server answers (the image warm);
-- **memory**, idle after up: the stack's PSS as `sandbox status` counts it, the same measure on
-  both (read from the host's /proc: the pid on record for a container is its init's host pid,
-  as the engine reports it), and the Compose stack's `docker stats` total (its containers'
-  cgroup memory less their page cache);
+- **memory**, idle after up: the stack's PSS, the same measure on both (read from the host's
+  /proc: the pid on record for a container is its init's host pid, as the engine reports it;
+  `sandbox status` shows the native figure natively and `docker stats`' on Compose), and the
+  Compose stack's `docker stats` total (its containers' cgroup memory less their page cache);
 - **the same crash drill** on each (both paths): RTO and the queued path's latency percentiles,
   and its account (the section fails if the queued path lost or doubled an order).
 

@@ -451,7 +451,7 @@ def _unannounced(fault: str, what: str) -> None:
         name, pid = faults.unannounced(load(), fault)
         console.print(f"{fault}: {name} (pid {pid}); watch `sandbox status` and `sandbox events`")
 
-    how = "a cut in the network" if fault in faults.PARTITIONS else "a signal to its pid"
+    how = "a cut in the network" if fault in faults.PARTITIONS else "a signal to all of it"
     command.__doc__ = (
         f"{what}. Unannounced: {how} and nothing else; the control plane must notice and repair it."
     )

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from docker import DockerClient
     from docker.models.containers import Container
 
+    from sandbox.runtime import Server
+
 COMPOSE_FILE = PROJECT_DIR / "compose" / "docker-compose.yml"
 TOOLS_SERVICE = "tools"
 ENGINE_SOCKET = "/var/run/docker.sock"  # the file mounts it into the services that need it
@@ -76,7 +78,7 @@ class Compose:
 
     file: Path = COMPOSE_FILE
 
-    def prepare(self, state: StackState, report: Callable[[str], None]) -> None:
+    def ready(self, state: StackState, report: Callable[[str], None]) -> None:
         """Fail in one line without an engine; build the image (cached: seconds when unchanged).
 
         The build needs the state's variables too: Compose substitutes the whole file first.
@@ -136,11 +138,10 @@ class Compose:
             argv, env={**self.env(state), **(env or {})}, check=what is not None, what=what
         )
 
-    def start(
-        self, state: StackState, name: str, command: Callable[[StackState], process.Command]
-    ) -> int:
-        # ``command`` is not called here: `sandbox.serve` builds it inside the container, with the
-        # image's paths, from the state file, which must therefore be current.
+    def start(self, state: StackState, server: Server) -> int:
+        # ``server`` is not prepared nor its command built here: `sandbox.serve` does both inside
+        # the container, with the image's paths, from the state file, which must be current.
+        name = server.name
         state.save()
         up = [*self.compose(state), "up", "-d", "--no-deps", "--force-recreate", name]
         self.docker(state, up, what=f"docker compose up {name}")
@@ -156,14 +157,15 @@ class Compose:
     def container(self, state: StackState, name: str) -> Container | None:
         """Service ``name``'s running (or paused) container, or None when none runs."""
         import docker.errors
+        import requests.exceptions
 
         labels = [
             f"com.docker.compose.project={project_name(state.run_dir)}",
             f"com.docker.compose.service={name}",
         ]
-        try:
-            found = engine().containers.list(filters={"label": labels})
-        except docker.errors.DockerException as error:
+        try:  # one recreated or removed meanwhile is left out, not an error
+            found = engine().containers.list(filters={"label": labels}, ignore_removed=True)
+        except (docker.errors.APIError, requests.exceptions.ConnectionError) as error:
             raise EngineUnreachable(f"{NO_ENGINE} ({error})") from None
         return found[0] if found else None
 
@@ -202,6 +204,10 @@ class Compose:
                 container.wait(timeout=timeout)
             except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
                 container.kill()
+                with contextlib.suppress(
+                    requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError
+                ):
+                    container.wait(timeout=5)  # gone before the caller touches its data
 
     def exited(self, state: StackState, name: str, pid: int, timeout: float) -> bool:
         """``pid`` is the container's own; its processes go with it, so the container is what
@@ -219,7 +225,8 @@ class Compose:
         if container is None:
             return 0.0
         stats = container.stats(stream=False, one_shot=True).get("memory_stats", {})
-        cache = stats.get("stats", {}).get("inactive_file", 0)
+        counts = stats.get("stats", {})
+        cache = counts.get("total_inactive_file", counts.get("inactive_file", 0))  # cgroup v1, v2
         return max(stats.get("usage", 0) - cache, 0) / 2**20
 
     def tool(

@@ -320,12 +320,15 @@ class ControlPlaneService:
 
     name: str = "control-plane"
 
+    def prepare(self, state: StackState) -> None:
+        """Nothing to make: it watches what is already there."""
+
     def command(self, state: StackState) -> process.Command:
         return process.module_command("sandbox.control_plane", state.run_dir, "control-plane")
 
     def start(self, state: StackState) -> None:
         started = time.time()
-        state.pids[self.name] = runtime.of(state).start(state, self.name, self.command)
+        state.pids[self.name] = runtime.of(state).start(state, self)
         process.wait_until(
             lambda: (status(state) or {}).get("heartbeat", 0) >= started,
             timeout=30,

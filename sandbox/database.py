@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import shlex
+import shutil
 import signal
 import socket
 import threading
@@ -58,12 +60,31 @@ def hba(state: StackState) -> str:
 
 @dataclass
 class PostgresNode:
-    """One node's lifecycle, in the style of a testcontainers module: init, start, stop, health."""
+    """One node's lifecycle, in the style of a testcontainers module: data, start, stop, health."""
 
     name: str
 
     def node(self, state: StackState) -> Node:
         return state.nodes[self.name]
+
+    def prepare(self, state: StackState) -> None:
+        """Give the node data if it has none, where it is about to run (natively here, in its
+        container by `sandbox.serve`), as a database image's entrypoint does: the first writer
+        is initialised, a reader is cloned from the writer. A node with data starts on it: crash
+        recovery, or what a rejoin's rewind left."""
+        node = self.node(state)
+        has_data = Path(node.data_dir, "PG_VERSION").exists()
+        if node.role == "reader":
+            if not has_data:
+                clone(state, self.name)
+        elif not state.bootstrapped:  # whatever a first start that failed left goes
+            shutil.rmtree(node.data_dir, ignore_errors=True)
+            init_writer(state, self.name)
+        elif not has_data:  # an empty writer would hide every order the reader holds
+            raise RuntimeError(
+                f"the writer {self.name} has lost its data ({node.data_dir}): not starting an "
+                "empty one; fail over to the reader (sandbox failover --mode crash)"
+            )
 
     def command(self, state: StackState) -> process.Command:
         node = self.node(state)
@@ -82,8 +103,14 @@ class PostgresNode:
         return process.Command(argv=argv, log=log, user=state.service_user or None)
 
     def start(self, state: StackState) -> None:
-        state.pids[self.name] = runtime.of(state).start(state, self.name, self.command)
-        process.wait_until(lambda: self.healthy(state), timeout=30, what=f"PostgreSQL {self.name}")
+        state.pids[self.name] = runtime.of(state).start(state, self)
+        log = self.command(state).log
+        process.wait_until(  # a first start in a container initialises or clones first
+            lambda: runtime.running(state, self.name, log) and self.healthy(state),
+            timeout=600,
+            what=f"PostgreSQL {self.name}",
+            fatal=runtime.ExitedEarly,
+        )
 
     def stop(self, state: StackState) -> None:
         # SIGINT is PostgreSQL's "fast" shutdown: roll back, checkpoint, exit.
@@ -109,16 +136,16 @@ def connect(state: StackState, node: str, *, dbname: str | None = None, **kwargs
 
 
 def init_writer(state: StackState, name: str) -> None:
-    """initdb, configure, start, and create the roles and the orders schema."""
+    """initdb and configure the first writer, then create the roles, the database and the
+    orders schema on a server that listens on its Unix socket only, stopped again after."""
     node = state.nodes[name]
     user = state.service_user or None
     pwfile = Path(state.data_root, "pwfile")
     pwfile.write_text(state.admin_password)
     process.chown(pwfile, user)
-    runtime.of(state).tool(
-        state,
+    process.run(
         [
-            "initdb",
+            pg("initdb"),
             "-D",
             node.data_dir,
             "-U",
@@ -137,30 +164,37 @@ def init_writer(state: StackState, name: str) -> None:
     with Path(node.data_dir, "postgresql.conf").open("a") as conf:
         conf.write(settings(state))
     Path(node.data_dir, "pg_hba.conf").write_text(hba(state))
-    PostgresNode(name).start(state)
-    with connect(state, name, dbname="postgres") as conn:
-        conn.execute(
-            f"CREATE ROLE replicator WITH REPLICATION LOGIN PASSWORD '{state.admin_password}'"
-        )
-        conn.execute(f"CREATE ROLE {state.db_user} LOGIN PASSWORD '{state.db_password}'")
-        conn.execute(f"CREATE DATABASE {state.db_name}")
-    with connect(state, name) as conn:
-        conn.execute(files("sandbox").joinpath("schema.sql").read_text())
-        if not profiles.of(state).unique_order_id:  # the sample's table: a redelivery, a row
-            conn.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
-            conn.execute("CREATE INDEX orders_order_id ON orders (order_id)")
-        conn.execute(f"GRANT SELECT, INSERT ON orders TO {state.db_user}")
-        conn.execute(f"GRANT SELECT ON customers TO {state.db_user}")
+    socket_dir = str(Path(node.data_dir).parent.resolve())
+    ctl = [pg("pg_ctl"), "-D", node.data_dir, "-w", "-t", "120", "-s"]
+    options = f"-c listen_addresses='' -p {node.port} -k {shlex.quote(socket_dir)}"  # a shell's
+    log = Path(state.data_root, f"{name}-init.log")
+    try:
+        process.run([*ctl, "-o", options, "-l", str(log), "start"], user=user, timeout=180)
+        local = {"host": socket_dir, "port": node.port, "user": "postgres", "autocommit": True}
+        with psycopg.connect(dbname="postgres", **local) as conn:
+            conn.execute(
+                f"CREATE ROLE replicator WITH REPLICATION LOGIN PASSWORD '{state.admin_password}'"
+            )
+            conn.execute(f"CREATE ROLE {state.db_user} LOGIN PASSWORD '{state.db_password}'")
+            conn.execute(f"CREATE DATABASE {state.db_name}")
+        with psycopg.connect(dbname=state.db_name, **local) as conn:
+            conn.execute(files("sandbox").joinpath("schema.sql").read_text())
+            if not profiles.of(state).unique_order_id:  # the sample's table: a redelivery, a row
+                conn.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
+                conn.execute("CREATE INDEX orders_order_id ON orders (order_id)")
+            conn.execute(f"GRANT SELECT, INSERT ON orders TO {state.db_user}")
+            conn.execute(f"GRANT SELECT ON customers TO {state.db_user}")
+    finally:  # also after a start that failed half-way: "no server running" is no error then
+        process.run([*ctl, "-m", "fast", "stop"], user=user, check=False, timeout=180)
 
 
-def clone_reader(state: StackState, name: str) -> None:
-    """Make ``name`` a streaming replica of the writer with pg_basebackup, and start it."""
+def clone(state: StackState, name: str) -> None:
+    """Make ``name`` a copy of the writer that streams from it (pg_basebackup); it starts next."""
     writer = state.writer
     node = state.nodes[name]
-    runtime.of(state).tool(
-        state,
+    process.run(
         [
-            "pg_basebackup",
+            pg("pg_basebackup"),
             "-h",
             state.peer_host(writer.name),
             "-p",
@@ -177,9 +211,9 @@ def clone_reader(state: StackState, name: str) -> None:
         ],
         user=state.service_user or None,
         env={"PGPASSWORD": state.admin_password},
+        timeout=600,
     )
     follow(state, name)
-    PostgresNode(name).start(state)
 
 
 def conninfo(state: StackState, name: str) -> str:

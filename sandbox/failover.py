@@ -394,7 +394,7 @@ def rejoin_as_reader(state: StackState, name: str, was_reader: bool = False) -> 
         how = "clone"  # a rewound node that won't start is re-cloned, not rewound again
         PostgresNode(name).stop(state)
         process.run(["rm", "-rf", node.data_dir], user=state.service_user or None)
-        database.clone_reader(state, name)
+        PostgresNode(name).start(state)  # without data, a reader starts by cloning the writer
         database.wait_streaming(state, name)
     if state.replication == "sync":
         database.set_replication(state, "sync")

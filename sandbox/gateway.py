@@ -346,11 +346,14 @@ class GatewayService:
 
     name: str = "api"
 
+    def prepare(self, state: StackState) -> None:
+        """Nothing to make: its keys and user pool are made by `sandbox up` (sandbox.identity)."""
+
     def command(self, state: StackState) -> process.Command:
         return process.module_command("sandbox.gateway", state.run_dir, "api")
 
     def start(self, state: StackState) -> None:
-        state.pids[self.name] = runtime.of(state).start(state, self.name, self.command)
+        state.pids[self.name] = runtime.of(state).start(state, self)
         process.wait_until(lambda: self.healthy(state), timeout=30, what="API gateway")
 
     def stop(self, state: StackState) -> None:

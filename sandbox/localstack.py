@@ -32,6 +32,9 @@ def python() -> Path:
 class LocalStack:
     name: str = "aws"
 
+    def prepare(self, state: StackState) -> None:
+        """Nothing to make: it keeps everything in memory and is provisioned once it answers."""
+
     def command(self, state: StackState) -> process.Command:
         interpreter = python()
         if not interpreter.exists():
@@ -63,7 +66,7 @@ class LocalStack:
 
     def start(self, state: StackState) -> None:
         state.path("localstack", "tmp").mkdir(parents=True, exist_ok=True)
-        state.pids[self.name] = runtime.of(state).start(state, self.name, self.command)
+        state.pids[self.name] = runtime.of(state).start(state, self)
 
     def wait(self, state: StackState) -> None:
         def ready() -> bool:

@@ -86,6 +86,10 @@ log_disconnections = 0
 class Proxy:
     name: str = "proxy"
 
+    def prepare(self, state: StackState) -> None:
+        """Its config, pointed at the writer the state names now."""
+        write_config(state)
+
     def command(self, state: StackState) -> process.Command:
         return process.Command(
             argv=[binary(), str(config_path(state))],
@@ -94,8 +98,7 @@ class Proxy:
         )
 
     def start(self, state: StackState) -> None:
-        write_config(state)
-        state.pids[self.name] = runtime.of(state).start(state, self.name, self.command)
+        state.pids[self.name] = runtime.of(state).start(state, self)
         process.wait_until(lambda: self.healthy(state), timeout=15, what="PgBouncer")
 
     def stop(self, state: StackState) -> None:

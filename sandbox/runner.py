@@ -229,11 +229,14 @@ class ConsumerRunner:
 
     name: str = "consumer"
 
+    def prepare(self, state: StackState) -> None:
+        """Nothing to make: it reads the queue and the secret the stack provisioned."""
+
     def command(self, state: StackState) -> process.Command:
         return process.module_command("sandbox.runner", state.run_dir, "consumer")
 
     def start(self, state: StackState) -> None:
-        state.pids[self.name] = runtime.of(state).start(state, self.name, self.command)
+        state.pids[self.name] = runtime.of(state).start(state, self)
 
     def stop(self, state: StackState) -> None:
         timeout = state.runner.function_timeout_seconds + state.runner.wait_time_seconds + 5

@@ -3,7 +3,8 @@
 A component says *what* runs (a `process.Command`); the runtime says *where*, and is the only
 code that controls a running server: whether it runs, a signal to it and all below it (a crash
 is SIGKILL, a hang SIGSTOP), a stop, its memory. Natively that is a host pid and /proc; on
-Compose a container, through the Docker Engine API, so no other code reads another server's pid.
+Compose a container, through the Docker Engine API, so no other code signals or watches a server
+by its pid.
 The pid each start returns is on record in the state (``state.pids``: which servers the sandbox
 started, for status); the choice of runtime is too (``state.runtime``), so every later command
 uses the runtime the stack was started with.
@@ -14,7 +15,6 @@ from __future__ import annotations
 import glob
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal, Protocol
@@ -28,22 +28,33 @@ NAMES: tuple[Name, ...] = ("native", "compose")
 Report = Callable[[str], None]
 
 
+class Server(Protocol):
+    """What a runtime starts: a stack component (`sandbox.stack.Component`)."""
+
+    name: str
+
+    def prepare(self, state: StackState) -> None:
+        """Make what the server needs, where it is about to run (a node's data, a config)."""
+
+    def command(self, state: StackState) -> process.Command:
+        """What runs."""
+
+
 class Runtime(Protocol):
-    def prepare(self, state: StackState, report: Report) -> None:
+    def ready(self, state: StackState, report: Report) -> None:
         """Before a new stack starts (``state`` not saved yet): check that it can run at all,
         and build what it needs."""
 
-    def start(
-        self, state: StackState, name: str, command: Callable[[StackState], process.Command]
-    ) -> int:
-        """Start component ``name`` detached; return its host pid."""
+    def start(self, state: StackState, server: Server) -> int:
+        """Prepare and start ``server`` detached, where it runs; return its host pid."""
 
     def alive(self, state: StackState, name: str) -> bool:
         """Whether server ``name`` runs (a frozen one does; a killed one does not)."""
 
     def signal(self, state: StackState, name: str, sig: int) -> None:
         """``sig`` to server ``name`` and every process below it, the other servers spared: as
-        if its host died (SIGKILL), froze (SIGSTOP) or came back (SIGCONT)."""
+        if its host died (SIGKILL), froze (SIGSTOP) or came back (SIGCONT). (A container's init
+        passes any other signal to the server alone.)"""
 
     def stop(self, state: StackState, name: str, *, sig: int, timeout: float) -> None:
         """Ask server ``name`` to stop with ``sig``; kill it if it has not after ``timeout``."""
@@ -63,7 +74,7 @@ class Runtime(Protocol):
         user: str | None,
         env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a PostgreSQL tool (``argv[0]`` its bare name, e.g. initdb) to completion."""
+        """Run a PostgreSQL tool (``argv[0]`` its bare name, e.g. pg_rewind) to completion."""
 
     def remove(self, state: StackState, report: Report) -> None:
         """After every component has stopped: remove what the runtime itself left behind."""
@@ -80,13 +91,12 @@ class NoNetwork(RuntimeError):
 class Native:
     """Processes on this host: PostgreSQL and PgBouncer from Debian's packages, Python's venvs."""
 
-    def prepare(self, state: StackState, report: Report) -> None:
+    def ready(self, state: StackState, report: Report) -> None:
         return None
 
-    def start(
-        self, state: StackState, name: str, command: Callable[[StackState], process.Command]
-    ) -> int:
-        return process.launch(command(state))
+    def start(self, state: StackState, server: Server) -> int:
+        server.prepare(state)
+        return process.launch(server.command(state))
 
     def alive(self, state: StackState, name: str) -> bool:
         return process.alive(state.pids.get(name))
@@ -143,15 +153,25 @@ def kill(state: StackState, name: str, sig: int = signal.SIGKILL) -> None:
     where = of(state)
     if name in state.pids:
         where.signal(state, name, sig)
-        deadline = time.monotonic() + 10
-        while where.alive(state, name) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        where.exited(state, name, state.pids[name], timeout=10)
         state.pids.pop(name, None)
 
 
 def alive(state: StackState, name: str) -> bool:
     """Whether component ``name`` runs, wherever it runs."""
     return of(state).alive(state, name)
+
+
+class ExitedEarly(RuntimeError):
+    """A server exited while it was being started; the message says where its log is."""
+
+
+def running(state: StackState, name: str, log: Path) -> bool:
+    """True while server ``name`` runs; `ExitedEarly` once it has exited (for a wait that
+    should end there rather than at its bound)."""
+    if not alive(state, name):
+        raise ExitedEarly(f"{name} exited while starting: see {log}")
+    return True
 
 
 def named(name: str) -> Runtime:

@@ -2,13 +2,14 @@
 
 Each service of `compose/docker-compose.yml` runs this. It loads the state (``SANDBOX_RUN_DIR``),
 asks the component for its `process.Command` (built here, so ``sys.executable`` and the
-binaries are the image's) and replaces itself with it: the container's main process, whose host
-pid the runtime records, is then the server itself, as a native start's pid is.
+binaries are the image's), prepares the component here, where it runs (a node's first data, the
+proxy's config), and replaces itself with the command: the server is then the container's one
+process below its init, as a native start's pid is the server.
 
-It does what a native start does around that: output goes to the component's log file in the
-run dir (where the errors, the tests and a post-mortem look; ``docker compose logs`` shows one
-line saying where), and a server that needs the service user gets it here, from root, as
-`process.spawn` gives it natively: the service user may not be able to read the project.
+It does what a native start does around that: output goes to the component's log file (where
+the errors, the tests and a post-mortem look; ``docker compose logs`` shows one line saying
+where), and a server that needs the service user gets it here, from root, as `process.spawn`
+gives it natively: the service user may not be able to read the project.
 """
 
 from __future__ import annotations
@@ -27,15 +28,22 @@ def main(argv: list[str]) -> NoReturn:
     if len(argv) != 1 or argv[0] not in names:
         sys.exit(f"usage: python -m sandbox.serve {'|'.join(names)}")
     try:
-        command = stack.component(argv[0]).command(load())
+        state = load()
+        server = stack.component(argv[0])
+        command = server.command(state)
     except Exception as error:  # one line in `docker compose logs`, not a traceback
         sys.exit(f"{argv[0]}: {type(error).__name__}: {error}")
     print(f"{argv[0]}: output in {command.log}", flush=True)
+    to_log(command)
+    try:
+        server.prepare(state)  # a node's data, a config: here, where the server runs
+    except Exception as error:  # in its log, where a failed start says to look
+        sys.exit(f"{argv[0]}: preparing failed: {type(error).__name__}: {error}")
     run(command)
 
 
-def run(command: process.Command) -> NoReturn:
-    """Become ``command``: its log as stdout and stderr, its user, its environment, cwd /."""
+def to_log(command: process.Command) -> None:
+    """From here on, stdout and stderr go to the server's log file, and stdin is empty."""
     command.log.parent.mkdir(parents=True, exist_ok=True)
     log = os.open(command.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     process.chown(command.log, command.user)
@@ -45,6 +53,10 @@ def run(command: process.Command) -> NoReturn:
     os.dup2(log, 2)
     os.close(log)
     os.close(null)
+
+
+def run(command: process.Command) -> NoReturn:
+    """Become ``command``: its user, its environment, cwd /."""
     os.chdir("/")
     if command.user and os.geteuid() == 0:
         entry = pwd.getpwnam(command.user)

@@ -1,11 +1,12 @@
 """The whole stack: bring it up, check it, take it down, through one small component interface.
 
 Every component (``LocalStack``, ``PostgresNode``, ``Proxy``, ``GatewayService``,
-``ConsumerRunner``, ``ControlPlaneService``, ``Dashboard``) has ``name``, ``command(state)``,
-``start(state)``, ``stop(state)`` and ``healthy(state)``. Its start hands its command to the
-stack's runtime (`sandbox.runtime`): native processes on loopback by default, or the Compose
-profile's containers, which run the same commands; both give back a host pid, so the functions,
-the CLI and the tests never know which runtime they talk to.
+``ConsumerRunner``, ``ControlPlaneService``, ``Dashboard``) has ``name``, ``prepare(state)``,
+``command(state)``, ``start(state)``, ``stop(state)`` and ``healthy(state)``. Its start hands
+itself to the stack's runtime (`sandbox.runtime`), which prepares and runs it where the stack's
+servers run: native processes on loopback by default, or the Compose profile's containers, which
+run the same commands; the functions, the CLI and the tests never know which runtime they talk
+to.
 """
 
 from __future__ import annotations
@@ -68,11 +69,10 @@ DEFAULT_PORTS = {
 Report = Callable[[str], None]
 
 
-class Component(Protocol):
-    name: str
-
-    def command(self, state: StackState) -> process.Command:
-        """What runs, natively or (built inside the image by `sandbox.serve`) in a container."""
+class Component(runtime.Server, Protocol):
+    """A server of the stack (`runtime.Server`: prepare, command) with its lifecycle. prepare
+    makes what it needs where it runs, just before it runs: natively the runtime calls it, in a
+    container `sandbox.serve` does; idempotent, a restart calls it again."""
 
     def start(self, state: StackState) -> None: ...
     def stop(self, state: StackState) -> None: ...
@@ -99,13 +99,16 @@ class Dashboard:
 
     name: str = "dashboard"
 
+    def prepare(self, state: StackState) -> None:
+        """Nothing to make: it reads the running stack."""
+
     def command(self, state: StackState) -> process.Command:
         argv = streamlit_argv("app.py", state.ports["dashboard"], state.bind_host)
         env = {"SANDBOX_RUN_DIR": state.run_dir, "PYTHONUNBUFFERED": "1", **STREAMLIT_ENV}
         return process.Command(argv=argv, log=state.path("logs", "dashboard.log"), env=env)
 
     def start(self, state: StackState) -> None:
-        state.pids[self.name] = runtime.of(state).start(state, self.name, self.command)
+        state.pids[self.name] = runtime.of(state).start(state, self)
         process.wait_until(lambda: self.healthy(state), timeout=30, what="dashboard")
 
     def stop(self, state: StackState) -> None:
@@ -200,16 +203,18 @@ def up(
             return state, False
         _remove(state)  # a start that failed before the writer had data: nothing to keep
     state = _new_state(options, directory)
-    runtime.of(state).prepare(state, report)
+    runtime.of(state).ready(state, report)
     state.save()
     aws = LocalStack()
     try:
         report("starting LocalStack (SQS, Secrets Manager, CloudWatch)")
         aws.start(state)
         report("creating the writer n1 (initdb, roles, schema)")
-        database.init_writer(state, "n1")
+        PostgresNode("n1").start(state)
+        state.bootstrapped = True  # from here on, a writer without data has lost it
+        state.save()
         report("cloning the reader n2 (pg_basebackup) and streaming")
-        database.clone_reader(state, "n2")
+        PostgresNode("n2").start(state)
         database.set_replication(state, options.replication)
         report("starting PgBouncer (the RDS Proxy stand-in)")
         Proxy().start(state)
@@ -346,6 +351,7 @@ def _new_state(options: Options, root: Path) -> StackState:
         queue=options.queue,
         runner=options.runner,
         control_plane=options.control_plane,
+        bootstrapped=False,
         db_password=secrets.token_hex(16),
         admin_password=secrets.token_hex(16),
         runtime=options.runtime,

@@ -113,6 +113,9 @@ class StackState:
     runtime: Literal["native", "compose"] = "native"
     consumer: str = "sandbox"  # the write functions' profile (`sandbox.profiles`)
     control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
+    # False until the first writer has data (`sandbox up` initialises it); an older state file's
+    # stack has had data, so it loads as True: a writer that has none then has lost it.
+    bootstrapped: bool = True
 
     def __post_init__(self) -> None:
         self._base: dict[str, Any] = {}  # the file as this copy last read or wrote it

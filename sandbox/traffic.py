@@ -5,11 +5,14 @@ while it fails the database over, started and stopped from the CLI or the dashbo
 the command (or the Streamlit rerun) that started it. `start` spawns ``python -m sandbox.traffic``,
 which sends through `sandbox.load.send_orders` (the one HTTP client), bounded by count and time.
 
-Once a second the process writes its counters to ``<run dir>/traffic.json``: its pid, accepted
-and errored answers by kind, and accepted/s for the last minutes. That file is the record of the
-traffic (not ``state.json``): a second process rewriting the whole state file from a copy it read
-before a failover would put the old roles back. `committed_per_second` reads the other half of
-the throughput, commits per second, from the writer's ``orders.committed_at``.
+Once a second the process writes its counters to ``<run dir>/traffic.json``: its pid and host,
+accepted and errored answers by kind, and accepted/s for the last minutes. That file is the record
+of the traffic (not ``state.json``): a second process rewriting the whole state file from a copy
+it read before a failover would put the old roles back. It is also how others see and stop it:
+the traffic may run in another container than the one asking (the dashboard's starts it in the
+dashboard's), so "running" is a fresh report and "stop" a request file it obeys, not a signal.
+`committed_per_second` reads the other half of the throughput, commits per second, from the
+writer's ``orders.committed_at``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import _thread
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -33,6 +37,9 @@ MAX_RATE = 1000.0  # orders per second: loopback traffic, kept well below what t
 MAX_SECONDS = 3600.0
 HISTORY_SECONDS = 300  # how much per-second history the status file keeps
 FILE = "traffic.json"
+STOP_FILE = "traffic.stop"  # its presence asks the traffic to stop
+#: A report older than this is a process that died without saying so (killed, its container gone).
+STALE_SECONDS = 10.0
 #: Bounds, not waits: starting ends at the process's first report, stopping once it has exited.
 START_TIMEOUT = 120.0
 #: Longer than one request's own timeout (`sandbox.load.Client`): a stop lets the requests in
@@ -46,7 +53,8 @@ def stats(state: StackState) -> dict[str, Any] | None:
         report = json.loads(state.path(FILE).read_text())
     except FileNotFoundError:
         return None
-    report["running"] = report["finished"] is None and process.alive(report["pid"])
+    fresh = time.time() - report["updated"] < STALE_SECONDS
+    report["running"] = report["finished"] is None and fresh
     return report
 
 
@@ -68,6 +76,7 @@ def start(state: StackState, rate: float, max_seconds: float = 600) -> int:
     if running(state):
         raise RuntimeError("traffic is already running: stop it first")
     state.path(FILE).unlink(missing_ok=True)
+    state.path(STOP_FILE).unlink(missing_ok=True)
     pid = process.spawn(
         [sys.executable, "-m", "sandbox.traffic", f"{rate:g}", f"{max_seconds:g}"],
         log=state.path("logs", "traffic.log"),
@@ -85,11 +94,24 @@ def start(state: StackState, rate: float, max_seconds: float = 600) -> int:
 
 
 def stop(state: StackState) -> bool:
-    """Stop the traffic; False if none was running."""
+    """Stop the traffic, wherever it runs; False if none was running.
+
+    It is asked (the stop file), lets the requests in flight end and writes its last report;
+    one that does not within the bound is killed if it runs here, on this host.
+    """
     report = stats(state)
     if not (report and report["running"]):
         return False
-    process.stop(report["pid"], timeout=STOP_TIMEOUT)
+    state.path(STOP_FILE).touch()
+    try:
+        process.wait_until(lambda: not running(state), timeout=STOP_TIMEOUT, what="traffic stop")
+    except TimeoutError:
+        if report.get("host") != socket.gethostname():
+            raise RuntimeError(
+                f"traffic (pid {report['pid']} on {report.get('host')}) did not stop within "
+                f"{STOP_TIMEOUT:g} s; it is bounded by its own max seconds"
+            ) from None
+        process.stop(report["pid"], timeout=5)
     return True
 
 
@@ -170,6 +192,10 @@ def _serve(run_dir: Path, rate: float, max_seconds: float) -> None:
     def report_every_second() -> None:
         while not done.wait(1.0):
             counters.write(path)
+            if state.path(STOP_FILE).exists():
+                why[0] = "asked to stop"
+                _thread.interrupt_main(signal.SIGTERM)
+                return
             if _stack_gone(run_dir, state.client_id):
                 # `down` removed the stack (or a new one replaced it): nobody takes these orders.
                 why[0] = "the stack was taken down"
@@ -177,7 +203,7 @@ def _serve(run_dir: Path, rate: float, max_seconds: float) -> None:
                 return
 
     signal.signal(signal.SIGTERM, on_term)
-    counters.write(path, pid=os.getpid())
+    counters.write(path, pid=os.getpid(), host=socket.gethostname())
     reporter = threading.Thread(target=report_every_second, daemon=True)
     reporter.start()
     try:

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,8 @@ class FakeEngine:
         self.asked: list[dict[str, list[str]]] = []
         self.containers = self
 
-    def list(self, filters: dict[str, list[str]]) -> list[FakeContainer]:
+    def list(self, filters: dict[str, list[str]], ignore_removed: bool) -> list[FakeContainer]:
+        assert ignore_removed  # one recreated meanwhile is no error
         self.asked.append(filters)
         service = filters["label"][1].split("=", 1)[1]
         return [self.running[service]] if service in self.running else []
@@ -103,6 +105,35 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     return fake_engine
 
 
+@dataclass
+class Untouchable:
+    """A server the host must neither prepare nor build the command of: the container does."""
+
+    name: str
+
+    def prepare(self, state: StackState) -> None:
+        raise AssertionError("the host must not prepare it")
+
+    def command(self, state: StackState) -> process.Command:
+        raise AssertionError("the host must not build the command")
+
+
+@dataclass
+class Given:
+    """A server whose command is given; its preparing is counted."""
+
+    name: str
+    given: process.Command
+    prepared: int = 0
+
+    def prepare(self, state: StackState) -> None:
+        self.prepared += 1
+
+    def command(self, state: StackState) -> process.Command:
+        assert self.prepared == 1, "prepared first, once"
+        return self.given
+
+
 def test_each_run_dir_gets_its_own_compose_project(tmp_path):
     one, two = compose.project_name(str(tmp_path / "a")), compose.project_name(str(tmp_path / "b"))
     assert one != two
@@ -113,10 +144,7 @@ def test_each_run_dir_gets_its_own_compose_project(tmp_path):
 def test_start_brings_up_one_service_and_returns_its_host_pid(tmp_path, fake, engine):
     state = make_state(tmp_path)
 
-    def never(_state):  # the command is built inside the container, not on the host
-        raise AssertionError("the host must not build the command")
-
-    pid = compose.Compose().start(state, "n1", never)
+    pid = compose.Compose().start(state, Untouchable("n1"))
 
     base = [
         "docker",
@@ -150,7 +178,7 @@ def test_start_brings_up_one_service_and_returns_its_host_pid(tmp_path, fake, en
 def test_a_container_that_exits_at_once_is_an_error_that_says_where_to_look(tmp_path, fake, engine):
     engine.running.clear()
     with pytest.raises(RuntimeError, match=r"exited at once: see .*/logs or `docker compose -p"):
-        compose.Compose().start(make_state(tmp_path), "aws", lambda _s: None)  # type: ignore[arg-type, return-value]
+        compose.Compose().start(make_state(tmp_path), Untouchable("aws"))
 
 
 @pytest.mark.parametrize(
@@ -168,6 +196,7 @@ def test_a_signal_to_a_server_is_done_to_its_container(tmp_path, engine, sig, do
 
 def test_a_signal_to_a_server_with_no_container_does_nothing(tmp_path, engine):
     compose.Compose().signal(make_state(tmp_path), "n2", signal.SIGKILL)  # no error
+    assert engine.running["n1"].done == []  # nor done to another server's container
 
 
 def test_stop_signals_waits_and_kills_only_a_container_that_did_not_exit(tmp_path, engine):
@@ -177,7 +206,12 @@ def test_stop_signals_waits_and_kills_only_a_container_that_did_not_exit(tmp_pat
     container.done.clear()
     container.exits = False
     runtime_.stop(state, "n1", sig=signal.SIGINT, timeout=20)
-    assert container.done == [("kill", signal.SIGINT), ("wait", 20), ("kill", "SIGKILL")]
+    assert container.done == [
+        ("kill", signal.SIGINT),
+        ("wait", 20),
+        ("kill", "SIGKILL"),
+        ("wait", 5),  # gone before the caller touches its data
+    ]
 
 
 def test_a_paused_container_is_killed_at_once_by_a_stop(tmp_path, engine):
@@ -225,8 +259,8 @@ def test_remove_is_compose_down_of_this_run_dirs_project(tmp_path, fake):
     assert argv[4:] == ["-p", compose.project_name(str(tmp_path)), "down", "--remove-orphans"]
 
 
-def test_prepare_checks_the_engine_then_builds_the_image(tmp_path, fake):
-    compose.Compose().prepare(make_state(tmp_path), report=lambda _line: None)
+def test_ready_checks_the_engine_then_builds_the_image(tmp_path, fake):
+    compose.Compose().ready(make_state(tmp_path), report=lambda _line: None)
     assert fake.calls[-1][1]["SANDBOX_RUN_DIR"] == str(tmp_path)  # the file is substituted whole
     assert [argv for argv, _ in fake.calls] == [
         ["docker", "info"],
@@ -282,7 +316,7 @@ def test_the_native_runtime_spawns_the_command_and_runs_tools_from_the_host(tmp_
     log = tmp_path / "logs" / "x.log"
     command = process.Command(argv=["sh", "-c", "echo $X; exec sleep 30"], log=log, env={"X": "hi"})
     native = runtime.Native()
-    pid = state.pids["x"] = native.start(state, "x", lambda _s: command)
+    pid = state.pids["x"] = native.start(state, Given("x", command))
     try:
         wait_for(lambda: log.exists() and log.read_text() == "hi\n", "its line in its log")
         assert native.alive(state, "x") and native.memory_mib(state, "x") > 0
@@ -309,8 +343,9 @@ def test_serve_becomes_the_command_as_its_user_logging_to_its_file(tmp_path):
     log = tmp_path / "n1.log"
     script = (
         "from pathlib import Path; from sandbox import process, serve; "
-        f"serve.run(process.Command(argv=['sh', '-c', 'echo $X; id -un; pwd; echo oops >&2'], "
-        f"log=Path({str(log)!r}), env={{'X': 'from-env'}}, user='postgres'))"
+        f"command = process.Command(argv=['sh', '-c', 'echo $X; id -un; pwd; echo oops >&2'], "
+        f"log=Path({str(log)!r}), env={{'X': 'from-env'}}, user='postgres'); "
+        "serve.to_log(command); print('prepared'); serve.run(command)"
     )
     result = subprocess.run(
         [sys.executable, "-c", script],
@@ -321,7 +356,7 @@ def test_serve_becomes_the_command_as_its_user_logging_to_its_file(tmp_path):
         env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
     )
     assert result.returncode == 0, result.stderr
-    assert log.read_text().split() == ["from-env", "postgres", "/", "oops"]
+    assert log.read_text().split() == ["prepared", "from-env", "postgres", "/", "oops"]
     assert log.stat().st_uid == pwd.getpwnam("postgres").pw_uid
 
 

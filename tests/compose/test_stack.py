@@ -22,7 +22,7 @@ from unittest import mock
 import pytest
 from playwright.sync_api import sync_playwright
 
-from sandbox import compose, database, drill, failover, process, stack
+from sandbox import compose, database, drill, failover, process, runtime, stack
 from sandbox.load import POISON_CUSTOMER_ID, send_orders
 from sandbox.state import StackState
 from tests.conftest import TEST_QUEUE, TEST_RUNNER, committed, wait_drained, wait_for
@@ -205,6 +205,7 @@ def test_a_writer_cut_off_the_network_while_it_runs_is_fenced_and_takes_no_write
     assert "fault" in kinds and kinds.index("fault") < kinds.index("writer-fenced"), kinds
     assert kinds.index("writer-fenced") < kinds.index("failover-completed"), kinds
     cut = next(event for event in report.events if event["event"] == "fault")
+    # the engine's host pid of the cut-off container's init: that process, not the service
     assert not process.alive(cut["pid"]), "the cut-off writer's server still runs"
     new = state.writer.name
     assert new != old
@@ -250,7 +251,7 @@ def test_a_crash_failover_and_the_failback_rejoin_both_nodes(compose_stack: Stac
     done = failover.failover(state, "crash")
     assert (done.old_writer, done.new_writer) == ("n1", "n2")
     assert not process.alive(old_pid)
-    assert process.alive(state.pids["n1"]) and state.pids["n1"] != old_pid
+    assert runtime.alive(state, "n1") and state.pids["n1"] != old_pid
     assert database.is_streaming(state, "n1")
     report = database.replication_status(state)
     assert report["n1"]["in_recovery"] and report["n1"]["sync"] == "sync"
@@ -264,7 +265,7 @@ def test_a_crash_failover_and_the_failback_rejoin_both_nodes(compose_stack: Stac
 def test_down_leaves_no_container(compose_stack: StackState):
     state = compose_stack
     stack.down(force=True, report=lambda step: None, directory=Path(state.run_dir))
-    assert not any(process.alive(pid) for pid in state.pids.values())
+    assert not any(runtime.alive(state, item.name) for item in stack.components())
     assert containers(state, "-a") == {}
     project = compose.project_name(state.run_dir)
     left = subprocess.run(
