@@ -149,7 +149,8 @@ class Compose:
         pid = int(container.attrs["State"]["Pid"] or 0) if container else 0
         if not pid:
             raise RuntimeError(
-                f"container {name} exited at once: see {state.run_dir}/logs or "
+                f"container {name} exited at once: see its log ({state.run_dir}/logs, or "
+                f"{state.data_root} for a node or the proxy), or "
                 f"`docker compose -p {project_name(state.run_dir)} logs {name}`"
             )
         return pid

@@ -104,19 +104,20 @@ class Action:
 def watch(state: StackState, name: str) -> Seen:
     if not runtime.alive(state, name):
         return Seen(alive=False)
+
+    def look(conn: psycopg.Connection) -> Seen:
+        in_recovery = bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
+        replicas = (
+            {}
+            if in_recovery
+            else dict(conn.execute("SELECT application_name, sync_state FROM pg_stat_replication"))
+        )
+        return Seen(True, True, in_recovery, replicas)
+
     try:
-        with database.connect_quickly(state, name) as conn:
-            in_recovery = bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
-            replicas = (
-                {}
-                if in_recovery
-                else dict(
-                    conn.execute("SELECT application_name, sync_state FROM pg_stat_replication")
-                )
-            )
+        return database.quickly(state, name, look)
     except psycopg.Error:
         return Seen(alive=True)
-    return Seen(True, True, in_recovery, replicas)
 
 
 def decide(

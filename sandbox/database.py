@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -337,7 +338,8 @@ ANSWER_SECONDS = 2
 
 def connect_quickly(state: StackState, name: str) -> psycopg.Connection:
     """An admin connection to node ``name`` that must connect and answer each statement within
-    `ANSWER_SECONDS`: a look at a node that may be dead, frozen or cut off."""
+    `ANSWER_SECONDS`: a look at a node that may be dead, frozen or cut off. Use it through
+    `quickly`: the statements' deadline is the server's, which a frozen server never keeps."""
     return connect(
         state,
         name,
@@ -348,35 +350,66 @@ def connect_quickly(state: StackState, name: str) -> psycopg.Connection:
     )
 
 
+#: A whole look at a node: the name's lookup, the connection and its statements, each within
+#: `ANSWER_SECONDS`.
+LOOK_SECONDS = 3 * ANSWER_SECONDS
+
+
+def quickly[T](state: StackState, name: str, work: Callable[[psycopg.Connection], T]) -> T:
+    """``work`` on a `connect_quickly` connection to node ``name``, all within `LOOK_SECONDS`,
+    else `psycopg.OperationalError`. A node frozen after it accepted the connection answers no
+    statement and never times one out: it held the control plane's look for good (in CI). The
+    look's thread is left to end on its own, with its connection, once the node is fenced."""
+
+    def look() -> T:
+        with connect_quickly(state, name) as conn:
+            return work(conn)
+
+    return _within(LOOK_SECONDS, look, f"{name} did not answer")
+
+
+def _within[T](seconds: float, work: Callable[[], T], what: str) -> T:
+    """``work()``'s result (or its error) if it ends within ``seconds``, else
+    `psycopg.OperationalError` saying ``what``; a thread that has not ended is left to."""
+    result: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except BaseException as error:  # handed to the caller, in its thread
+            failed.append(error)
+
+    worker = threading.Thread(target=run, daemon=True, name=what)
+    worker.start()
+    worker.join(seconds)
+    if result:
+        return result[0]
+    if failed:
+        raise failed[0]
+    raise psycopg.OperationalError(f"{what} within {seconds:g} s")
+
+
 def address_quickly(host: str) -> str:
     """``host``'s address, looked up within `ANSWER_SECONDS`, else `psycopg.OperationalError`.
 
     libpq's connect_timeout does not cover the name's lookup, and on the Compose profile a node
     cut off the network has no name on it any more: the engine's resolver took 20 s to say so
-    (measured, Docker 20.10). The lookup thread is left to finish on its own. An address needs
-    no lookup (natively every node's, at every look of the control plane: no thread)."""
+    (measured, Docker 20.10). An address needs no lookup (natively every node's, at every look
+    of the control plane: no thread)."""
     with contextlib.suppress(ValueError):
         return str(ipaddress.ip_address(host))
-    found: list[str] = []
-
-    def look() -> None:
-        with contextlib.suppress(OSError):  # no such name: nothing found
-            found.append(socket.gethostbyname(host))
-
-    lookup = threading.Thread(target=look, daemon=True, name=f"lookup {host}")
-    lookup.start()
-    lookup.join(ANSWER_SECONDS)
-    if not found:
-        raise psycopg.OperationalError(f"{host}: no address within {ANSWER_SECONDS} s")
-    return found[0]
+    try:
+        return _within(ANSWER_SECONDS, lambda: socket.gethostbyname(host), f"{host}: no address")
+    except OSError as error:  # no such name
+        raise psycopg.OperationalError(f"{host}: {error}") from None
 
 
 def answers(state: StackState, name: str) -> bool:
     """True if node ``name`` accepts a connection on its own port and answers within the
     deadline (a dead, frozen or unreachable node does not)."""
     try:
-        with connect_quickly(state, name) as conn:
-            conn.execute("SELECT 1")
+        quickly(state, name, lambda conn: conn.execute("SELECT 1"))
     except psycopg.Error:
         return False
     return True
@@ -385,10 +418,13 @@ def answers(state: StackState, name: str) -> bool:
 def in_recovery(state: StackState, name: str) -> bool:
     """True if node ``name`` answers as a reader (in recovery), ready to be promoted."""
     try:
-        with connect_quickly(state, name) as conn:
-            return bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
+        return quickly(state, name, _recovering)
     except psycopg.Error:
         return False
+
+
+def _recovering(conn: psycopg.Connection) -> bool:
+    return bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
 
 
 def is_streaming(state: StackState, name: str) -> bool:

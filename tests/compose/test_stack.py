@@ -2,9 +2,9 @@
 compose/docker-compose.yml (image built once per run), then what a workshop does to it, counted:
 1,000 orders through the API, a poison order parked and redriven, a crash drill on both paths,
 a writer killed unannounced and repaired by the control plane in its container, one frozen (its
-container paused) and fenced, the writer and
-then the reader cut off the network while they run (partitions), the dashboard in a real
-browser, a crash failover and failback, and `down` leaving no container or network.
+container paused) and fenced, the writer and then the reader cut off the network while they
+run (partitions), the dashboard in a real browser crashing the writer from its container, a
+crash failover and failback, and `down` leaving no container or network.
 
 One stack for the module, its tests in workshop order (pytest runs a module's tests in file
 order); each test waits for the state it needs, so one may also run alone."""
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -22,12 +23,21 @@ from unittest import mock
 import pytest
 from playwright.sync_api import sync_playwright
 
-from sandbox import compose, database, drill, failover, process, runtime, stack
+from sandbox import compose, database, drill, failover, process, runtime, stack, traffic
 from sandbox.load import POISON_CUSTOMER_ID, send_orders
 from sandbox.state import StackState
-from tests.conftest import TEST_QUEUE, TEST_RUNNER, committed, wait_drained, wait_for
+from tests.conftest import PATIENCE, TEST_QUEUE, TEST_RUNNER, committed, wait_drained, wait_for
 from tests.dashboard.conftest import restore
-from tests.dashboard.test_browser import CHROMIUM, FLAGS, queue_depth, until
+from tests.dashboard.test_browser import (
+    CHROMIUM,
+    FLAGS,
+    STOP_ANSWERS,
+    alert,
+    click,
+    queue_depth,
+    shows,
+    until,
+)
 from tests.integration.test_cli import sandbox
 from tests.integration.test_control_plane import (
     assert_nothing_lost_or_doubled,
@@ -231,17 +241,39 @@ def test_a_reader_cut_off_the_network_is_rejoined_and_the_queue_loses_nothing(
     assert containers(state) == dict.fromkeys(state.pids, "running")
 
 
-def test_the_dashboard_answers_on_its_port_in_a_real_browser(compose_stack: StackState):
+def test_the_dashboard_crashes_the_writer_from_its_container_in_a_real_browser(
+    compose_stack: StackState,
+):
+    """The page, on its published port: traffic started from it (it runs in the dashboard's
+    container: the host sees it by its report), the writer killed from it (through the engine's
+    socket), failed over by the control plane, the traffic stopped and the queue drained."""
+    state = compose_stack
+    wait_healthy(state)
+    writer = state.writer.name
     assert Path(CHROMIUM).exists(), "no /usr/bin/chromium: `make test` installs it (as root)"
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
             page = chromium.new_page(viewport={"width": 1500, "height": 1800})
-            page.goto(stack.dashboard_url(compose_stack))
-            depth = until(lambda: queue_depth(page) is not None, "the queue depth on the page")
-            assert depth
+            page.set_default_timeout(PATIENCE * 1000)
+            page.goto(stack.dashboard_url(state))
+            until(lambda: queue_depth(page) == 0, "the page with an empty queue")
+            click(page, "Start traffic")
+            until(lambda: traffic.running(state), "the page's traffic, seen from the host")
+            click(page, "Kill the writer (as a crash would)")
+            until(lambda: shows(page, re.compile(r"^SIGKILL sent to the writer")), "the kill")
+            wait_for(lambda: state.writer.name != writer, "the control plane's failover")
+            click(page, "Stop traffic")
+            answer = until(lambda: alert(page, STOP_ANSWERS), "the answer to Stop traffic")
+            assert answer.startswith("traffic stopped: sent"), answer
+            until(lambda: queue_depth(page) == 0, "the queue drained to zero")
         finally:
             chromium.close()
+    report = traffic.stats(state)
+    assert report and not report["running"] and report["why"] == "asked to stop", report
+    assert report["accepted"] and not report["errors"], report  # the queue took every order
+    rows = wait_drained(state, "traffic-", report["accepted"])
+    assert len(rows) == report["accepted"] and set(rows.values()) == {1}  # each once
 
 
 def test_a_crash_failover_and_the_failback_rejoin_both_nodes(compose_stack: StackState):

@@ -111,3 +111,39 @@ def test_a_look_at_a_node_resolves_its_name_within_the_answer_window(monkeypatch
             database.address_quickly("n1")
     finally:
         released.set()
+
+
+def test_a_whole_look_at_a_node_is_bounded_even_when_it_freezes_after_connecting(monkeypatch):
+    """A writer frozen between the look's connection and its statements never times a statement
+    out (the server keeps that deadline): the look gives up at its own bound, and the caller
+    (the control plane) sees a node that does not answer instead of waiting for good."""
+    import contextlib
+    import threading
+
+    import psycopg
+
+    released = threading.Event()
+
+    @contextlib.contextmanager
+    def connected(_state, _name):
+        yield "a connection"
+
+    def refused(_conn):
+        raise psycopg.OperationalError("refused")
+
+    def frozen(_conn):  # a statement sent to a server that was SIGSTOPped meanwhile
+        released.wait(60)
+        return "late"
+
+    monkeypatch.setattr(database, "connect_quickly", connected)
+    monkeypatch.setattr(database, "LOOK_SECONDS", 0.2)
+    try:
+        assert database.quickly(None, "n1", lambda conn: f"{conn}, answered") == (
+            "a connection, answered"
+        )
+        with pytest.raises(psycopg.OperationalError, match=r"n1 did not answer within 0\.2 s"):
+            database.quickly(None, "n1", frozen)
+        with pytest.raises(psycopg.OperationalError, match="refused"):  # its own error, as is
+            database.quickly(None, "n1", refused)
+    finally:
+        released.set()
