@@ -177,7 +177,8 @@ def test_start_brings_up_one_service_and_returns_its_host_pid(tmp_path, fake, en
 
 def test_a_container_that_exits_at_once_is_an_error_that_says_where_to_look(tmp_path, fake, engine):
     engine.running.clear()
-    with pytest.raises(RuntimeError, match=r"exited at once: see .*/logs or `docker compose -p"):
+    where = r"exited at once: see its log \(.*/logs, or .* for a node or the proxy\), or `docker"
+    with pytest.raises(RuntimeError, match=where):
         compose.Compose().start(make_state(tmp_path), Untouchable("aws"))
 
 
