@@ -22,7 +22,6 @@ import os
 import pwd
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,11 +212,10 @@ class Compose:
     def exited(self, state: StackState, name: str, pid: int, timeout: float) -> bool:
         """``pid`` is the container's own; its processes go with it, so the container is what
         to wait for."""
-        deadline = time.monotonic() + timeout
-        while self.alive(state, name):
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.1)
+        try:
+            process.wait_until(lambda: not self.alive(state, name), timeout=timeout, what=name)
+        except TimeoutError:
+            return False
         return True
 
     def memory_mib(self, state: StackState, name: str) -> float:
