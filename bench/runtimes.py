@@ -81,13 +81,21 @@ def on_own_stack(name: str, count: int, log: Callable[[str], None]) -> Measured:
     started = time.monotonic()
     with own_stack(options, f"{name} runtime", log) as state:
         up_s = time.monotonic() - started
-        pss = sum(
-            process.memory_mib(pid, frozenset(state.pids.values())) for pid in state.pids.values()
-        )
+        pids = host_pids(state)
+        pss = sum(process.memory_mib(pid, frozenset(pids)) for pid in pids)
         in_docker = docker_stats_mib(state) if name == "compose" else None
         log(f"{name}: crash drill, {count} orders per path at the drill's default rate")
         report = drill.run(state, "crash", "both", count=count)
     return Measured(name, up_s, pss, report, in_docker)
+
+
+def host_pids(state: StackState) -> list[int]:
+    """Each server's process tree root as the host sees it: natively the state's pids; on
+    Compose each container's init (the state's pid is the server's own, in its container)."""
+    if state.runtime == "native":
+        return list(state.pids.values())
+    found = [compose.Compose().container(state, name) for name in state.pids]
+    return [int(c.attrs["State"]["Pid"]) for c in found if c is not None]
 
 
 def docker_stats_mib(state: StackState) -> float:

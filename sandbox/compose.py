@@ -1,16 +1,19 @@
 """The Compose runtime: each stack server in a container of `compose/docker-compose.yml`.
 
-A container runs ``python -m sandbox.serve SERVICE`` on the stack's bridge network (its port
-published on the host's loopback under the same number; `sandbox.network` gives the addresses),
-in a pid namespace of its own below the engine's init, with the run dir and data root mounted at
-the same paths (the code is in the image), so the ports and files in the state mean the same on
-the host and inside. A server is its container: a crash is the container killed, a hang the
-container paused, its memory the container's; nobody signals a pid across the boundary.
+The file runs the stack by itself (``docker compose up -d --wait``: its one-shot ``setup`` writes
+the state into the ``run`` volume, ``init`` provisions it); a host CLI's stack is the same ``up``
+with its run dir and data root mounted at their own paths, so the state means the same on the
+host and inside. A container runs ``python -m sandbox.serve SERVICE`` on the stack's bridge
+network (its port published on the host's loopback under the same number; `sandbox.network`
+gives the addresses), in a pid namespace of its own below the engine's init. A server is its
+container: a crash is the container killed, a hang the container paused, its memory the
+container's; nobody signals a pid across the boundary.
 
 Compose's own work (build, up, run, down) is the Docker CLI driven as a user would
 (``docker compose ...``); what Compose has no command for (is a service's container running,
 kill, pause, stats, cutting it off the network) is the Engine API through the Docker SDK. Each
-run dir gets its own Compose project, so a test stack never touches a workshop stack.
+stack has its own Compose project (on record in its state), so a test stack never touches a
+workshop stack.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import os
-import pwd
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -38,7 +39,11 @@ if TYPE_CHECKING:
 
 COMPOSE_FILE = PROJECT_DIR / "compose" / "docker-compose.yml"
 TOOLS_SERVICE = "tools"
-ENGINE_SOCKET = "/var/run/docker.sock"  # the file mounts it into the services that need it
+#: Where the file mounts its named volumes when no host path is set for them.
+RUN_VOLUME = "/sandbox/run"
+DATA_VOLUME = "/sandbox/data"
+#: The image's user for PostgreSQL and PgBouncer (containers start as root; serve drops to it).
+SERVICE_USER = "postgres"
 NETWORK = "stack"  # the file's network; the engine names it ``<project>_stack``
 NO_ENGINE = (
     "Docker engine not reachable: `docker info` failed; the native profile needs none: `make up`"
@@ -54,21 +59,14 @@ def project_name(run_dir: str) -> str:
     return "nzrpo-" + hashlib.sha1(run_dir.encode()).hexdigest()[:12]
 
 
-def uid_gid(user: str | None) -> str:
-    """``uid:gid`` of ``user``, or of whoever runs this when None (as the native runtime does)."""
-    if user:
-        entry = pwd.getpwnam(user)
-        return f"{entry.pw_uid}:{entry.pw_gid}"
-    return f"{os.getuid()}:{os.getgid()}"
-
-
-def engine_gid() -> str:
-    """The group of the engine's socket (``docker``, or root's): the services that control the
-    others are given it, as the invoking user has it."""
-    try:
-        return str(os.stat(ENGINE_SOCKET).st_gid)
-    except OSError:  # no local socket: whatever `docker` reaches, the containers cannot
-        return "0"
+def host_data_root(run_dir: Path) -> Path:
+    """The nodes' data of a host CLI's stack: outside the run dir (open to its owner alone, which
+    the image's ``postgres`` is not), one folder per run dir; ``setup`` makes it the image's
+    service user's."""
+    digest = hashlib.sha1(str(run_dir).encode()).hexdigest()[:12]
+    path = Path("/var/tmp/nzrpo-sandbox") / f"compose-{digest}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @dataclass
@@ -108,21 +106,36 @@ class Compose:
         ]
         process.run(build, env=self.env(state), timeout=3600, what="docker compose build")
 
+    def project(self, state: StackState) -> str:
+        """The stack's Compose project: on record in its state (``setup`` writes the name a
+        plain ``docker compose up`` was given); one from before that has its run dir's."""
+        return state.project or project_name(state.run_dir)
+
     def compose(self, state: StackState) -> list[str]:
-        return ["docker", "compose", "-f", str(self.file), "-p", project_name(state.run_dir)]
+        return ["docker", "compose", "-f", str(self.file), "-p", self.project(state)]
 
     def env(self, state: StackState) -> dict[str, str]:
-        """What the compose file substitutes: the mounts, the user the containers run as and
-        the ports they publish (each server's, on the host's loopback under the same number)."""
-        return {
-            "SANDBOX_RUN_DIR": state.run_dir,
-            "SANDBOX_DATA_ROOT": state.data_root,
-            # Servers start as the invoking user and `sandbox.serve` drops to the service user,
-            # as a native start does: the service user may not read a project under /root.
-            "SANDBOX_UID_GID": uid_gid(None),
-            "SANDBOX_ENGINE_GID": engine_gid(),
-            **{f"SANDBOX_PORT_{name.upper()}": str(port) for name, port in state.ports.items()},
-        }
+        """What the compose file substitutes: the ports each server publishes (on the host's
+        loopback, under the same number), and a host CLI's run dir and data root, mounted at
+        their own paths (a stack that `docker compose up` started alone has the volumes)."""
+        env = {f"SANDBOX_PORT_{name.upper()}": str(port) for name, port in state.ports.items()}
+        if state.run_dir != RUN_VOLUME:
+            env["SANDBOX_HOST_RUN_DIR"] = state.run_dir
+        if state.data_root != DATA_VOLUME:
+            env["SANDBOX_HOST_DATA_ROOT"] = state.data_root
+        return env
+
+    def launch(self, state: StackState) -> None:
+        """The whole stack in the file's start order, back once every service is healthy and
+        the one-shots have completed (``up --wait``); a failure names the service."""
+        up = [*self.compose(state), "up", "-d", "--wait"]
+        try:
+            process.run(up, env=self.env(state), timeout=900, what="docker compose up --wait")
+        except process.CommandFailed as error:
+            raise RuntimeError(
+                f"{error}; see the logs in {state.run_dir}/logs and {state.data_root}, or "
+                f"`docker compose -p {self.project(state)} logs`"
+            ) from None
 
     def docker(
         self,
@@ -138,21 +151,26 @@ class Compose:
         )
 
     def start(self, state: StackState, server: Server) -> int:
-        # ``server`` is not prepared nor its command built here: `sandbox.serve` does both inside
-        # the container, with the image's paths, from the state file, which must be current.
+        """``up`` the service alone; returns the pid its server records where it runs.
+
+        ``server`` is not prepared nor its command built here: `sandbox.serve` does both inside
+        the container, with the image's paths, from the state file, which must be current."""
         name = server.name
+        state.pids.pop(name, None)  # `sandbox.serve` records the new one
         state.save()
         up = [*self.compose(state), "up", "-d", "--no-deps", "--force-recreate", name]
         self.docker(state, up, what=f"docker compose up {name}")
-        container = self.container(state, name)
-        pid = int(container.attrs["State"]["Pid"] or 0) if container else 0
-        if not pid:
-            raise RuntimeError(
-                f"container {name} exited at once: see its log ({state.run_dir}/logs, or "
-                f"{state.data_root} for a node or the proxy), or "
-                f"`docker compose -p {project_name(state.run_dir)} logs {name}`"
-            )
-        return pid
+
+        def recorded() -> int:
+            state.refresh()
+            if name not in state.pids and not self.alive(state, name):
+                raise exited_at_once(state, name)
+            return state.pids.get(name, 0)
+
+        process.wait_until(
+            recorded, timeout=120, interval=0.25, what=f"{name} started", fatal=RuntimeError
+        )
+        return state.pids[name]
 
     def container(self, state: StackState, name: str) -> Container | None:
         """Service ``name``'s running (or paused) container, or None when none runs."""
@@ -160,7 +178,7 @@ class Compose:
         import requests.exceptions
 
         labels = [
-            f"com.docker.compose.project={project_name(state.run_dir)}",
+            f"com.docker.compose.project={self.project(state)}",
             f"com.docker.compose.service={name}",
         ]
         try:  # one recreated or removed meanwhile is left out, not an error
@@ -249,7 +267,7 @@ class Compose:
                 "--rm",
                 "--no-deps",
                 "-T",
-                f"--user={uid_gid(user)}",
+                f"--user={user or 'root'}",  # a name, resolved in the image
                 *names,
                 TOOLS_SERVICE,
                 *argv,
@@ -259,9 +277,14 @@ class Compose:
         )
 
     def remove(self, state: StackState, report: Callable[[str], None]) -> None:
-        """``docker compose down``: the stopped containers go; a failure only warns (none run)."""
-        report("removing the containers (docker compose down)")
-        result = self.docker(state, [*self.compose(state), "down", "--remove-orphans"])
+        """``docker compose down -v``: the stopped containers, the network and the volumes go.
+        A host CLI's data root is the image's users' files: emptied from a container first.
+        A failure only warns (nothing runs any more)."""
+        if state.data_root != DATA_VOLUME and Path(state.data_root).is_dir():
+            wipe = [*self.compose(state), "run", "--rm", "--no-deps", "-T", TOOLS_SERVICE]
+            self.docker(state, [*wipe, "find", state.data_root, "-mindepth", "1", "-delete"])
+        report("removing the containers and volumes (docker compose down -v)")
+        result = self.docker(state, [*self.compose(state), "down", "-v", "--remove-orphans"])
         if result.returncode != 0:
             report(f"docker compose down failed ({result.returncode}); remove them by hand")
 
@@ -276,10 +299,18 @@ class Compose:
         if container is None:
             raise RuntimeError(f"{name} has no running container to cut off")
         try:
-            network = f"{project_name(state.run_dir)}_{NETWORK}"
+            network = f"{self.project(state)}_{NETWORK}"
             engine().networks.get(network).disconnect(container)
         except docker.errors.DockerException as error:
             raise RuntimeError(f"cutting {name} off the network failed: {error}") from None
+
+
+def exited_at_once(state: StackState, name: str) -> RuntimeError:
+    project = Compose().project(state)
+    return RuntimeError(
+        f"container {name} exited at once: see its log ({state.run_dir}/logs, or "
+        f"{state.data_root} for a node or the proxy), or `docker compose -p {project} logs {name}`"
+    )
 
 
 @functools.cache

@@ -78,9 +78,15 @@ class PostgresNode:
         if node.role == "reader":
             if not has_data:
                 clone(state, self.name)
+                return
+            if not Path(node.data_dir, "standby.signal").exists():  # the writer before a failover
+                rewind(state, self.name)
+            follow(state, self.name)  # the writer may have changed since it last ran
         elif not state.bootstrapped:  # whatever a first start that failed left goes
             shutil.rmtree(node.data_dir, ignore_errors=True)
             init_writer(state, self.name)
+            state.bootstrapped = True  # from here on, a writer without data has lost it
+            state.save()
         elif not has_data:  # an empty writer would hide every order the reader holds
             raise RuntimeError(
                 f"the writer {self.name} has lost its data ({node.data_dir}): not starting an "
@@ -476,21 +482,22 @@ def promote(state: StackState, name: str) -> None:
 
 
 def rewind(state: StackState, name: str) -> None:
-    """Rewind a stopped ex-writer onto the current writer's timeline (pg_rewind)."""
+    """Rewind a stopped ex-writer onto the current writer's timeline (pg_rewind), where the
+    node runs: its prepare does it before it starts as a reader."""
     writer = state.writer
     with connect(state, writer.name, dbname="postgres") as conn:
         conn.execute("CHECKPOINT")  # pg_rewind reads the source's control file
     source = f"host={state.peer_host(writer.name)} port={writer.port} user=postgres dbname=postgres"
-    runtime.of(state).tool(
-        state,
+    process.run(
         [
-            "pg_rewind",
+            pg("pg_rewind"),
             f"--target-pgdata={state.nodes[name].data_dir}",
             f"--source-server={source}",
             "--no-sync",
         ],
         user=state.service_user or None,
         env={"PGPASSWORD": state.admin_password},
+        timeout=600,
     )
 
 

@@ -373,18 +373,15 @@ def rejoin_as_reader(state: StackState, name: str, was_reader: bool = False) -> 
     """Bring a stopped node back as a streaming reader; returns how: "restart", "rewind" or
     "clone".
 
-    An ex-writer is rewound onto the new writer's timeline (pg_rewind). A node that was a
-    reader all along (``was_reader``: it crashed, or froze and was fenced) only needs to start
-    again and replay; a rewind would refuse its unclean shutdown and end in a clone, three
-    times as long. Either way a clone is the fallback.
+    Its prepare (`PostgresNode.prepare`, where the node runs) rewinds an ex-writer onto the new
+    writer's timeline (pg_rewind); a node that was a reader all along (``was_reader``: it
+    crashed, or froze and was fenced) only starts again and replays. Either way a clone is the
+    fallback.
     """
     node = state.nodes[name]
     clear_stale_lock(state, name)
     how = "restart" if was_reader else "rewind"
-    try:
-        if not was_reader:
-            database.rewind(state, name)
-        database.follow(state, name)
+    try:  # its prepare, where it runs, rewinds an ex-writer and points it at the writer
         PostgresNode(name).start(state)
         database.wait_streaming(state, name)
     except Exception as error:
@@ -393,7 +390,7 @@ def rejoin_as_reader(state: StackState, name: str, was_reader: bool = False) -> 
             raise RuntimeError(f"{name} cannot rejoin: the writer {writer} is down") from error
         how = "clone"  # a rewound node that won't start is re-cloned, not rewound again
         PostgresNode(name).stop(state)
-        process.run(["rm", "-rf", node.data_dir], user=state.service_user or None)
+        runtime.of(state).tool(state, ["rm", "-rf", node.data_dir], user=state.service_user or None)
         PostgresNode(name).start(state)  # without data, a reader starts by cloning the writer
         database.wait_streaming(state, name)
     if state.replication == "sync":

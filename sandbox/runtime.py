@@ -74,7 +74,8 @@ class Runtime(Protocol):
         user: str | None,
         env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a PostgreSQL tool (``argv[0]`` its bare name, e.g. pg_rewind) to completion."""
+        """Run a tool on the nodes' data (``argv[0]`` its bare name: pg_controldata, rm) to
+        completion, where the data is."""
 
     def remove(self, state: StackState, report: Report) -> None:
         """After every component has stopped: remove what the runtime itself left behind."""
@@ -123,7 +124,10 @@ class Native:
         user: str | None,
         env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        return process.run([pg(argv[0]), *argv[1:]], user=user, env=env)
+        program = bin_dir() / argv[0]  # a PostgreSQL tool, or a system one (rm)
+        return process.run(
+            [str(program) if program.exists() else argv[0], *argv[1:]], user=user, env=env
+        )
 
     def remove(self, state: StackState, report: Report) -> None:
         return None

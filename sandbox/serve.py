@@ -1,4 +1,5 @@
-"""``python -m sandbox.serve COMPONENT``: one stack component in the foreground, for a container.
+"""``python -m sandbox.serve COMPONENT``: one stack component in the foreground, for a container;
+``setup`` and ``init`` are the compose file's one-shots around them.
 
 Each service of `compose/docker-compose.yml` runs this. It loads the state (``SANDBOX_RUN_DIR``),
 asks the component for its `process.Command` (built here, so ``sys.executable`` and the
@@ -17,16 +18,23 @@ from __future__ import annotations
 import os
 import pwd
 import sys
+from pathlib import Path
 from typing import NoReturn
 
-from sandbox import process, stack
-from sandbox.state import load
+from sandbox import compose, process, stack
+from sandbox.state import NotRunning, load, private_dir, run_dir
 
 
 def main(argv: list[str]) -> NoReturn:
     names = [item.name for item in stack.components()]
-    if len(argv) != 1 or argv[0] not in names:
-        sys.exit(f"usage: python -m sandbox.serve {'|'.join(names)}")
+    if len(argv) != 1 or argv[0] not in [*names, *JOBS]:
+        sys.exit(f"usage: python -m sandbox.serve {'|'.join([*JOBS, *names])}")
+    if argv[0] in JOBS:
+        try:
+            JOBS[argv[0]]()
+        except Exception as error:  # one line in `docker compose logs`, not a traceback
+            sys.exit(f"{argv[0]}: {type(error).__name__}: {error}")
+        sys.exit(0)
     try:
         state = load()
         server = stack.component(argv[0])
@@ -36,10 +44,46 @@ def main(argv: list[str]) -> NoReturn:
     print(f"{argv[0]}: output in {command.log}", flush=True)
     to_log(command)
     try:
+        state.pids[argv[0]] = os.getpid()  # the server's pid where it runs: it becomes the server
+        state.save()
         server.prepare(state)  # a node's data, a config: here, where the server runs
     except Exception as error:  # in its log, where a failed start says to look
         sys.exit(f"{argv[0]}: preparing failed: {type(error).__name__}: {error}")
     run(command)
+
+
+def setup() -> None:
+    """The file's first one-shot: a new stack's state in the run volume, with the file's ports
+    and fresh passwords (a state there already, a host CLI's or the last ``up``'s, is kept),
+    and the data root made the service user's."""
+    directory = run_dir()
+    try:
+        state = load(directory)
+        print(f"setup: the stack in {directory} (project {state.project}) is kept", flush=True)
+    except NotRunning:
+        ports = {
+            name: int(os.environ[f"SANDBOX_PORT_{name.upper()}"]) for name in stack.DEFAULT_PORTS
+        }
+        data = Path(os.environ.get("SANDBOX_DATA_ROOT") or compose.DATA_VOLUME)
+        options = stack.Options(runtime="compose")
+        state = stack.fresh_state(options, directory, data, compose.SERVICE_USER, ports)
+        state.project = os.environ.get("SANDBOX_PROJECT") or state.project
+        print(f"setup: a new stack in {directory} (project {state.project})", flush=True)
+    private_dir(directory)
+    process.owned_dir(Path(state.data_root), state.service_user or None)
+    state.save()
+
+
+def init() -> None:
+    """The file's second one-shot, once LocalStack, the nodes and the proxy are healthy: the
+    queue, the DLQ, the alarm, the secret, the user pool, the synchronous reader."""
+    state = load()
+    stack.provision(state)
+    print(f"init: queue {state.queue_url}, secret {state.secret_id}", flush=True)
+
+
+#: The one-shot services of compose/docker-compose.yml.
+JOBS = {"setup": setup, "init": init}
 
 
 def to_log(command: process.Command) -> None:

@@ -28,6 +28,7 @@ import httpx
 from sandbox import (
     acknowledged,
     alarms,
+    compose,
     control_plane,
     database,
     failover,
@@ -202,35 +203,19 @@ def up(
             repair(state, report)
             return state, False
         _remove(state)  # a start that failed before the writer had data: nothing to keep
+    if network.in_container():  # the CLI service repairs a stack; the file starts one
+        raise StackError(
+            f"no stack in {directory}: start it from the host, "
+            "`docker compose -f compose/docker-compose.yml up -d --wait`"
+        )
     state = _new_state(options, directory)
     runtime.of(state).ready(state, report)
     state.save()
-    aws = LocalStack()
     try:
-        report("starting LocalStack (SQS, Secrets Manager, CloudWatch)")
-        aws.start(state)
-        report("creating the writer n1 (initdb, roles, schema)")
-        PostgresNode("n1").start(state)
-        state.bootstrapped = True  # from here on, a writer without data has lost it
-        state.save()
-        report("cloning the reader n2 (pg_basebackup) and streaming")
-        PostgresNode("n2").start(state)
-        database.set_replication(state, options.replication)
-        report("starting PgBouncer (the RDS Proxy stand-in)")
-        Proxy().start(state)
-        report("waiting for LocalStack")
-        aws.wait(state)
-        report("creating the queue, the DLQ, its alarm and the DB secret")
-        _provision(state)
-        report("starting the API gateway and the consumer runner")
-        identity.create_pool(state)
-        state.save()
-        GatewayService().start(state)
-        ConsumerRunner().start(state)
-        report("starting the Aurora control plane (detects a failed writer, fails over)")
-        ControlPlaneService().start(state)
-        report("starting the dashboard")
-        Dashboard().start(state)
+        if state.runtime == "compose":
+            _compose_up(state, report)
+        else:
+            _native_up(state, report)
     except BaseException:
         state.save()
         report("start failed: stopping what was started")
@@ -239,6 +224,55 @@ def up(
         raise
     state.save()
     return state, True
+
+
+def _native_up(state: StackState, report: Report) -> None:
+    """The start order, one server at a time (compose/docker-compose.yml declares the same)."""
+    report("starting LocalStack (SQS, Secrets Manager, CloudWatch)")
+    aws = LocalStack()
+    aws.start(state)
+    report("creating the writer n1 (initdb, roles, schema)")
+    PostgresNode("n1").start(state)
+    report("cloning the reader n2 (pg_basebackup) and streaming")
+    PostgresNode("n2").start(state)
+    report("starting PgBouncer (the RDS Proxy stand-in)")
+    Proxy().start(state)
+    report("waiting for LocalStack")
+    aws.wait(state)
+    report("creating the queue, the DLQ, its alarm, the DB secret and the user pool")
+    provision(state)
+    report("starting the API gateway and the consumer runner")
+    GatewayService().start(state)
+    ConsumerRunner().start(state)
+    report("starting the Aurora control plane (detects a failed writer, fails over)")
+    ControlPlaneService().start(state)
+    report("starting the dashboard")
+    Dashboard().start(state)
+
+
+def _compose_up(state: StackState, report: Report) -> None:
+    """The compose file's own start order (``docker compose up --wait``): its one-shot
+    ``setup`` finds this state, ``init`` provisions the stack as `provision` does here."""
+    report(
+        "starting the containers in the file's order (docker compose up --wait): setup, "
+        "LocalStack and the nodes (n1 initialises, n2 clones), PgBouncer, init (queue, DLQ, "
+        "alarm, secret, user pool), then the API, consumer, control plane and dashboard"
+    )
+    runtime.of(state).launch(state)
+    state.refresh()  # what the containers wrote: the queue's URL, the secret, the pids
+    if not state.client_id:
+        raise StackError(f"the stack's init did not finish: see {state.run_dir}/logs")
+
+
+def provision(state: StackState) -> None:
+    """Once the nodes, the proxy and LocalStack answer: the synchronous reader, the queue, the
+    DLQ, its alarm, the DB secret, the user pool. Safe to run again (the Compose profile's
+    ``init`` runs at every ``docker compose up``): what exists is kept."""
+    database.set_replication(state, state.replication)
+    _provision(state)
+    if not state.client_id:  # a new pool would invalidate every token handed out
+        identity.create_pool(state)
+    state.save()
 
 
 #: What `repair` does about each component that is down, in words for its report.
@@ -335,9 +369,19 @@ def _new_state(options: Options, root: Path) -> StackState:
     if logs.exists():  # a new stack starts new logs; the last stack's stay for a post-mortem
         shutil.rmtree(root / "logs.previous", ignore_errors=True)
         logs.rename(root / "logs.previous")
+    ports = _free_ports() if options.auto_ports else _check_ports(DEFAULT_PORTS)
+    if options.runtime == "compose":  # the image's service user makes the data (setup chowns)
+        data = compose.host_data_root(root)
+        return fresh_state(options, root, data, compose.SERVICE_USER, ports)
     user = process.service_user() or ""
     data = process.owned_dir(process.data_root(root, user or None), user or None)
-    ports = _free_ports() if options.auto_ports else _check_ports(DEFAULT_PORTS)
+    return fresh_state(options, root, data, user, ports)
+
+
+def fresh_state(
+    options: Options, root: Path, data: Path, user: str, ports: dict[str, int]
+) -> StackState:
+    """A stack not started yet: n1 the writer, n2 the reader, fresh passwords."""
     nodes = {
         name: Node(name=name, port=ports[name], role=role, data_dir=str(data / name))
         for name, role in (("n1", "writer"), ("n2", "reader"))
@@ -348,6 +392,7 @@ def _new_state(options: Options, root: Path) -> StackState:
         data_root=str(data),
         ports=ports,
         nodes=nodes,
+        replication="async" if options.replication == "async" else "sync",
         queue=options.queue,
         runner=options.runner,
         control_plane=options.control_plane,
@@ -355,6 +400,7 @@ def _new_state(options: Options, root: Path) -> StackState:
         db_password=secrets.token_hex(16),
         admin_password=secrets.token_hex(16),
         runtime=options.runtime,
+        project=compose.project_name(str(root)) if options.runtime == "compose" else "",
         consumer=options.consumer,
     )
 
@@ -389,7 +435,8 @@ def queued(state: StackState) -> tuple[int, int]:
 
 
 def down(force: bool = False, report: Report = print, directory: Path | None = None) -> None:
-    """Stop everything and remove its data. Refuses while messages wait, unless ``force``."""
+    """Stop everything and remove its data. Refuses while messages wait, unless ``force``, and in
+    a container (the Compose profile's CLI service), after saying whether messages wait."""
     state = load(directory)
     if not force:
         try:
@@ -401,6 +448,11 @@ def down(force: bool = False, report: Report = print, directory: Path | None = N
                 f"{in_queue} message(s) in the queue and {in_dlq} in the DLQ would be lost: "
                 "drain or redrive them, or force with `make down FORCE=1` (sandbox down --force)"
             )
+    if network.in_container():  # the CLI service: a container of the project it would remove
+        raise StackError(
+            "a container cannot take its own stack down: from the host, `docker compose -f "
+            f"compose/docker-compose.yml -p {state.project} down -v` (the volumes go with it)"
+        )
     stop_all(state, report)
     _remove(state)
 

@@ -111,6 +111,8 @@ class StackState:
     client_id: str = ""
     # Where the servers run (`sandbox.runtime`); state files from before it are native.
     runtime: Literal["native", "compose"] = "native"
+    #: The Compose project the stack's containers belong to (`sandbox.compose`); "" natively.
+    project: str = ""
     consumer: str = "sandbox"  # the write functions' profile (`sandbox.profiles`)
     control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
     # False until the first writer has data (`sandbox up` initialises it); an older state file's

@@ -1,6 +1,6 @@
-"""compose/docker-compose.yml and compose/Dockerfile, read as data: one service per component,
-one bridge network, each server's port published on loopback under its own number, own pids,
-same-path mounts, every variable provided."""
+"""compose/docker-compose.yml and compose/Dockerfile, read as data: one service per component and
+its one-shots, the start order declared, one bridge network, each server's port published on
+loopback under its own number, own pids, named volumes, every variable provided."""
 
 from __future__ import annotations
 
@@ -23,16 +23,47 @@ def services() -> dict[str, dict[str, Any]]:
     return yaml.safe_load(FILE.read_text())["services"]
 
 
+ONE_SHOTS = ["setup", "init"]
+ON_DEMAND = {"sandbox": ["cli"], "tools": ["tools"]}  # `docker compose run` only
+
+
 def test_every_component_has_a_service_of_its_name_that_serves_it(services):
-    assert set(services) == {*SERVERS, "tools"}
-    for name in SERVERS:
+    assert set(services) == {*SERVERS, *ONE_SHOTS, *ON_DEMAND}
+    for name in [*SERVERS, *ONE_SHOTS]:
         assert services[name]["command"] == ["python", "-m", "sandbox.serve", name]
         assert "profiles" not in services[name]
 
 
-def test_the_tools_service_is_never_started_by_up(services):
-    assert services["tools"]["profiles"] == ["tools"]
+def test_the_cli_and_the_tools_are_never_started_by_up(services):
+    assert {name: services[name]["profiles"] for name in ON_DEMAND} == ON_DEMAND
+    assert services["sandbox"]["entrypoint"] == ["python", "-m", "sandbox.cli"]
     assert "command" not in services["tools"]  # `run tools ARGV` runs ARGV
+
+
+def after(spec: dict[str, Any]) -> dict[str, str]:
+    return {name: need["condition"] for name, need in spec.get("depends_on", {}).items()}
+
+
+def test_the_file_declares_the_start_order_itself(services):
+    """`docker compose up --wait` alone starts the stack as `make up` does: the state first,
+    the reader cloning a healthy writer, provisioning once the servers answer, the functions
+    and the control plane after it."""
+    healthy, done = "service_healthy", "service_completed_successfully"
+    order = {name: after(spec) for name, spec in services.items()}
+    assert order == {
+        "setup": {},
+        "aws": {"setup": done},
+        "n1": {"setup": done},
+        "n2": {"n1": healthy},
+        "proxy": {"n1": healthy},
+        "init": {"aws": healthy, "n1": healthy, "n2": healthy, "proxy": healthy},
+        "api": {"init": done},
+        "consumer": {"init": done},
+        "control-plane": {"init": done},
+        "dashboard": {"init": done},
+        "sandbox": {},
+        "tools": {},
+    }
 
 
 @pytest.mark.parametrize(
@@ -42,6 +73,8 @@ def test_the_tools_service_is_never_started_by_up(services):
         ("pid", None),  # a pid namespace of its own: it is controlled as a container
         ("restart", "no"),  # a crash stays a crash until the sandbox acts
         ("init", True),  # forwards a stop's signal to the server (as pid 1 it ignores SIGTERM)
+        ("user", None),  # root, dropping to the image's postgres where a server needs it
+        ("group_add", None),
     ],
 )
 def test_every_service_is_on_the_stacks_network_has_its_own_pids_and_never_restarts(
@@ -57,21 +90,25 @@ def test_no_service_uses_the_hosts_network_and_the_network_is_a_bridge(services)
     assert yaml.safe_load(FILE.read_text())["networks"] == {"stack": {}}  # Compose's bridge
 
 
+def port(name: str) -> str:
+    return f"${{SANDBOX_PORT_{name.upper()}:-{stack.DEFAULT_PORTS[name]}}}"
+
+
 def test_each_server_publishes_its_own_port_on_loopback_only_under_the_same_number(services):
     """The state's port is right on the host and in every container; nothing binds 0.0.0.0
-    on the host."""
+    on the host. Unset, a port is the native stack's."""
     published = {name: spec.get("ports") for name, spec in services.items()}
     expected = {name: None for name in services}
     for name in stack.DEFAULT_PORTS:
-        port = f"${{SANDBOX_PORT_{name.upper()}:?set by sandbox/compose.py}}"
-        expected[name] = [f"127.0.0.1:{port}:{port}"]
+        expected[name] = [f"127.0.0.1:{port(name)}:{port(name)}"]
     assert published == expected
     assert not any("expose" in spec for spec in services.values())
 
 
 def test_every_long_running_server_but_the_consumer_has_a_cheap_healthcheck_of_its_own(services):
     checks = {name: spec.get("healthcheck") for name, spec in services.items()}
-    assert [name for name, check in checks.items() if check is None] == ["consumer", "tools"]
+    unchecked = [name for name, check in checks.items() if check is None]
+    assert unchecked == ["setup", "init", "consumer", "sandbox", "tools"]
     for name, check in checks.items():
         if check is None:
             continue
@@ -79,33 +116,39 @@ def test_every_long_running_server_but_the_consumer_has_a_cheap_healthcheck_of_i
         assert test[0] == "CMD" and test[1] in ("pg_isready", "python"), (name, test)
         assert not any("sandbox." in part for part in test), "importing the sandbox costs a core"
         if name in stack.DEFAULT_PORTS:  # it probes its own port, in its own container
-            assert any(f"${{SANDBOX_PORT_{name.upper()}:" in part for part in test), (name, test)
+            assert any(port(name) in part for part in test), (name, test)
         assert check["retries"] >= 3 and check["start_period"], name
 
 
-def test_the_run_dir_and_data_root_are_mounted_at_their_host_paths_and_the_code_is_not(services):
+RUN_AT = f"${{SANDBOX_HOST_RUN_DIR:-{compose.RUN_VOLUME}}}"
+DATA_AT = f"${{SANDBOX_HOST_DATA_ROOT:-{compose.DATA_VOLUME}}}"
+RUN = f"${{SANDBOX_HOST_RUN_DIR:-run}}:{RUN_AT}"
+DATA = f"${{SANDBOX_HOST_DATA_ROOT:-data}}:{DATA_AT}"
+
+
+def test_the_state_and_data_are_named_volumes_unless_a_host_cli_names_its_paths(services):
+    """Nothing of the host is mounted unasked (no /etc/passwd, no checkout): the code is in
+    the image, the state and the data in the `run` and `data` volumes."""
+    assert yaml.safe_load(FILE.read_text())["volumes"] == {"run": {}, "data": {}}
     for name, spec in services.items():
-        volumes = spec["volumes"]
-        for variable in ("SANDBOX_RUN_DIR", "SANDBOX_DATA_ROOT"):
-            source = f"${{{variable}:?set by sandbox/compose.py}}"
-            assert f"{source}:{source}" in volumes, (name, variable)
-        assert {"/etc/passwd:/etc/passwd:ro", "/etc/group:/etc/group:ro"} <= set(volumes), name
-        assert not any("PROJECT" in volume for volume in volumes), name  # the image's code runs
+        volumes = [v for v in spec["volumes"] if v != "/var/run/docker.sock:/var/run/docker.sock"]
+        assert volumes == [RUN, DATA], name
         assert "PYTHONPATH" not in spec["environment"], name  # the image sets it
-        assert spec["environment"]["SANDBOX_RUN_DIR"].startswith("${SANDBOX_RUN_DIR")
+        assert spec["environment"]["SANDBOX_RUN_DIR"] == RUN_AT
+        assert spec["environment"]["SANDBOX_DATA_ROOT"] == DATA_AT
+        # the mount's variables are no container's: its own `docker compose` keeps the volumes
+        assert not any(key.startswith("SANDBOX_HOST_") for key in spec["environment"]), name
 
 
-def test_only_the_control_plane_and_the_dashboard_have_the_engines_socket(services):
-    """They control the others' containers (the repair, the dashboard's buttons); no server
-    may command the engine."""
-    with_socket = {
-        name: spec.get("group_add")
+def test_only_the_services_that_control_the_others_have_the_engines_socket(services):
+    """They control the others' containers (the repair, the dashboard's buttons, the CLI); no
+    server may command the engine."""
+    with_socket = [
+        name
         for name, spec in services.items()
         if "/var/run/docker.sock:/var/run/docker.sock" in spec["volumes"]
-    }
-    # the socket's group, so that a non-root user's containers may use it
-    group = "${SANDBOX_ENGINE_GID:?set by sandbox/compose.py}"
-    assert with_socket == {"control-plane": [group], "dashboard": [group]}
+    ]
+    assert with_socket == ["control-plane", "dashboard", "sandbox"]
     assert "docker-cli docker-compose" in DOCKERFILE.read_text()
 
 
@@ -113,21 +156,21 @@ def test_one_image_built_once(services):
     assert {spec["image"] for spec in services.values()} == {"nzrpo-sandbox:local"}
     built = {name: spec["build"] for name, spec in services.items() if "build" in spec}
     assert built == {
-        "aws": {"context": "..", "dockerfile": "compose/Dockerfile", "network": "host"}
+        "setup": {"context": "..", "dockerfile": "compose/Dockerfile", "network": "host"}
     }
-    assert (FILE.parent / built["aws"]["context"] / built["aws"]["dockerfile"]).exists()
+    assert (FILE.parent / built["setup"]["context"] / built["setup"]["dockerfile"]).exists()
 
 
-def test_every_variable_the_file_uses_is_one_the_runtime_sets(tmp_path):
+def test_every_variable_the_file_uses_is_one_the_runtime_sets_or_compose_gives(tmp_path):
     used = set(re.findall(r"\$\{(\w+)", FILE.read_text()))
     state = StackState(
         run_dir=str(tmp_path),
-        service_user="",
+        service_user="postgres",
         data_root=str(tmp_path / "services"),
         ports=dict(stack.DEFAULT_PORTS),
         nodes={"n1": Node("n1", 1, "writer", "")},
     )
-    assert used == set(compose.Compose().env(state))
+    assert used == {*compose.Compose().env(state), "COMPOSE_PROJECT_NAME"}
 
 
 def test_the_image_provides_what_the_containers_call_by_name():

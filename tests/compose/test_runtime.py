@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from sandbox import compose, process, runtime
+from sandbox.stack import DEFAULT_PORTS
 from sandbox.state import PROJECT_DIR, Node, StackState, load
 from tests.conftest import PATIENCE, wait_for
 
@@ -40,10 +41,15 @@ class FakeDocker:
 
     def __init__(self) -> None:
         self.calls: list[tuple[list[str], dict[str, str]]] = []
+        self.records: int | None = None  # the pid a started server records, as serve does
 
     def __call__(self, argv, *, env=None, check=True, what=None, **_):
         argv = list(argv)
         self.calls.append((argv, dict(env or {})))
+        if self.records and "up" in argv:  # the container's `sandbox.serve`, in the state
+            state = load(Path(env["SANDBOX_HOST_RUN_DIR"]))
+            state.pids[argv[-1]] = self.records
+            state.save()
         return subprocess.CompletedProcess(argv, 0, "", "")
 
 
@@ -141,8 +147,12 @@ def test_each_run_dir_gets_its_own_compose_project(tmp_path):
     assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", one)  # what Compose accepts as a project name
 
 
-def test_start_brings_up_one_service_and_returns_its_host_pid(tmp_path, fake, engine):
+def test_start_brings_up_one_service_and_returns_the_pid_it_records_where_it_runs(
+    tmp_path, fake, engine
+):
     state = make_state(tmp_path)
+    state.pids["n1"] = 99  # the last container's: gone with it
+    fake.records = 7
 
     pid = compose.Compose().start(state, Untouchable("n1"))
 
@@ -157,26 +167,27 @@ def test_start_brings_up_one_service_and_returns_its_host_pid(tmp_path, fake, en
     assert [argv for argv, _ in fake.calls] == [
         [*base, "up", "-d", "--no-deps", "--force-recreate", "n1"]
     ]
-    assert engine.asked == [  # the container found by Compose's own labels
-        {
-            "label": [
-                f"com.docker.compose.project={compose.project_name(str(tmp_path))}",
-                "com.docker.compose.service=n1",
-            ]
-        }
-    ]
-    assert pid == 4242
+    assert pid == 7 == state.pids["n1"]
     env = fake.calls[0][1]
-    assert env["SANDBOX_RUN_DIR"] == str(tmp_path)
-    assert env["SANDBOX_DATA_ROOT"] == state.data_root
-    assert "SANDBOX_PROJECT_DIR" not in env  # the code is in the image, not mounted
-    assert env["SANDBOX_UID_GID"] == f"{os.getuid()}:{os.getgid()}"
-    assert env["SANDBOX_ENGINE_GID"] == str(os.stat("/var/run/docker.sock").st_gid)
+    # a host CLI's stack: its run dir and data root are mounted at their own paths
+    assert env["SANDBOX_HOST_RUN_DIR"] == str(tmp_path)
+    assert env["SANDBOX_HOST_DATA_ROOT"] == state.data_root
+    assert env["SANDBOX_PORT_N1"] == "1"
+    assert not any(key in env for key in ("SANDBOX_UID_GID", "SANDBOX_RUN_DIR"))
     assert load(tmp_path).runtime == "compose"  # saved first: the container reads it
 
 
+def test_a_stack_the_file_started_alone_keeps_its_volumes_and_its_project(tmp_path):
+    state = make_state(tmp_path)
+    state.run_dir, state.data_root = compose.RUN_VOLUME, compose.DATA_VOLUME
+    state.project = "workshop"
+    env = compose.Compose().env(state)
+    assert env == {f"SANDBOX_PORT_{name.upper()}": str(port) for name, port in state.ports.items()}
+    assert compose.Compose().compose(state)[-2:] == ["-p", "workshop"]
+
+
 def test_a_container_that_exits_at_once_is_an_error_that_says_where_to_look(tmp_path, fake, engine):
-    engine.running.clear()
+    engine.running.clear()  # and no pid recorded
     where = r"exited at once: see its log \(.*/logs, or .* for a node or the proxy\), or `docker"
     with pytest.raises(RuntimeError, match=where):
         compose.Compose().start(make_state(tmp_path), Untouchable("aws"))
@@ -230,11 +241,10 @@ def test_alive_and_memory_are_the_containers(tmp_path, engine):
     assert runtime_.exited(state, "n2", pid=7, timeout=1)  # its own pid means nothing here
 
 
-def test_a_tool_runs_once_in_the_tools_service_as_the_service_user(tmp_path, fake):
-    entry = pwd.getpwnam("postgres")
+def test_a_tool_runs_once_in_the_tools_service_as_the_images_service_user(tmp_path, fake):
     compose.Compose().tool(
         make_state(tmp_path),
-        ["pg_rewind", "--no-sync"],
+        ["pg_controldata", "/data"],
         user="postgres",
         env={"PGPASSWORD": "s3cret"},
     )
@@ -244,25 +254,34 @@ def test_a_tool_runs_once_in_the_tools_service_as_the_service_user(tmp_path, fak
         "--rm",
         "--no-deps",
         "-T",
-        f"--user={entry.pw_uid}:{entry.pw_gid}",
+        "--user=postgres",  # a name, resolved in the image (its uid is not the host's)
         "--env=PGPASSWORD",
         "tools",
-        "pg_rewind",
-        "--no-sync",
+        "pg_controldata",
+        "/data",
     ]
     assert "s3cret" not in " ".join(argv)  # by name only: never on a command line
     assert env["PGPASSWORD"] == "s3cret"
 
 
-def test_remove_is_compose_down_of_this_run_dirs_project(tmp_path, fake):
-    compose.Compose().remove(make_state(tmp_path), report=lambda _line: None)
-    ((argv, _),) = fake.calls
-    assert argv[4:] == ["-p", compose.project_name(str(tmp_path)), "down", "--remove-orphans"]
+def test_remove_empties_a_host_data_root_from_a_container_then_is_down_with_volumes(tmp_path, fake):
+    state = make_state(tmp_path)
+    compose.Compose().remove(state, report=lambda _line: None)
+    ((argv, _),) = fake.calls  # no data root yet: nothing to empty
+    down = ["-p", compose.project_name(str(tmp_path)), "down", "-v", "--remove-orphans"]
+    assert argv[4:] == down
+    fake.calls.clear()
+    Path(state.data_root).mkdir()
+    compose.Compose().remove(state, report=lambda _line: None)
+    (wipe, _), (argv, _) = fake.calls
+    emptied = ["find", state.data_root, "-mindepth", "1", "-delete"]  # the image's users' files
+    assert wipe[6:] == ["run", "--rm", "--no-deps", "-T", "tools", *emptied]
+    assert argv[4:] == down
 
 
 def test_ready_checks_the_engine_then_builds_the_image(tmp_path, fake):
     compose.Compose().ready(make_state(tmp_path), report=lambda _line: None)
-    assert fake.calls[-1][1]["SANDBOX_RUN_DIR"] == str(tmp_path)  # the file is substituted whole
+    assert fake.calls[-1][1]["SANDBOX_HOST_RUN_DIR"] == str(tmp_path)  # the file, substituted
     assert [argv for argv, _ in fake.calls] == [
         ["docker", "info"],
         ["docker", "compose", "version"],
@@ -371,4 +390,41 @@ def test_serve_refuses_what_is_not_a_component():
         cwd=PROJECT_DIR,
     )
     assert result.returncode == 1
-    assert result.stderr.startswith("usage: python -m sandbox.serve aws|n1|n2|proxy|api|")
+    assert result.stderr.startswith("usage: python -m sandbox.serve setup|init|aws|n1|n2|proxy|")
+
+
+def serve_setup(run_dir: Path, data: Path) -> subprocess.CompletedProcess[str]:
+    """The file's ``setup`` one-shot as its container runs it: the file's variables only."""
+    env = {
+        **os.environ,
+        "SANDBOX_RUN_DIR": str(run_dir),
+        "SANDBOX_DATA_ROOT": str(data),
+        "SANDBOX_PROJECT": "workshop",
+        **{f"SANDBOX_PORT_{name.upper()}": str(port) for name, port in DEFAULT_PORTS.items()},
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox.serve", "setup"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
+        check=False,
+        cwd=PROJECT_DIR,
+    )
+
+
+def test_setup_writes_a_new_compose_stacks_state_once_and_keeps_it_after(tmp_path):
+    run_dir, data = tmp_path / "run", tmp_path / "data"
+    first = serve_setup(run_dir, data)
+    assert first.returncode == 0, first.stderr
+    state = load(run_dir)
+    assert (state.runtime, state.project, state.ports) == ("compose", "workshop", DEFAULT_PORTS)
+    assert (state.run_dir, state.data_root) == (str(run_dir), str(data))
+    assert state.nodes["n1"].role == "writer" and state.nodes["n2"].data_dir == str(data / "n2")
+    assert not state.bootstrapped and len(state.db_password) == 32
+    assert data.stat().st_uid == pwd.getpwnam("postgres").pw_uid  # the servers make their data
+    assert (run_dir / "state.json").stat().st_mode & 0o777 == 0o600
+    again = serve_setup(run_dir, data)
+    assert again.returncode == 0, again.stderr
+    assert "is kept" in again.stdout
+    assert load(run_dir).db_password == state.db_password  # a second `up` keeps the stack

@@ -34,23 +34,44 @@ def made(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     asked: list[tuple[str, str]] = []
     monkeypatch.setattr(database, "init_writer", lambda _s, name: asked.append(("init", name)))
     monkeypatch.setattr(database, "clone", lambda _s, name: asked.append(("clone", name)))
+    monkeypatch.setattr(database, "rewind", lambda _s, name: asked.append(("rewind", name)))
+    monkeypatch.setattr(database, "follow", lambda _s, name: asked.append(("follow", name)))
     return asked
+
+
+def with_data(state: StackState, name: str, *, standby: bool = False) -> None:
+    Path(state.nodes[name].data_dir).mkdir()
+    Path(state.nodes[name].data_dir, "PG_VERSION").write_text("17\n")
+    if standby:
+        Path(state.nodes[name].data_dir, "standby.signal").touch()
 
 
 def test_the_first_writer_is_initialised_and_a_reader_cloned(tmp_path, made):
     state = make_state(tmp_path, bootstrapped=False)
+    state.save()
     PostgresNode("n1").prepare(state)
+    assert load(tmp_path).bootstrapped  # saved at once: from here on, no data means lost data
     PostgresNode("n2").prepare(state)
     assert made == [("init", "n1"), ("clone", "n2")]
 
 
-def test_a_node_with_data_starts_on_it(tmp_path, made):
+def test_a_writer_with_data_starts_on_it_and_a_reader_follows_the_writer(tmp_path, made):
     state = make_state(tmp_path, bootstrapped=True)
-    for name in ("n1", "n2"):
-        Path(state.nodes[name].data_dir).mkdir()
-        Path(state.nodes[name].data_dir, "PG_VERSION").write_text("17\n")
-        PostgresNode(name).prepare(state)
-    assert made == []
+    with_data(state, "n1")
+    with_data(state, "n2", standby=True)
+    PostgresNode("n1").prepare(state)
+    PostgresNode("n2").prepare(state)
+    assert made == [("follow", "n2")]  # the writer may have changed since it last ran
+
+
+def test_a_reader_that_was_the_writer_rewinds_itself_before_it_follows(tmp_path, made):
+    """After a failover the state says reader, its data says primary (no standby.signal):
+    started as it is, it would be a second writer."""
+    state = make_state(tmp_path, bootstrapped=True)
+    state.nodes["n1"].role, state.nodes["n2"].role = "reader", "writer"
+    with_data(state, "n1")
+    PostgresNode("n1").prepare(state)
+    assert made == [("rewind", "n1"), ("follow", "n1")]
 
 
 def test_a_writer_that_lost_its_data_is_not_started_empty(tmp_path, made):
