@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import os
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 COMPOSE_FILE = PROJECT_DIR / "compose" / "docker-compose.yml"
 TOOLS_SERVICE = "tools"
+CLI_SERVICE = "sandbox"
 #: Where the file mounts its named volumes when no host path is set for them.
 RUN_VOLUME = "/sandbox/run"
 DATA_VOLUME = "/sandbox/data"
@@ -91,6 +93,11 @@ class Compose:
                 raise EngineUnreachable(
                     NO_ENGINE if argv[1] == "info" else "`docker compose` (Compose v2) not found"
                 )
+        if os.geteuid() != 0:  # its containers (root) would own the run dir's files
+            raise EngineUnreachable(
+                "the Compose profile's host CLI runs as root; as another user run the file alone: "
+                "`docker compose -f compose/docker-compose.yml up -d --wait` (compose/README.md)"
+            )
         report("building the image (compose/Dockerfile; the first build takes minutes)")
         self.build(state)
 
@@ -156,10 +163,16 @@ class Compose:
         ``server`` is not prepared nor its command built here: `sandbox.serve` does both inside
         the container, with the image's paths, from the state file, which must be current."""
         name = server.name
-        state.pids.pop(name, None)  # `sandbox.serve` records the new one
+        last = state.pids.pop(name, None)  # `sandbox.serve` records the new one
         state.save()
         up = [*self.compose(state), "up", "-d", "--no-deps", "--force-recreate", name]
-        self.docker(state, up, what=f"docker compose up {name}")
+        try:
+            self.docker(state, up, what=f"docker compose up {name}")
+        except process.CommandFailed:
+            if last is not None:  # still meant to run: the control plane tries again
+                state.pids[name] = last
+                state.save()
+            raise
 
         def recorded() -> int:
             state.refresh()
@@ -275,6 +288,14 @@ class Compose:
             env=env,
             what=argv[0],
         )
+
+    def detach(self, state: StackState, argv: Sequence[str], log: Path) -> None:
+        """``python ARGV`` in a one-off container of the CLI service, detached and removed when
+        it ends, its output appended to ``log``: for a process that must outlive the command
+        that starts it (the traffic, started from the CLI service)."""
+        shell = 'exec python "$@" >>"$0" 2>&1'  # the log first, then python's arguments
+        run = [*self.compose(state), "run", "-d", "--rm", "--no-deps", "--entrypoint", "sh"]
+        self.docker(state, [*run, CLI_SERVICE, "-c", shell, str(log), *argv], what="traffic")
 
     def remove(self, state: StackState, report: Callable[[str], None]) -> None:
         """``docker compose down -v``: the stopped containers, the network and the volumes go.

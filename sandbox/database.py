@@ -76,10 +76,13 @@ class PostgresNode:
         node = self.node(state)
         has_data = Path(node.data_dir, "PG_VERSION").exists()
         if node.role == "reader":
+            needs_writer = not has_data or not Path(node.data_dir, "standby.signal").exists()
+            if needs_writer:  # the nodes may start together (a whole stack's `up`)
+                wait_for_writer(state, self.name)
             if not has_data:
                 clone(state, self.name)
                 return
-            if not Path(node.data_dir, "standby.signal").exists():  # the writer before a failover
+            if needs_writer:  # a primary's data: the writer before a failover
                 rewind(state, self.name)
             follow(state, self.name)  # the writer may have changed since it last ran
         elif not state.bootstrapped:  # whatever a first start that failed left goes
@@ -106,12 +109,15 @@ class PostgresNode:
             "-c",
             f"unix_socket_directories={Path(node.data_dir).parent}",
         ]
-        log = Path(state.data_root, f"{self.name}.log")
-        return process.Command(argv=argv, log=log, user=state.service_user or None)
+        return process.Command(argv=argv, log=self.log(state), user=state.service_user or None)
+
+    def log(self, state: StackState) -> Path:
+        """Where its server writes (known without its binaries: the host may have none)."""
+        return Path(state.data_root, f"{self.name}.log")
 
     def start(self, state: StackState) -> None:
         state.pids[self.name] = runtime.of(state).start(state, self)
-        log = self.command(state).log
+        log = self.log(state)
         process.wait_until(  # a first start in a container initialises or clones first
             lambda: runtime.running(state, self.name, log) and self.healthy(state),
             timeout=600,
@@ -193,6 +199,20 @@ def init_writer(state: StackState, name: str) -> None:
             conn.execute(f"GRANT SELECT ON customers TO {state.db_user}")
     finally:  # also after a start that failed half-way: "no server running" is no error then
         process.run([*ctl, "-m", "fast", "stop"], user=user, check=False, timeout=180)
+
+
+#: How long a reader's prepare waits for the writer it clones or rewinds from.
+WRITER_WAIT_SECONDS = 300.0
+
+
+def wait_for_writer(state: StackState, name: str) -> None:
+    """Until the writer answers (bounded), for ``name`` to clone or rewind from it."""
+    process.wait_until(
+        lambda: answers(state, state.writer.name),
+        timeout=WRITER_WAIT_SECONDS,
+        interval=1.0,
+        what=f"the writer {state.writer.name}, for {name} to copy from",
+    )
 
 
 def clone(state: StackState, name: str) -> None:

@@ -39,7 +39,6 @@ def write_config(state: StackState) -> None:
     userlist.write_text(
         f'"{state.db_user}" "{state.db_password}"\n"{ADMIN_USER}" "{state.admin_password}"\n'
     )
-    process.chown(userlist, state.service_user or None)
     writer = state.writer
     config = f"""\
 [databases]
@@ -77,8 +76,7 @@ log_disconnections = 0
 """
     target = config_path(state)
     tmp = target.with_suffix(".tmp")
-    tmp.write_text(config)
-    process.chown(tmp, state.service_user or None)
+    tmp.write_text(config)  # 0644: PgBouncer reads it as whoever writes it (here, or a container)
     tmp.replace(target)
 
 

@@ -59,6 +59,12 @@ def setup() -> None:
     directory = run_dir()
     try:
         state = load(directory)
+        asked = {name: int(os.environ[f"SANDBOX_PORT_{name.upper()}"]) for name in state.ports}
+        if asked != state.ports:  # the file would publish and probe ports nobody listens on
+            raise RuntimeError(
+                f"the stack in {directory} listens on {state.ports}, not {asked}: "
+                "set the SANDBOX_PORT_* it was started with, or `down -v` it first"
+            )
         print(f"setup: the stack in {directory} (project {state.project}) is kept", flush=True)
     except NotRunning:
         ports = {

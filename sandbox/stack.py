@@ -438,20 +438,21 @@ def down(force: bool = False, report: Report = print, directory: Path | None = N
     """Stop everything and remove its data. Refuses while messages wait, unless ``force``, and in
     a container (the Compose profile's CLI service), after saying whether messages wait."""
     state = load(directory)
-    if not force:
-        try:
+    in_queue = in_dlq = 0
+    if not force or network.in_container():
+        with contextlib.suppress(Exception):  # LocalStack is down: its messages are gone already
             in_queue, in_dlq = queued(state)
-        except Exception:
-            in_queue = in_dlq = 0  # LocalStack is down: its messages are gone already
-        if in_queue or in_dlq:
-            raise StackError(
-                f"{in_queue} message(s) in the queue and {in_dlq} in the DLQ would be lost: "
-                "drain or redrive them, or force with `make down FORCE=1` (sandbox down --force)"
-            )
+    waiting = f"{in_queue} message(s) in the queue and {in_dlq} in the DLQ would be lost"
     if network.in_container():  # the CLI service: a container of the project it would remove
         raise StackError(
-            "a container cannot take its own stack down: from the host, `docker compose -f "
+            (f"{waiting}; " if in_queue or in_dlq else "")
+            + "a container cannot take its own stack down: from the host, `docker compose -f "
             f"compose/docker-compose.yml -p {state.project} down -v` (the volumes go with it)"
+        )
+    if (in_queue or in_dlq) and not force:
+        raise StackError(
+            f"{waiting}: drain or redrive them, or force with `make down FORCE=1` "
+            "(sandbox down --force)"
         )
     stop_all(state, report)
     _remove(state)

@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sandbox import database, process
+from sandbox import compose, database, network, process
 from sandbox.load import Sent, send_orders
 from sandbox.state import NotRunning, StackState, load
 
@@ -77,15 +77,24 @@ def start(state: StackState, rate: float, max_seconds: float = 600) -> int:
         raise RuntimeError("traffic is already running: stop it first")
     state.path(FILE).unlink(missing_ok=True)
     state.path(STOP_FILE).unlink(missing_ok=True)
-    pid = process.spawn(
-        [sys.executable, "-m", "sandbox.traffic", f"{rate:g}", f"{max_seconds:g}"],
-        log=state.path("logs", "traffic.log"),
-        env={"SANDBOX_RUN_DIR": state.run_dir, "PYTHONUNBUFFERED": "1"},
-    )
+    argv = ["-m", "sandbox.traffic", f"{rate:g}", f"{max_seconds:g}"]
+    log = state.path("logs", "traffic.log")
+    if state.runtime == "compose" and network.in_container():
+        # The Compose profile's CLI service is a one-off container, gone when the command
+        # returns, and its processes with it: the traffic gets a one-off container of its own.
+        compose.Compose().detach(state, argv, log)
+        process.wait_until(
+            lambda: (stats(state) or {}).get("running"),
+            timeout=START_TIMEOUT,
+            what=f"traffic (its log: {log})",
+        )
+        return int((stats(state) or {}).get("pid", 0))
+    env = {"SANDBOX_RUN_DIR": state.run_dir, "PYTHONUNBUFFERED": "1"}
+    pid = process.spawn([sys.executable, *argv], log=log, env=env)
 
     def reported() -> bool:
         if not process.alive(pid):
-            raise RuntimeError(f"traffic did not start: see {state.path('logs', 'traffic.log')}")
+            raise RuntimeError(f"traffic did not start: see {log}")
         report = stats(state)
         return bool(report and report.get("pid") == pid)
 

@@ -46,16 +46,16 @@ def after(spec: dict[str, Any]) -> dict[str, str]:
 
 def test_the_file_declares_the_start_order_itself(services):
     """`docker compose up --wait` alone starts the stack as `make up` does: the state first,
-    the reader cloning a healthy writer, provisioning once the servers answer, the functions
-    and the control plane after it."""
+    the nodes together (after a failover n2 is the writer: no fixed order between them),
+    provisioning once the servers answer, the functions and the control plane after it."""
     healthy, done = "service_healthy", "service_completed_successfully"
     order = {name: after(spec) for name, spec in services.items()}
     assert order == {
         "setup": {},
         "aws": {"setup": done},
         "n1": {"setup": done},
-        "n2": {"n1": healthy},
-        "proxy": {"n1": healthy},
+        "n2": {"setup": done},  # whichever node is the reader waits for the writer itself
+        "proxy": {"setup": done},
         "init": {"aws": healthy, "n1": healthy, "n2": healthy, "proxy": healthy},
         "api": {"init": done},
         "consumer": {"init": done},
@@ -88,6 +88,11 @@ def test_every_service_is_on_the_stacks_network_has_its_own_pids_and_never_resta
 def test_no_service_uses_the_hosts_network_and_the_network_is_a_bridge(services):
     assert [name for name, spec in services.items() if "network_mode" in spec] == []
     assert yaml.safe_load(FILE.read_text())["networks"] == {"stack": {}}  # Compose's bridge
+
+
+def test_the_project_has_a_name_of_its_own_that_setup_records():
+    """Not the folder's ("compose"); `-p` or COMPOSE_PROJECT_NAME still name another."""
+    assert yaml.safe_load(FILE.read_text())["name"] == "nzrpo-sandbox"
 
 
 def port(name: str) -> str:

@@ -48,6 +48,7 @@ class FakeDocker:
         self.calls.append((argv, dict(env or {})))
         if self.records and "up" in argv:  # the container's `sandbox.serve`, in the state
             state = load(Path(env["SANDBOX_HOST_RUN_DIR"]))
+            assert argv[-1] not in state.pids, "the last container's pid forgotten first"
             state.pids[argv[-1]] = self.records
             state.save()
         return subprocess.CompletedProcess(argv, 0, "", "")

@@ -36,6 +36,8 @@ def made(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     monkeypatch.setattr(database, "clone", lambda _s, name: asked.append(("clone", name)))
     monkeypatch.setattr(database, "rewind", lambda _s, name: asked.append(("rewind", name)))
     monkeypatch.setattr(database, "follow", lambda _s, name: asked.append(("follow", name)))
+    waited = lambda _s, name: asked.append(("wait for the writer", name))  # noqa: E731
+    monkeypatch.setattr(database, "wait_for_writer", waited)
     return asked
 
 
@@ -52,7 +54,7 @@ def test_the_first_writer_is_initialised_and_a_reader_cloned(tmp_path, made):
     PostgresNode("n1").prepare(state)
     assert load(tmp_path).bootstrapped  # saved at once: from here on, no data means lost data
     PostgresNode("n2").prepare(state)
-    assert made == [("init", "n1"), ("clone", "n2")]
+    assert made == [("init", "n1"), ("wait for the writer", "n2"), ("clone", "n2")]
 
 
 def test_a_writer_with_data_starts_on_it_and_a_reader_follows_the_writer(tmp_path, made):
@@ -71,7 +73,7 @@ def test_a_reader_that_was_the_writer_rewinds_itself_before_it_follows(tmp_path,
     state.nodes["n1"].role, state.nodes["n2"].role = "reader", "writer"
     with_data(state, "n1")
     PostgresNode("n1").prepare(state)
-    assert made == [("rewind", "n1"), ("follow", "n1")]
+    assert made == [("wait for the writer", "n1"), ("rewind", "n1"), ("follow", "n1")]
 
 
 def test_a_writer_that_lost_its_data_is_not_started_empty(tmp_path, made):
@@ -79,7 +81,7 @@ def test_a_writer_that_lost_its_data_is_not_started_empty(tmp_path, made):
     with pytest.raises(RuntimeError, match=r"has lost its data .* fail over to the reader"):
         PostgresNode("n1").prepare(state)
     PostgresNode("n2").prepare(state)  # a reader without data clones, as a rejoin's fallback does
-    assert made == [("clone", "n2")]
+    assert made == [("wait for the writer", "n2"), ("clone", "n2")]
 
 
 def test_an_old_state_file_counts_as_bootstrapped(tmp_path):
