@@ -240,6 +240,21 @@ def test_a_partition_drill_from_the_cli_service_fences_the_cut_off_writer(plain:
     assert kinds.index("writer-fenced") < kinds.index("failover-completed"), kinds
 
 
+def test_the_workshops_other_commands_work_from_the_cli_service(plain: Plain):
+    """What a host with only Docker runs besides drills: load, the failover modes and the
+    failback, events, the dashboard's URL, a purge of an empty DLQ."""
+    assert "accepted 50" in plain.run("sandbox", "load", "--count", "50", "--rate", "50")
+    plain.run("sandbox", "failover", "--mode", "switchover")
+    assert "writer: n2" in plain.run("sandbox", "status")
+    plain.run("sandbox", "failback")
+    assert "writer: n1" in plain.run("sandbox", "status")
+    plain.run("sandbox", "failover", "--mode", "hang")  # the writer's container paused
+    assert "writer: n2" in plain.run("sandbox", "status")
+    assert plain.run("sandbox", "events").count("RDS-EVENT-0071") >= 3  # failover completed
+    assert f"http://127.0.0.1:{plain.ports['dashboard']}" in plain.run("sandbox", "dashboard")
+    plain.run("sandbox", "dlq", "purge", "--yes")
+
+
 def test_a_stopped_stack_comes_back_on_its_data_after_failovers(plain: Plain):
     """`docker compose stop`, then `up --wait` again (a laptop's lid closed, a reboot): the
     state in the volume keeps the roles the failovers left, both nodes start together and
