@@ -56,9 +56,18 @@ class Plain:
         assert done.returncode == 0, f"{' '.join(argv)}: {done.stderr[-2000:]}"
         return done.stdout
 
+    def read(self, name: str) -> str:
+        """A file of the run volume (the host has no copy), read in a running container: quicker
+        than a one-off one, and a test polls it."""
+        out, err, code = self.stack.exec_in_container(
+            ["cat", f"{compose.RUN_VOLUME}/{name}"], "aws"
+        )
+        assert code == 0, f"reading {name}: {err}"
+        return out
+
     def state(self) -> dict[str, Any]:
-        """The stack's own record, read in its run volume (the host has no copy)."""
-        return json.loads(self.run("tools", "cat", f"{compose.RUN_VOLUME}/state.json"))
+        """The stack's own record, in its run volume."""
+        return json.loads(self.read("state.json"))
 
     def committed(self, prefix: str) -> dict[str, int]:
         """Order id -> rows, counted on the writer through its published port."""
@@ -80,7 +89,7 @@ class Plain:
 
     def traffic(self) -> dict[str, Any]:
         """The background traffic's own report, in the run volume."""
-        return json.loads(self.run("tools", "cat", f"{compose.RUN_VOLUME}/traffic.json"))
+        return json.loads(self.read("traffic.json"))
 
     def names(self) -> list[str]:
         """The names of the project's running containers."""
@@ -209,10 +218,9 @@ def test_traffic_started_from_the_cli_service_outlives_it_and_stops_when_asked(p
 
 
 def test_a_crash_drill_from_the_cli_service_loses_nothing_on_the_queue(plain: Plain):
-    report_file = f"{compose.RUN_VOLUME}/plain-drill.json"
     argv = ["drill", "--fault", "crash", "--path", "both", "--count", "300", "--rate", "60"]
-    plain.run("sandbox", *argv, "--json", report_file)
-    report = json.loads(plain.run("tools", "cat", report_file))
+    plain.run("sandbox", *argv, "--json", f"{compose.RUN_VOLUME}/plain-drill.json")
+    report = json.loads(plain.read("plain-drill.json"))
     paths = {path["path"]: path for path in report["paths"]}
     queued = paths["queue"]
     counted = ("accepted", "committed_once", "lost", "duplicates")
@@ -229,10 +237,11 @@ def test_a_crash_drill_from_the_cli_service_loses_nothing_on_the_queue(plain: Pl
 def test_a_partition_drill_from_the_cli_service_fences_the_cut_off_writer(plain: Plain):
     """The writer's container off the network while its server runs: fenced, failed over;
     the queued path loses and doubles nothing."""
-    report_file = f"{compose.RUN_VOLUME}/plain-partition.json"
     argv = ["drill", "--fault", "writer-partitioned", "--path", "both", "--count", "300"]
-    plain.run("sandbox", *argv, "--rate", "60", "--json", report_file)
-    report = json.loads(plain.run("tools", "cat", report_file))
+    plain.run(
+        "sandbox", *argv, "--rate", "60", "--json", f"{compose.RUN_VOLUME}/plain-partition.json"
+    )
+    report = json.loads(plain.read("plain-partition.json"))
     queued = next(path for path in report["paths"] if path["path"] == "queue")
     counted = ("accepted", "committed_once", "lost", "duplicates")
     assert [queued[key] for key in counted] == [300, 300, 0, 0], queued
@@ -241,14 +250,11 @@ def test_a_partition_drill_from_the_cli_service_fences_the_cut_off_writer(plain:
 
 
 def test_the_workshops_other_commands_work_from_the_cli_service(plain: Plain):
-    """What a host with only Docker runs besides drills: load, the failover modes and the
-    failback, events, the dashboard's URL, a purge of an empty DLQ."""
+    """What a host with only Docker runs besides drills: load, a switchover (n2 the writer
+    for the stop and up below), events, the dashboard's URL, a purge of an empty DLQ (a hang
+    and a failback are test_stack.py's, through the same code)."""
     assert "accepted 50" in plain.run("sandbox", "load", "--count", "50", "--rate", "50")
     plain.run("sandbox", "failover", "--mode", "switchover")
-    assert "writer: n2" in plain.run("sandbox", "status")
-    plain.run("sandbox", "failback")
-    assert "writer: n1" in plain.run("sandbox", "status")
-    plain.run("sandbox", "failover", "--mode", "hang")  # the writer's container paused
     assert "writer: n2" in plain.run("sandbox", "status")
     assert plain.run("sandbox", "events").count("RDS-EVENT-0071") >= 3  # failover completed
     assert f"http://127.0.0.1:{plain.ports['dashboard']}" in plain.run("sandbox", "dashboard")
