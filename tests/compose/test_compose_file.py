@@ -75,6 +75,8 @@ def test_the_file_declares_the_start_order_itself(services):
         ("init", True),  # forwards a stop's signal to the server (as pid 1 it ignores SIGTERM)
         ("user", None),  # root, dropping to the image's postgres where a server needs it
         ("group_add", None),
+        # a gone container's name fails in 1 s (a promotion waits for the reader's reconnect)
+        ("dns_opt", ["timeout:1", "attempts:1"]),
     ],
 )
 def test_every_service_is_on_the_stacks_network_has_its_own_pids_and_never_restarts(

@@ -24,6 +24,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from sandbox import compose, database, drill, failover, process, runtime, stack, traffic
+from sandbox.load import send_orders
 from sandbox.state import StackState
 from tests.conftest import PATIENCE, TEST_QUEUE, TEST_RUNNER, committed, wait_drained, wait_for
 from tests.dashboard.conftest import restore
@@ -238,6 +239,10 @@ def test_the_dashboard_crashes_the_writer_from_its_container_in_a_real_browser(
 def test_a_crash_failover_and_the_failback_rejoin_both_nodes(compose_stack: StackState):
     state = compose_stack
     restore(state)  # n1 the writer again after the drill, n2 streaming
+    sent = send_orders(state, 50, 50, prefix="compose-crash")
+    assert all(item.accepted for item in sent), sent
+    wait_drained(state, "compose-crash-", 50)
+    orders = committed(state, "")  # these and what the tests before committed
     before = compose.Compose().container(state, "n1")
     assert before is not None
     done = failover.failover(state, "crash")
@@ -252,7 +257,7 @@ def test_a_crash_failover_and_the_failback_rejoin_both_nodes(compose_stack: Stac
     failover.failback(state)  # a switchover: clean stop (SIGINT), pg_controldata, rewind
     assert state.writer.name == "n1"
     assert database.is_streaming(state, "n2")
-    assert committed(state, "compose-")  # the orders of the tests before are still there
+    assert committed(state, "") == orders  # both promotions kept every row, none doubled
 
 
 def test_down_leaves_no_container(compose_stack: StackState):
