@@ -15,6 +15,7 @@ gives it natively: the service user may not be able to read the project.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pwd
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from sandbox import compose, process, stack
+from sandbox.queue import function_timeout_for
 from sandbox.state import NotRunning, load, private_dir, run_dir
 
 
@@ -53,9 +55,9 @@ def main(argv: list[str]) -> NoReturn:
 
 
 def setup() -> None:
-    """The file's first one-shot: a new stack's state in the run volume, with the file's ports
-    and fresh passwords (a state there already, a host CLI's or the last ``up``'s, is kept),
-    and the data root made the service user's."""
+    """The file's first one-shot: a new stack's state in the run volume, with the file's ports,
+    its queue's retry budget (`queue_options`) and fresh passwords (a state there already, a
+    host CLI's or the last ``up``'s, is kept), and the data root made the service user's."""
     directory = run_dir()
     try:
         state = load(directory)
@@ -71,13 +73,38 @@ def setup() -> None:
             name: int(os.environ[f"SANDBOX_PORT_{name.upper()}"]) for name in stack.DEFAULT_PORTS
         }
         data = Path(os.environ.get("SANDBOX_DATA_ROOT") or compose.DATA_VOLUME)
-        options = stack.Options(runtime="compose")
+        options = queue_options(stack.Options(runtime="compose"))
         state = stack.fresh_state(options, directory, data, compose.SERVICE_USER, ports)
         state.project = os.environ.get("SANDBOX_PROJECT") or state.project
         print(f"setup: a new stack in {directory} (project {state.project})", flush=True)
     private_dir(directory)
     process.owned_dir(Path(state.data_root), state.service_user or None)
     state.save()
+
+
+#: `sandbox up`'s ``--max-receive-count`` and ``--visibility-timeout``, for the file: a new
+#: stack's queue (empty: the guidance's 25 receives of 6 s). The consumer's timeout follows
+#: the visibility timeout by AWS's 6x rule, as `sandbox up`'s does when not given.
+QUEUE_VARIABLES = {
+    "SANDBOX_MAX_RECEIVE_COUNT": "max_receive_count",
+    "SANDBOX_VISIBILITY_TIMEOUT": "visibility_timeout_seconds",
+}
+
+
+def queue_options(options: stack.Options) -> stack.Options:
+    """``options`` with the queue the file's variables ask for (`QUEUE_VARIABLES`)."""
+    asked = {}
+    for variable, knob in QUEUE_VARIABLES.items():
+        value = os.environ.get(variable, "")
+        if not value:
+            continue
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{variable} must be a whole number of at least 1, not {value!r}")
+        asked[knob] = int(value)
+    queue = dataclasses.replace(options.queue, **asked)
+    timeout = float(function_timeout_for(queue.visibility_timeout_seconds))
+    runner = dataclasses.replace(options.runner, function_timeout_seconds=timeout)
+    return dataclasses.replace(options, queue=queue, runner=runner)
 
 
 def init() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sandbox import compose, stack
+from sandbox import compose, serve, stack
 from sandbox.state import Node, StackState
 
 FILE = compose.COMPOSE_FILE
@@ -177,7 +177,8 @@ def test_every_variable_the_file_uses_is_one_the_runtime_sets_or_compose_gives(t
         ports=dict(stack.DEFAULT_PORTS),
         nodes={"n1": Node("n1", 1, "writer", "")},
     )
-    assert used == {*compose.Compose().env(state), "COMPOSE_PROJECT_NAME"}
+    knobs = set(serve.QUEUE_VARIABLES)  # a plain file's; a host CLI's stack has its queue
+    assert used == {*compose.Compose().env(state), "COMPOSE_PROJECT_NAME", *knobs}
 
 
 def test_the_image_provides_what_the_containers_call_by_name():
