@@ -42,9 +42,10 @@ test: install browser docker  ## Run the test suite on a real stack of its own (
 bench: install docker  ## Measure failover RTO, drain, API throughput, the consumer profiles, native against Compose (BENCH_ARGS=--quick)
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
-lint: install  ## ruff
+lint: install  ## ruff, and the layout's import rules (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 install: $(VENV)/.installed $(LS_VENV)/.installed system-packages  ## Install what is missing
 

@@ -30,6 +30,7 @@ LAMBDA_PLATFORM = "manylinux2014_x86_64"
 LAYER_REQUIREMENTS = ("aws-lambda-powertools", "pydantic", "psycopg[binary]")
 
 SANDBOX_DIR = PROJECT_DIR / "sandbox"
+SCHEMA = SANDBOX_DIR / "spec" / "schema.sql"  # the local stack's too
 ADMIN_SOURCE = Path(__file__).resolve().parent / "functions" / "reconcile.py"
 
 
@@ -91,7 +92,7 @@ def stage_admin(target: Path = BUILD_DIR / "lambda" / "admin") -> Path:
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     shutil.copyfile(ADMIN_SOURCE, target / ADMIN_SOURCE.name)
-    shutil.copyfile(SANDBOX_DIR / "schema.sql", target / "schema.sql")
+    shutil.copyfile(SCHEMA, target / "schema.sql")
     return target
 
 

@@ -1,8 +1,9 @@
 """The app's knobs, read from CDK context (``-c name=value``), with workshop defaults.
 
-Everything about the queue comes from `sandbox.queue.QueueSettings` and the consumer's event
-source from `sandbox.state.RunnerSettings`, the definitions the local sandbox runs with; these are
-only what has no local counterpart: how big the database is, and which optional parts to deploy.
+Everything about the queue comes from `sandbox.spec.queue.QueueSettings` and the consumer's event
+source from `sandbox.spec.event_source.RunnerSettings`, the definitions the local sandbox runs with;
+these are only what has no local counterpart: how big the database is, and which optional parts to
+deploy.
 """
 
 from __future__ import annotations

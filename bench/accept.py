@@ -15,7 +15,8 @@ from functools import partial
 
 from bench import loops, sqs, stats
 from bench.model import Figure, Section, Tick
-from sandbox.state import StackState
+from sandbox.drills.stats import latency
+from sandbox.platform.state import StackState
 
 ORDERS, HEALTH, SEND = "POST /orders", "GET /health", "SQS SendMessage"
 
@@ -44,7 +45,7 @@ def run(state: StackState, count: int, clients: int, tick: Tick) -> Section:
     }
     rates = {name: stats.rate(len(r.ok), r.elapsed) for name, r in results.items()}
     latencies = {
-        name: stats.latency([c.seconds * 1000 for c in r.ok]) if r.ok else {}
+        name: latency([c.seconds * 1000 for c in r.ok]) if r.ok else {}
         for name, r in results.items()
     }
 

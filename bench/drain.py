@@ -20,8 +20,10 @@ from pathlib import Path
 
 from bench import loops, sqs, stats
 from bench.model import Figure, Section, Tick
-from sandbox import database, stack
-from sandbox.state import StackState
+from sandbox import stack
+from sandbox.drills.stats import percentile
+from sandbox.platform.state import StackState
+from sandbox.standins.aurora import database
 
 COMMITS = (
     "SELECT count(DISTINCT order_id), min(EXTRACT(EPOCH FROM committed_at))::float8, "
@@ -231,7 +233,7 @@ def invocation_figures(invocations: list[Invocation]) -> list[Figure]:
     return [
         Figure(
             "runner invocation, median",
-            stats.percentile([i.ms for i in invocations], 50),
+            percentile([i.ms for i in invocations], 50),
             "ms",
             note=f"event + handler + delete; {len(invocations)} invocations, "
             f"{records / len(invocations):.1f} records each",

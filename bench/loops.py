@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
-from sandbox.load import Client, order
-from sandbox.state import StackState
+from sandbox.ops.load import Client, order
+from sandbox.platform.state import StackState
 
 # One worker per thread: a call that takes the request's index and says whether it succeeded.
 Worker = Callable[[int], bool]

@@ -1,6 +1,6 @@
 """The two consumer profiles side by side: what the guidance's published sample's choices cost.
 
-Each profile (`sandbox.profiles`: ``sandbox``, and ``guidance-sample`` with batch size 1, no
+Each profile (`sandbox.spec.profiles`: ``sandbox``, and ``guidance-sample`` with batch size 1, no
 ``ReportBatchItemFailures``, a secret and a connection per invocation, function timeout =
 visibility timeout = 5 s) gets a stack of its own, started as ``sandbox up --consumer NAME``
 would, one after the other so they never compete for the machine. On each:
@@ -25,10 +25,16 @@ from dataclasses import dataclass
 from bench import drain, stats
 from bench.model import Figure, Section, Tick
 from bench.stacks import own_stack
-from sandbox import failover, faults, localstack, profiles, stack
-from sandbox.load import Sent, send_orders
-from sandbox.queue import QueueSettings, depth
-from sandbox.state import RunnerSettings, StackState
+from sandbox import stack
+from sandbox.ops import failover, faults
+from sandbox.ops.load import Sent, send_orders
+from sandbox.platform.state import StackState
+from sandbox.spec import profiles
+from sandbox.spec.event_source import RunnerSettings
+from sandbox.spec.queue import QueueSettings
+from sandbox.standins import localstack
+from sandbox.standins.aurora import cluster
+from sandbox.standins.sqs import depth
 
 BASELINE = "sandbox"
 BUDGET_ORDERS = 10  # one batch for the sandbox's consumer, ten for the sample's
@@ -119,7 +125,7 @@ def time_to_dlq(state: StackState) -> float | None:
         return False
 
     bound = faults.retry_budget_bound(state.queue)
-    until = failover.Until(first_parked, "a message reached the DLQ", bound, interval=0.2)
+    until = cluster.Until(first_parked, "a message reached the DLQ", bound, interval=0.2)
     failover.failover(state, "crash", until, hold=False, who="make bench (profiles)")
     accepted = [one.answered_at for one in sent if one.accepted]
     return parked[0] - min(accepted) if parked and accepted else None

@@ -1,6 +1,6 @@
 """Failover RTO over repeated crashes, under a light steady load through the queued path.
 
-Each trial SIGKILLs the writer with `sandbox.failover.failover` (crash mode: the proxy holds new
+Each trial SIGKILLs the writer with `sandbox.ops.failover.failover` (crash mode: the proxy holds new
 work, the reader is promoted, the proxy repointed, the old writer rejoins), alternating n1 and n2.
 Two recovery points, both timed from the failover's start (the SIGKILL follows within a
 millisecond) to a commit time on the new writer's clock, so neither includes a client's GIL or
@@ -12,7 +12,7 @@ scheduling delay in this busy process:
     the queued path sees, the consumer having noticed, reconnected and committed.
 
 Then as many unannounced kills: SIGKILL to the writer's processes and nothing else
-(`sandbox.faults.unannounced`), so the control plane has to notice before it fails over. Timed
+(`sandbox.ops.faults.unannounced`), so the control plane has to notice before it fails over. Timed
 from the kill: its "writer lost" event (detection), its failover's 0073 -> 0071, and (a) and (b)
 as above; the announced crashes of the same run are the baseline they are set against.
 """
@@ -30,9 +30,13 @@ import psycopg
 from bench import stats
 from bench.loops import PacedLoad
 from bench.model import Figure, Section, Spread
-from sandbox import control_plane, database, events, faults, process
-from sandbox.failover import failover
-from sandbox.state import StackState
+from sandbox.drills.stats import percentile
+from sandbox.ops import faults
+from sandbox.ops.failover import failover
+from sandbox.platform import process
+from sandbox.platform.state import StackState
+from sandbox.standins import control_plane
+from sandbox.standins.aurora import database, events
 
 PROBE_INTERVAL = 0.02  # between probes that succeed: a light load, like the orders'
 RETRY_INTERVAL = 0.005  # after a failed probe: the resolution of (a) while the proxy is not holding
@@ -269,11 +273,11 @@ def run(
         ("unannounced kill: (b) first order committed on the new writer", "first_commit_s"),
     )
     lag = [t.first_commit_s - t.accepting_s for t in results]
-    noticed = stats.percentile([k.accepting_s for k in kills], 50)
+    noticed = percentile([k.accepting_s for k in kills], 50)
     section.figures = [
         Figure(
             "consumer behind the proxy: (b) - (a), median",
-            stats.percentile(lag, 50),
+            percentile(lag, 50),
             "s",
             note="what the queued path adds once the writer takes writes",
         ),
@@ -283,7 +287,7 @@ def run(
             "s",
             versus={
                 "announced crash (a), median": stats.ratio(
-                    noticed, stats.percentile([t.accepting_s for t in results], 50)
+                    noticed, percentile([t.accepting_s for t in results], 50)
                 )
             },
             note="what noticing costs: the control plane's detection window, mostly",

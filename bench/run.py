@@ -38,7 +38,7 @@ from bench import accept, drain, profiles, report, rto, runtimes
 from bench.model import Section
 from bench.stacks import own_stack
 from sandbox import stack
-from sandbox.state import StackState
+from sandbox.platform.state import StackState
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SECTIONS = ("rto", "drain", "api", "profiles", "runtimes")

@@ -28,8 +28,10 @@ from dataclasses import asdict, dataclass
 from bench import stats
 from bench.model import Figure, Section
 from bench.stacks import own_stack
-from sandbox import compose, drill, process, stack
-from sandbox.state import StackState
+from sandbox import stack
+from sandbox.drills import drill
+from sandbox.platform import compose, process
+from sandbox.platform.state import StackState
 
 BASELINE = "native"
 UNITS = {"B": 1 / 2**20, "KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0}

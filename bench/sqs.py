@@ -15,12 +15,12 @@ from dataclasses import replace
 from typing import Any
 
 from bench.loops import Worker
-from sandbox import localstack
 from sandbox.functions.orders import accepted, parse_order
-from sandbox.load import order
-from sandbox.queue import depth, ensure_queues
-from sandbox.runner import delete, receive_batch
-from sandbox.state import StackState
+from sandbox.ops.load import order
+from sandbox.platform.state import StackState
+from sandbox.standins import localstack
+from sandbox.standins.aws_lambda.runner import delete, receive_batch
+from sandbox.standins.sqs import depth, ensure_queues
 
 
 def create_queue(state: StackState, name: str) -> str:
@@ -72,10 +72,10 @@ def receive_and_delete(
 ) -> tuple[int, float]:
     """Empty ``url`` with the runner's own receive and delete calls, without invoking anything.
 
-    Uses `sandbox.runner.receive_batch` and `sandbox.runner.delete` with the stack's runner
-    settings, on as many threads as the runner has instances, so the drain's ratio to this rate is
-    exactly the cost of the function and the runner around those SQS calls. Returns (messages
-    deleted, seconds from start to the last delete).
+    Uses the runner's `receive_batch` and `delete` (`sandbox.standins.aws_lambda.runner`) with the
+    stack's runner settings, on as many threads as the runner has instances, so the drain's ratio to
+    this rate is exactly the cost of the function and the runner around those SQS calls. Returns
+    (messages deleted, seconds from start to the last delete).
     """
     lock = threading.Lock()
     deleted = 0

@@ -20,7 +20,7 @@ from pathlib import Path
 from unittest import mock
 
 from sandbox import stack
-from sandbox.state import NotRunning, StackState
+from sandbox.platform.state import NotRunning, StackState
 
 
 @dataclass

@@ -7,11 +7,13 @@ import uuid
 from typing import Any
 
 from dashboard import jobs
-from sandbox import database, dlq, failover, faults, traffic
-from sandbox import drill as drills
-from sandbox.dlq import Parked
-from sandbox.load import POISON_CUSTOMER_ID, Client, order
-from sandbox.state import StackState
+from sandbox.drills import drill as drills
+from sandbox.ops import dlq, failover, faults, traffic
+from sandbox.ops.dlq import Parked
+from sandbox.ops.load import POISON_CUSTOMER_ID, Client, order
+from sandbox.platform.state import StackState
+from sandbox.spec.choices import FAILOVER_MODES, words
+from sandbox.standins.aurora import database
 
 
 def start_traffic(state: StackState, rate: float, max_seconds: float) -> str:
@@ -42,8 +44,8 @@ def send_poison(state: StackState) -> str:
 
 def fail_over(state: StackState, mode: str, outage: float, lag: float = 0.0) -> jobs.Job:
     """`sandbox failover --mode MODE --outage S --lag S`, in the background."""
-    if mode not in ("crash", "switchover", "hang"):
-        raise ValueError("mode must be crash, switchover or hang")
+    if mode not in FAILOVER_MODES:
+        raise ValueError(f"mode must be {words(FAILOVER_MODES)}")
     if lag and mode != "crash":
         raise ValueError("a lagging reader is for a crash: set the lag to 0 or the mode to crash")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import architecture, clicks, controls, layout, live
-from sandbox.state import NotRunning, load
+from sandbox.platform.state import NotRunning, load
 
 clicks.done()
 layout.setup("near-zero-RPO sandbox")

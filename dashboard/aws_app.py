@@ -13,8 +13,8 @@ import streamlit as st
 
 from dashboard import aws_live, clicks, layout
 from dashboard.errors import readable
-from sandbox.aws_dashboard import REGION_ENV, STACK_ENV
-from sandbox.targets.aws import DEFAULT_REGION
+from sandbox.drills.targets.aws import DEFAULT_REGION
+from sandbox.standins.dashboard import REGION_ENV, STACK_ENV
 
 clicks.done()
 layout.setup("near-zero-RPO sandbox on AWS")

@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import charts, clicks, controls, dlq_view, history, jobs, panels
 from dashboard.errors import readable
-from sandbox.targets.aws import AwsTarget
+from sandbox.drills.targets.aws import AwsTarget
 
 REFRESH_SECONDS = 5.0
 REPEEK_SECONDS = 60.0

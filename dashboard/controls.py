@@ -13,9 +13,10 @@ import streamlit as st
 
 from dashboard import actions, clicks
 from dashboard.jobs import Job
-from sandbox import traffic
-from sandbox.drill import faults_on
-from sandbox.state import StackState, load
+from sandbox.drills.drill import faults_on
+from sandbox.ops import traffic
+from sandbox.platform.state import StackState, load
+from sandbox.spec.choices import FAILOVER_MODES, PATHS
 
 Action = Callable[[StackState], "str | Job"]
 
@@ -64,7 +65,7 @@ def _start_traffic(state: StackState) -> str:
 
 def _failover() -> None:
     st.header("Failover")
-    st.selectbox("mode", ["crash", "switchover", "hang"], key="failover_mode")
+    st.selectbox("mode", FAILOVER_MODES, key="failover_mode")
     st.number_input("outage (s)", 0.0, 600.0, 0.0, 5.0, key="failover_outage")
     st.number_input(
         "reader lag before a crash (s)",
@@ -101,7 +102,7 @@ def _drill(state: StackState) -> None:
     st.header("Drill")
     possible = faults_on(state.runtime)  # as the page was drawn: the runtime never changes
     st.selectbox("fault", possible, index=possible.index("crash"), key="drill_fault")
-    st.selectbox("path", ["queue", "direct", "both"], index=2, key="drill_path")
+    st.selectbox("path", PATHS, index=PATHS.index("both"), key="drill_path")
     st.number_input("orders per path", 1, 100_000, 300, 100, key="drill_count")
     st.number_input("rate per path (orders/s)", 1.0, 2000.0, 50.0, 10.0, key="drill_rate")
     _button("Run drill", "drill", _run_drill, type="primary")

@@ -18,9 +18,9 @@ import streamlit as st
 from dashboard import actions
 from dashboard.errors import readable
 from dashboard.snapshot import Snapshot
-from sandbox import dlq
-from sandbox.dlq import Parked
-from sandbox.state import StackState
+from sandbox.ops import dlq
+from sandbox.ops.dlq import Parked
+from sandbox.platform.state import StackState
 
 REPEEK_SECONDS = 10.0
 Peek = Callable[[], list[Parked]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.stack import StackError
+from sandbox.spec.errors import StackError
 
 # What the sandbox raises on purpose: the message alone says what to do (as `sandbox.cli.main`).
 EXPECTED = (StackError, FileNotFoundError, TimeoutError, ValueError, RuntimeError, LookupError)

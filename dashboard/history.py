@@ -1,6 +1,6 @@
 """Queue and DLQ depth over time on the AWS page. SQS only tells the depth now, and CloudWatch
 keeps its SQS metrics a minute apart, so each refresh adds a sample. (The local page reads the
-stack's own CloudWatch instead: `sandbox.metrics`.)
+stack's own CloudWatch instead: `sandbox.standins.cloudwatch`.)
 
 The samples live in this module (one series per AWS stack), not in a browser session: a reloaded
 page or a second tab shows the same history, and two tabs refreshing together add one sample.

@@ -7,8 +7,8 @@ import streamlit as st
 
 from dashboard import architecture, charts, controls, dlq_view, jobs, panels
 from dashboard.snapshot import take
-from sandbox.alarms import METRICS_INTERVAL_SECONDS
-from sandbox.state import NotRunning, load
+from sandbox.platform.state import NotRunning, load
+from sandbox.spec.alarms import METRICS_INTERVAL_SECONDS
 
 REFRESH_SECONDS = 1.0
 

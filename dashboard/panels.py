@@ -11,9 +11,9 @@ import streamlit as st
 
 from dashboard.jobs import Job
 from dashboard.snapshot import Snapshot
-from sandbox.alarms import DLQ_NOT_EMPTY
-from sandbox.control_plane import describe
-from sandbox.drill import PathReport
+from sandbox.drills.drill import PathReport
+from sandbox.spec.alarms import DLQ_NOT_EMPTY
+from sandbox.standins.control_plane import describe
 
 
 def headline(snapshot: Snapshot) -> None:
@@ -117,7 +117,7 @@ def job(current: Job | None) -> None:
 
 
 def scoreboard(report: dict[str, Any] | None) -> None:
-    """The RPO scoreboard of the current or last drill (`sandbox.drill.last()`)."""
+    """The RPO scoreboard of the current or last drill (`sandbox.drills.drill.last()`)."""
     if report is None:
         st.caption("No drill yet: run one from the sidebar.")
         return

@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashboard.errors import readable
-from sandbox import drill, events, metrics, traffic
-from sandbox.state import StackState
-from sandbox.status import collect
+from sandbox.drills import drill
+from sandbox.ops import traffic
+from sandbox.ops.status import collect
+from sandbox.platform.state import StackState
+from sandbox.standins import cloudwatch
+from sandbox.standins.aurora import events
 
 WINDOW_SECONDS = 120  # what the charts show
 
@@ -22,12 +25,14 @@ WINDOW_SECONDS = 120  # what the charts show
 class Snapshot:
     taken: float
     status: dict[str, Any] | None  # `sandbox status --json`
-    traffic: dict[str, Any] | None  # `sandbox.traffic.stats`
+    traffic: dict[str, Any] | None  # `sandbox.ops.traffic.stats`
     committed: list[list[int]] | None  # [second, commits] from the writer
     events: list[dict[str, Any]]
     drill: dict[str, Any] | None  # the current or last drill's report
     problems: dict[str, str] = field(default_factory=dict)  # source -> why it could not be read
-    depths: list[dict[str, Any]] = field(default_factory=list)  # `sandbox.metrics.depths`
+    depths: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # `sandbox.standins.cloudwatch.depths`
 
     def healthy(self, name: str) -> bool:
         components = (self.status or {}).get("components", [])
@@ -58,6 +63,6 @@ def take(state: StackState) -> Snapshot:
         ),
         events=read("events", lambda: events.read(state, since=now - WINDOW_SECONDS), []),
         drill=read("drill", lambda: drill.last(state), None),
-        depths=read("depth history", lambda: metrics.depths(state, WINDOW_SECONDS, now), []),
+        depths=read("depth history", lambda: cloudwatch.depths(state, WINDOW_SECONDS, now), []),
         problems=problems,
     )

@@ -10,10 +10,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from sandbox import database, dlq, stack
-from sandbox.load import POISON_CUSTOMER_ID
-from sandbox.queue import QueueSettings
-from sandbox.state import RunnerSettings, StackState
+from sandbox import stack
+from sandbox.ops import dlq
+from sandbox.ops.load import POISON_CUSTOMER_ID
+from sandbox.platform.state import StackState
+from sandbox.spec.event_source import RunnerSettings
+from sandbox.spec.queue import QueueSettings
+from sandbox.standins.aurora import database
 
 # Small numbers keep the DLQ tests short; everything else is the guidance's default. The function
 # timeout may not exceed the visibility timeout (Lambda refuses such a mapping, and so does `up`).

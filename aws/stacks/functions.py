@@ -3,10 +3,10 @@ path), plus the admin function that reconciles and migrates.
 
 Timeouts. AWS advises an SQS queue's visibility timeout of at least six times the consumer
 function's timeout, so a batch that Lambda retries after throttling is not redelivered while still
-in flight. The consumer's timeout is derived from `QueueSettings.visibility_timeout_seconds`
-rather than chosen, by the rule the local runner's default follows too
-(`sandbox.queue.function_timeout_for`: ``visibility // 6``, at least 1 s, Lambda's shortest). The
-default 6 s gives 1 s; under 6 s (the guidance's own 5 s) the floor wins and synth warns.
+in flight. The consumer's timeout is derived from `QueueSettings.visibility_timeout_seconds` rather
+than chosen, by the rule the local runner's default follows too
+(`sandbox.spec.queue.function_timeout_for`: ``visibility // 6``, at least 1 s, Lambda's shortest).
+The default 6 s gives 1 s; under 6 s (the guidance's own 5 s) the floor wins and synth warns.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from aws.stacks.database import Database
 from aws.stacks.network import Network
 from aws.stacks.proxy import PORT, Proxy
 from aws.stacks.queue import Queues
-from sandbox.queue import VISIBILITY_RATIO, function_timeout_for
-from sandbox.state import RunnerSettings
+from sandbox.spec.event_source import RunnerSettings
+from sandbox.spec.queue import VISIBILITY_RATIO, function_timeout_for
 
 PRODUCER = "sandbox.functions.producer.handler"
 CONSUMER = "sandbox.functions.consumer.handler"

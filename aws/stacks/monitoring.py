@@ -22,8 +22,8 @@ from aws.stacks.database import Database
 from aws.stacks.functions import Functions
 from aws.stacks.proxy import Proxy
 from aws.stacks.queue import Queues
-from sandbox.alarms import DLQ_NOT_EMPTY
-from sandbox.queue import QueueSettings
+from sandbox.spec.alarms import DLQ_NOT_EMPTY
+from sandbox.spec.queue import QueueSettings
 
 PERIOD = Duration.minutes(1)
 FAILOVER_DETAIL_TYPES = ["RDS DB Cluster Event", "RDS DB Instance Event"]

@@ -22,8 +22,8 @@ from aws.stacks.monitoring import Monitoring
 from aws.stacks.network import Network
 from aws.stacks.proxy import Proxy
 from aws.stacks.queue import Queues
-from sandbox.queue import QueueSettings
-from sandbox.state import RunnerSettings
+from sandbox.spec.event_source import RunnerSettings
+from sandbox.spec.queue import QueueSettings
 
 
 class OrdersStack(Stack):

@@ -1,6 +1,6 @@
-"""The durable queue and its DLQ, built from `sandbox.queue.QueueSettings`: the definition the local
-sandbox creates in LocalStack, so type, retention, visibility timeout and ``maxReceiveCount`` cannot
-drift between the two."""
+"""The durable queue and its DLQ, built from `sandbox.spec.queue.QueueSettings`: the definition the
+local sandbox creates in LocalStack, so type, retention, visibility timeout and ``maxReceiveCount``
+cannot drift between the two."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from sandbox.queue import QueueSettings
+from sandbox.spec.queue import QueueSettings
 
 
 class Queues(Construct):

@@ -8,7 +8,7 @@ import json
 from aws_cdk.assertions import Match
 
 from aws.stacks.monitoring import oldest_message_threshold_seconds
-from sandbox.queue import QueueSettings
+from sandbox.spec.queue import QueueSettings
 
 OUTPUTS = {
     "ApiUrl",

@@ -7,8 +7,8 @@ import pytest
 from aws_cdk.assertions import Annotations, Match
 
 from aws.stacks.functions import CONSUMER, PRODUCER
-from sandbox.queue import QueueSettings, function_timeout_for
-from sandbox.state import RunnerSettings
+from sandbox.spec.event_source import RunnerSettings
+from sandbox.spec.queue import QueueSettings, function_timeout_for
 
 SETTINGS = QueueSettings()
 

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from sandbox import compose, serve, stack
-from sandbox.state import Node, StackState
+from sandbox import stack
+from sandbox.platform import compose
+from sandbox.platform.state import Node, StackState
+from sandbox.stack import serve
 
 FILE = compose.COMPOSE_FILE
 DOCKERFILE = FILE.with_name("Dockerfile")
@@ -30,7 +32,7 @@ ON_DEMAND = {"sandbox": ["cli"], "tools": ["tools"]}  # `docker compose run` onl
 def test_every_component_has_a_service_of_its_name_that_serves_it(services):
     assert set(services) == {*SERVERS, *ONE_SHOTS, *ON_DEMAND}
     for name in [*SERVERS, *ONE_SHOTS]:
-        assert services[name]["command"] == ["python", "-m", "sandbox.serve", name]
+        assert services[name]["command"] == ["python", "-m", "sandbox.stack.serve", name]
         assert "profiles" not in services[name]
 
 
@@ -64,6 +66,19 @@ def test_the_file_declares_the_start_order_itself(services):
         "sandbox": {},
         "tools": {},
     }
+
+
+def test_the_files_order_is_the_stacks_start_order(services):
+    """`stack.START_ORDER` (the native `up`'s) in the file's terms: what starts before
+    provisioning waits for setup alone, ``init`` (provisioning) for each of them to answer, and
+    what starts after for ``init``."""
+    steps = [step if isinstance(step, str) else step.name for step, _ in stack.START_ORDER]
+    cut = steps.index(stack.PROVISION)
+    first, then = steps[:cut], steps[cut + 1 :]
+    assert after(services["init"]) == dict.fromkeys(first, "service_healthy")
+    done = "service_completed_successfully"
+    assert {name: after(services[name]) for name in first} == {n: {"setup": done} for n in first}
+    assert {name: after(services[name]) for name in then} == {n: {"init": done} for n in then}
 
 
 @pytest.mark.parametrize(

@@ -24,8 +24,8 @@ import pytest
 from playwright.sync_api import sync_playwright
 from testcontainers.compose import DockerCompose
 
-from sandbox import compose
-from sandbox.load import POISON_CUSTOMER_ID, Api, send_orders
+from sandbox.ops.load import POISON_CUSTOMER_ID, Api, send_orders
+from sandbox.platform import compose
 from sandbox.stack import DEFAULT_PORTS
 from tests.conftest import PATIENCE, wait_for
 from tests.dashboard.test_browser import CHROMIUM, FLAGS, queue_depth, until

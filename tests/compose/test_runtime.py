@@ -1,6 +1,6 @@
 """The runtime layer without an engine: the docker command lines the Compose runtime builds, what
 it asks of the Engine API's SDK (a fake client), the no-engine message, old state files, the
-native runtime, and `sandbox.serve`'s exec."""
+native runtime, and `sandbox.stack.serve`'s exec."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from sandbox import compose, process, runtime
+from sandbox.platform import compose, process, runtime
+from sandbox.platform.state import PROJECT_DIR, Node, StackState, load
 from sandbox.stack import DEFAULT_PORTS
-from sandbox.state import PROJECT_DIR, Node, StackState, load
 from tests.conftest import PATIENCE, wait_for
 
 SANDBOX = Path(sys.executable).with_name("sandbox")
@@ -46,7 +46,7 @@ class FakeDocker:
     def __call__(self, argv, *, env=None, check=True, what=None, **_):
         argv = list(argv)
         self.calls.append((argv, dict(env or {})))
-        if self.records and "up" in argv:  # the container's `sandbox.serve`, in the state
+        if self.records and "up" in argv:  # the container's `sandbox.stack.serve`, in the state
             state = load(Path(env["SANDBOX_HOST_RUN_DIR"]))
             assert argv[-1] not in state.pids, "the last container's pid forgotten first"
             state.pids[argv[-1]] = self.records
@@ -363,7 +363,8 @@ def test_serve_becomes_the_command_as_its_user_logging_to_its_file(tmp_path):
     tmp_path.chmod(0o755)  # the service user writes its log here
     log = tmp_path / "n1.log"
     script = (
-        "from pathlib import Path; from sandbox import process, serve; "
+        "from pathlib import Path; from sandbox.platform import process; "
+        "from sandbox.stack import serve; "
         f"command = process.Command(argv=['sh', '-c', 'echo $X; id -un; pwd; echo oops >&2'], "
         f"log=Path({str(log)!r}), env={{'X': 'from-env'}}, user='postgres'); "
         "serve.to_log(command); print('prepared'); serve.run(command)"
@@ -383,7 +384,7 @@ def test_serve_becomes_the_command_as_its_user_logging_to_its_file(tmp_path):
 
 def test_serve_refuses_what_is_not_a_component():
     result = subprocess.run(
-        [sys.executable, "-m", "sandbox.serve", "nope"],
+        [sys.executable, "-m", "sandbox.stack.serve", "nope"],
         capture_output=True,
         text=True,
         timeout=PATIENCE,
@@ -391,7 +392,9 @@ def test_serve_refuses_what_is_not_a_component():
         cwd=PROJECT_DIR,
     )
     assert result.returncode == 1
-    assert result.stderr.startswith("usage: python -m sandbox.serve setup|init|aws|n1|n2|proxy|")
+    assert result.stderr.startswith(
+        "usage: python -m sandbox.stack.serve setup|init|aws|n1|n2|proxy|"
+    )
 
 
 def serve_setup(run_dir: Path, data: Path) -> subprocess.CompletedProcess[str]:
@@ -404,7 +407,7 @@ def serve_setup(run_dir: Path, data: Path) -> subprocess.CompletedProcess[str]:
         **{f"SANDBOX_PORT_{name.upper()}": str(port) for name, port in DEFAULT_PORTS.items()},
     }
     return subprocess.run(
-        [sys.executable, "-m", "sandbox.serve", "setup"],
+        [sys.executable, "-m", "sandbox.stack.serve", "setup"],
         env=env,
         capture_output=True,
         text=True,

@@ -23,9 +23,14 @@ from unittest import mock
 import pytest
 from playwright.sync_api import sync_playwright
 
-from sandbox import compose, database, drill, failover, process, runtime, stack, traffic
-from sandbox.load import send_orders
-from sandbox.state import StackState
+from sandbox import stack
+from sandbox.drills import drill
+from sandbox.ops import failover, traffic
+from sandbox.ops.load import send_orders
+from sandbox.platform import compose, process, runtime
+from sandbox.platform.state import StackState
+from sandbox.standins.aurora import database
+from sandbox.standins.dashboard import dashboard_url
 from tests.conftest import PATIENCE, TEST_QUEUE, TEST_RUNNER, committed, wait_drained, wait_for
 from tests.dashboard.conftest import restore
 from tests.dashboard.test_browser import (
@@ -216,7 +221,7 @@ def test_the_dashboard_crashes_the_writer_from_its_container_in_a_real_browser(
         try:
             page = chromium.new_page(viewport={"width": 1500, "height": 1800})
             page.set_default_timeout(PATIENCE * 1000)
-            page.goto(stack.dashboard_url(state))
+            page.goto(dashboard_url(state))
             until(lambda: queue_depth(page) == 0, "the page with an empty queue")
             click(page, "Start traffic")
             until(lambda: traffic.running(state), "the page's traffic, seen from the host")

@@ -10,8 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import clicks, jobs
-from sandbox import database, failover, traffic
-from sandbox.state import StackState, load
+from sandbox.ops import failover, traffic
+from sandbox.platform.state import StackState, load
+from sandbox.standins.aurora import database
 from tests.conftest import PATIENCE, wait_for
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"

@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sandbox import database, drill, failover, stack, traffic
-from sandbox.load import POISON_CUSTOMER_ID
-from sandbox.state import StackState, load
+from sandbox import stack
+from sandbox.drills import drill
+from sandbox.ops import failover, traffic
+from sandbox.ops.load import POISON_CUSTOMER_ID
+from sandbox.platform.state import StackState, load
+from sandbox.standins.aurora import database
 from tests.conftest import PATIENCE, committed, wait_for
 from tests.dashboard.conftest import click, notices, wait_page
 

@@ -21,10 +21,10 @@ from botocore.exceptions import ClientError
 from streamlit.testing.v1 import AppTest
 
 from dashboard import aws_live, clicks, jobs
-from sandbox.aws_dashboard import REGION_ENV, STACK_ENV
-from sandbox.dlq import Parked, from_sqs
-from sandbox.queue import Depth
-from sandbox.state import PROJECT_DIR
+from sandbox.ops.dlq import Parked, from_sqs
+from sandbox.platform.state import PROJECT_DIR
+from sandbox.standins.dashboard import REGION_ENV, STACK_ENV
+from sandbox.standins.sqs import Depth
 from tests.conftest import PATIENCE, wait_for
 from tests.dashboard.conftest import notices, settle_jobs
 
@@ -198,7 +198,7 @@ SERVE = """
 import signal
 import sys
 from sandbox import cli
-from sandbox.targets.aws import AwsTarget
+from sandbox.drills.targets.aws import AwsTarget
 if sys.argv[2:] == ["ignore-sigint"]:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 AwsTarget.outputs = property(lambda self: None)

@@ -18,8 +18,10 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, sync_playwright
 
-from sandbox import drill, stack, traffic
-from sandbox.state import StackState, load
+from sandbox.drills import drill
+from sandbox.ops import traffic
+from sandbox.platform.state import StackState, load
+from sandbox.standins.dashboard import dashboard_url
 from tests.conftest import PATIENCE, wait_for
 from tests.dashboard.conftest import restore
 
@@ -175,7 +177,7 @@ def legible_on_a_projector(page: Page) -> None:
 def test_crash_failover_walk_through_in_a_real_browser(live: StackState, browser: Page):
     page = browser
     started = time.monotonic()
-    page.goto(stack.dashboard_url(live))
+    page.goto(dashboard_url(live))
     until(lambda: queue_depth(page) == 0, "the page with an empty queue")
     first_render = time.monotonic() - started
 

@@ -7,8 +7,10 @@ import time
 
 import httpx
 
-from sandbox import stack, traffic
-from sandbox.state import StackState, load
+from sandbox import stack
+from sandbox.ops import traffic
+from sandbox.platform.state import StackState, load
+from sandbox.standins.dashboard import dashboard_url
 from tests.conftest import wait_for
 from tests.integration.test_cli import sandbox
 
@@ -45,7 +47,7 @@ def test_traffic_runs_in_the_background_until_stopped(live: StackState):
 
 
 def test_dashboard_prints_its_url_and_starts_it_if_needed(live: StackState):
-    url = stack.dashboard_url(live)
+    url = dashboard_url(live)
     stack.stop(live, "dashboard")
     assert "dashboard" not in load().pids
     result = sandbox(live, "dashboard")

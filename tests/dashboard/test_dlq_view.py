@@ -8,7 +8,7 @@ import json
 from streamlit.testing.v1 import AppTest
 
 from dashboard import actions
-from sandbox import dlq
+from sandbox.ops import dlq
 from tests.dashboard.test_aws_page import message
 
 

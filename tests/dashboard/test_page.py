@@ -9,8 +9,10 @@ import pandas as pd
 import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
-from sandbox import load, metrics, stack
-from sandbox.state import StackState
+from sandbox import stack
+from sandbox.ops import load
+from sandbox.platform.state import StackState
+from sandbox.standins import cloudwatch
 from tests.conftest import wait_drained, wait_for
 from tests.dashboard.conftest import click, notices, open_page
 
@@ -75,7 +77,7 @@ def test_a_backlog_from_before_the_page_opened_is_on_its_depth_chart(live: Stack
         sent = load.send_orders(live, count, 50, prefix=prefix)
         assert sum(s.accepted for s in sent) == count
         wait_for(
-            lambda: any(s["visible"] >= count for s in metrics.depths(live, 60, time.time())),
+            lambda: any(s["visible"] >= count for s in cloudwatch.depths(live, 60, time.time())),
             f"CloudWatch reporting {count} orders waiting in the queue",
         )
     finally:

@@ -20,10 +20,14 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from sandbox import database, dlq, identity, openapi, stack
+from sandbox import stack
 from sandbox.functions.orders import InvalidOrder, parse_order
-from sandbox.load import POISON_CUSTOMER_ID
-from sandbox.state import StackState
+from sandbox.ops import dlq
+from sandbox.ops.load import POISON_CUSTOMER_ID
+from sandbox.platform.state import StackState
+from sandbox.standins import cognito
+from sandbox.standins.api_gateway import openapi
+from sandbox.standins.aurora import database
 
 CASES = 1000  # per operation, valid and invalid together
 RUN = uuid.uuid4().hex[:6]
@@ -69,7 +73,7 @@ def prepare(live: StackState, body: object) -> object:
 def test_every_answer_matches_the_document(case, live):
     if isinstance(case.body, dict):
         case.body = prepare(live, case.body)
-    token = identity.issue_token(live)
+    token = cognito.issue_token(live)
     calls[case.operation.label] += 1
     response = case.call_and_validate(
         base_url=live.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30

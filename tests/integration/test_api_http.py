@@ -16,8 +16,10 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from sandbox import dlq, identity, stack
-from sandbox.load import order
+from sandbox import stack
+from sandbox.ops import dlq
+from sandbox.ops.load import order
+from sandbox.standins import cognito
 from tests.conftest import committed, wait_drained
 
 JSON = {"Content-Type": "application/json"}
@@ -25,7 +27,7 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture
 def api(live) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {identity.issue_token(live)}"}
+    headers = {"Authorization": f"Bearer {cognito.issue_token(live)}"}
     with httpx.Client(base_url=live.api_url, timeout=30, headers=headers) as client:
         yield client
 
@@ -57,7 +59,7 @@ def _length(data: bytes) -> int:
 
 
 def post(live, path: str, body: bytes, headers: dict[str, str]) -> bytes:
-    token = identity.issue_token(live)
+    token = cognito.issue_token(live)
     lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Authorization: Bearer {token}"]
     lines += [f"{key}: {value}" for key, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body

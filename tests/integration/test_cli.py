@@ -9,7 +9,8 @@ import sys
 import uuid
 from pathlib import Path
 
-from sandbox import database, stack
+from sandbox import stack
+from sandbox.standins.aurora import database
 from tests.conftest import PATIENCE, wait_drained
 
 SANDBOX = str(Path(sys.executable).parent / "sandbox")

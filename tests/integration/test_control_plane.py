@@ -1,6 +1,6 @@
 """The Aurora control plane stand-in, on the real stack: faults nobody announces, under traffic.
 
-Each fault is a signal to a process and nothing else (`sandbox.faults.unannounced`); the control
+Each fault is a signal to a process and nothing else (`sandbox.ops.faults.unannounced`); the control
 plane has to notice it and repair the stack. What is checked is what a user would check: the
 drill's ledger against the writer's rows, the queue and the DLQ, and the nodes' own record of
 who committed when, never the control plane's word for it.
@@ -15,9 +15,14 @@ import uuid
 import psycopg
 import pytest
 
-from sandbox import acknowledged, control_plane, database, events, failover, faults, process, stack
-from sandbox import drill as drills
-from sandbox.load import send_orders
+from sandbox import stack
+from sandbox.drills import drill as drills
+from sandbox.ops import failover, faults
+from sandbox.ops.load import send_orders
+from sandbox.platform import process
+from sandbox.standins import control_plane
+from sandbox.standins.api_gateway import acknowledged
+from sandbox.standins.aurora import database, events
 from tests.conftest import (
     PATIENCE,
     TEST_QUEUE,

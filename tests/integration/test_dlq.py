@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from sandbox import localstack
-from sandbox.load import POISON_CUSTOMER_ID, Client, order
+from sandbox.ops.load import POISON_CUSTOMER_ID, Client, order
+from sandbox.standins import localstack
 from tests.conftest import wait_drained, wait_for
 
 

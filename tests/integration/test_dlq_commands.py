@@ -7,8 +7,12 @@ import uuid
 
 import pytest
 
-from sandbox import alarms, database, dlq, localstack, stack
-from sandbox.load import POISON_CUSTOMER_ID, Client, order
+from sandbox import stack
+from sandbox.ops import dlq
+from sandbox.ops.load import POISON_CUSTOMER_ID, Client, order
+from sandbox.spec import alarms
+from sandbox.standins import cloudwatch, localstack
+from sandbox.standins.aurora import database
 from tests.conftest import TEST_RUNNER, committed, wait_drained, wait_for
 from tests.integration.test_cli import sandbox
 
@@ -55,11 +59,11 @@ def test_purge_asks_first(live):
 
 def wait_alarm(state, expected: str) -> None:
     """Until LocalStack's CloudWatch puts the DLQ alarm in ``expected`` (bounded)."""
-    cloudwatch = localstack.client(state, "cloudwatch")
+    client = localstack.client(state, "cloudwatch")
     seen: list[str | None] = [None]
 
     def reached() -> bool:
-        seen[0] = alarms.states(cloudwatch, state).get(alarms.DLQ_NOT_EMPTY.name)
+        seen[0] = cloudwatch.states(client, state).get(alarms.DLQ_NOT_EMPTY.name)
         return seen[0] == expected
 
     wait_for(reached, lambda: f"the DLQ alarm {expected} (it stayed {seen[0]})", interval=1)
@@ -86,7 +90,7 @@ def test_manual_redrive_after_the_fix_commits_every_parked_order(live):
 @pytest.fixture(scope="module")
 def standard(tmp_path_factory):
     """A second stack with a standard queue, where StartMessageMoveTask is the redrive."""
-    from sandbox.queue import QueueSettings
+    from sandbox.spec.queue import QueueSettings
 
     directory = tmp_path_factory.mktemp("standard")
     options = stack.Options(

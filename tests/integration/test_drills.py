@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox import database, drill
-from sandbox.targets.local import LAG_COMMITS
+from sandbox.drills import drill
+from sandbox.drills.targets.local import LAG_COMMITS
+from sandbox.standins.aurora import database
 
 # lagging-crash: the reader stops receiving WAL until commits wait for it, then the writer
 # crashes; with the default synchronous replication nothing acknowledged is lost.

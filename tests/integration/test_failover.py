@@ -5,7 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from sandbox import database, events, failover
+from sandbox.ops import failover
+from sandbox.standins.aurora import database, events
 
 
 def through_proxy(live) -> str:

@@ -18,9 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.types.json import Jsonb
 
-from sandbox import database, localstack, openapi
 from sandbox.functions.database import INSERT
 from sandbox.functions.orders import NOTE_MAX_CHARS, InvalidOrder, Order, accepted, parse_order
+from sandbox.standins import localstack
+from sandbox.standins.api_gateway import openapi
+from sandbox.standins.aurora import database
 
 #: Where each field of an order is stored: its own column, or inside the ``payload`` jsonb.
 STORED_IN = {

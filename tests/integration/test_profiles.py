@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox import database, drill, profiles, stack
-from sandbox.load import Client, order
-from sandbox.queue import QueueSettings
-from sandbox.state import RunnerSettings
-from sandbox.status import collect
+from sandbox import stack
+from sandbox.drills import drill
+from sandbox.ops.load import Client, order
+from sandbox.ops.status import collect
+from sandbox.spec import profiles
+from sandbox.spec.event_source import RunnerSettings
+from sandbox.spec.queue import QueueSettings
+from sandbox.standins.aurora import database
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import uuid
 
-from sandbox import localstack, process, stack
-from sandbox.queue import depth
+from sandbox import stack
+from sandbox.platform import process
+from sandbox.standins import localstack
+from sandbox.standins.sqs import depth
 from tests.conftest import committed, wait_drained, wait_for
 
 #: Orders committed before the fault: the load is flowing through the consumer, not starting.
@@ -15,7 +17,7 @@ FLOWING = 100
 
 def under_load(live, count: int, rate: float, prefix: str):
     """Send orders in the background; returns (thread, ledger)."""
-    from sandbox.load import send_orders
+    from sandbox.ops.load import send_orders
 
     ledger: list = []
     thread = threading.Thread(

@@ -13,7 +13,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from sandbox import traffic
+from sandbox.ops import traffic
 from tests.conftest import PATIENCE, wait_for
 
 ROOT = Path(__file__).parents[2]

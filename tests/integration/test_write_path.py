@@ -12,8 +12,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sandbox import database, identity, stack
-from sandbox.load import Client, order, send_orders
+from sandbox import stack
+from sandbox.ops.load import Client, order, send_orders
+from sandbox.standins import cognito
+from sandbox.standins.aurora import database
 from tests.conftest import committed, wait_drained
 
 
@@ -66,7 +68,7 @@ def test_sql_metacharacters_are_stored_verbatim(live):
 
 @pytest.fixture
 def api(live):
-    token = identity.issue_token(live)
+    token = cognito.issue_token(live)
     with httpx.Client(
         base_url=live.api_url, timeout=30, headers={"Authorization": f"Bearer {token}"}
     ) as client:
@@ -126,7 +128,7 @@ def other_key_token(live):
         "token_use": "access",
         "exp": int(time.time()) + 60,
     }
-    return jwt.encode(claims, key, "RS256", headers={"kid": identity.KEY_ID})
+    return jwt.encode(claims, key, "RS256", headers={"kid": cognito.KEY_ID})
 
 
 @pytest.mark.parametrize(
@@ -135,7 +137,7 @@ def other_key_token(live):
         (lambda live: None, "missing"),
         (lambda live: "Bearer", "missing"),
         (lambda live: "Bearer garbage", "invalid"),
-        (lambda live: f"Bearer {identity.issue_token(live, expires_in=-10)}", "expired"),
+        (lambda live: f"Bearer {cognito.issue_token(live, expires_in=-10)}", "expired"),
         (lambda live: f"Bearer {other_key_token(live)}", "invalid"),
     ],
 )
@@ -149,5 +151,5 @@ def test_requests_without_a_valid_token_get_401(live, make_header, why):
 
 def test_the_gateway_publishes_its_jwks(live):
     keys = httpx.get(f"{live.issuer}/.well-known/jwks.json").json()["keys"]
-    assert [k["kid"] for k in keys] == [identity.KEY_ID]
+    assert [k["kid"] for k in keys] == [cognito.KEY_ID]
     assert "d" not in keys[0]  # the public half only

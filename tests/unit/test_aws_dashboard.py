@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from sandbox import cli
-from sandbox.queue import Depth
+from sandbox.standins.sqs import Depth
 from tests.unit.test_aws_drill import OUTPUTS, depths_answered, dlq_peeked, stack_described
 
 SENT_MS, FIRST_MS = 1_700_000_000_000, 1_700_000_060_000

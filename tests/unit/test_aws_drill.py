@@ -20,11 +20,12 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from sandbox import cli, drill
-from sandbox.load import Api, Sent, send_orders
-from sandbox.targets import Commit
-from sandbox.targets import aws as aws_target
-from sandbox.targets.aws import AwsTarget
+from sandbox import cli
+from sandbox.drills import drill
+from sandbox.drills.targets import Commit
+from sandbox.drills.targets import aws as aws_target
+from sandbox.drills.targets.aws import AwsTarget
+from sandbox.ops.load import Api, Sent, send_orders
 
 STACK = "NearZeroRpo"
 T0 = 1_700_000_000.0

@@ -10,10 +10,12 @@ from bench import profiles as bench_profiles
 from bench import runtimes as bench_runtimes
 from bench.drain import Drained, Invocation, parse_invocations
 from bench.loops import Call, LoopResult, closed_loop
-from bench.stats import latency, percentile, rate, ratio, spread
-from sandbox import drill, profiles
-from sandbox.queue import QueueSettings
-from sandbox.state import RunnerSettings
+from bench.stats import rate, ratio, spread
+from sandbox.drills import drill
+from sandbox.drills.stats import latency, percentile
+from sandbox.spec import profiles
+from sandbox.spec.event_source import RunnerSettings
+from sandbox.spec.queue import QueueSettings
 
 
 def test_percentile_interpolates_between_ranks():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import stacks
-from sandbox.state import NotRunning
+from sandbox.platform.state import NotRunning
 
 
 class FakeState:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from sandbox import drill
-from sandbox.load import Api, Client, ClientPolicy, Sent, send_orders
-from sandbox.targets import Commit
+from sandbox.drills import drill
+from sandbox.drills.targets import Commit
+from sandbox.ops.load import Api, Client, ClientPolicy, Sent, send_orders
 
 
 class Answering(BaseHTTPRequestHandler):

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from sandbox import failover
-from sandbox.control_plane import Memory, Seen, decide, status_path
-from sandbox.state import ControlPlaneSettings, Node, StackState
+from sandbox.ops import failover
+from sandbox.platform.state import ControlPlaneSettings, Node, StackState
+from sandbox.standins.control_plane import Memory, Seen, decide, status_path
 
 WINDOW = 5.0
 WRITER_OK = Seen(True, True, False, {"n2": "sync"})

@@ -6,8 +6,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sandbox import identity
-from sandbox.state import Node, StackState
+from sandbox.platform.state import Node, StackState
+from sandbox.standins import cognito
 
 
 @pytest.fixture
@@ -19,17 +19,17 @@ def state(tmp_path):
         ports={"api": 9},
         nodes={"n1": Node("n1", 1, "writer", str(tmp_path))},
     )
-    identity.create_pool(state)
+    cognito.create_pool(state)
     return state
 
 
 @pytest.fixture
 def verifier(state):
-    return identity.Verifier(identity.jwks(state), state.issuer, state.client_id)
+    return cognito.Verifier(cognito.jwks(state), state.issuer, state.client_id)
 
 
 def test_a_fresh_token_passes_and_carries_cognito_claims(state, verifier):
-    claims = verifier.verify(f"Bearer {identity.issue_token(state, username='ana')}")
+    claims = verifier.verify(f"Bearer {cognito.issue_token(state, username='ana')}")
     assert claims["username"] == "ana"
     assert claims["token_use"] == "access"
     assert claims["client_id"] == state.client_id
@@ -46,7 +46,7 @@ def forged(state, **changes):
         "exp": now + 60,
     } | changes
     claims = {k: v for k, v in claims.items() if v is not None}
-    return jwt.encode(claims, identity._private_key(state), "RS256", headers={"kid": "sandbox-1"})
+    return jwt.encode(claims, cognito._private_key(state), "RS256", headers={"kid": "sandbox-1"})
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def forged(state, **changes):
     ],
 )
 def test_malformed_headers_are_refused(verifier, header, why):
-    with pytest.raises(identity.Unauthorized, match=why):
+    with pytest.raises(cognito.Unauthorized, match=why):
         verifier.verify(header)
 
 
@@ -73,7 +73,7 @@ def test_malformed_headers_are_refused(verifier, header, why):
     ],
 )
 def test_tokens_with_wrong_claims_are_refused(state, verifier, changes, why):
-    with pytest.raises(identity.Unauthorized, match=why):
+    with pytest.raises(cognito.Unauthorized, match=why):
         verifier.verify(f"Bearer {forged(state, **changes)}")
 
 
@@ -85,26 +85,26 @@ def test_a_token_signed_by_another_key_is_refused(state, verifier):
         "RS256",
         headers={"kid": "sandbox-1"},
     )
-    with pytest.raises(identity.Unauthorized, match="invalid"):
+    with pytest.raises(cognito.Unauthorized, match="invalid"):
         verifier.verify(f"Bearer {token}")
 
 
 def test_the_signing_key_is_parsed_once_per_pool(state, monkeypatch):
-    parse = identity.serialization.load_pem_private_key
+    parse = cognito.serialization.load_pem_private_key
     parses = []
     monkeypatch.setattr(
-        identity.serialization,
+        cognito.serialization,
         "load_pem_private_key",
         lambda *args, **kwargs: parses.append(1) or parse(*args, **kwargs),
     )
-    identity._parse.cache_clear()
-    old = identity.Verifier(identity.jwks(state), state.issuer, state.client_id)
-    tokens = [identity.issue_token(state) for _ in range(3)]
+    cognito._parse.cache_clear()
+    old = cognito.Verifier(cognito.jwks(state), state.issuer, state.client_id)
+    tokens = [cognito.issue_token(state) for _ in range(3)]
     assert len(parses) == 1
     assert all(old.verify(f"Bearer {token}") for token in tokens)
 
-    identity.create_pool(state)  # a new key: parsed afresh, not the cached one
-    token = identity.issue_token(state)
+    cognito.create_pool(state)  # a new key: parsed afresh, not the cached one
+    token = cognito.issue_token(state)
     assert len(parses) == 2
-    with pytest.raises(identity.Unauthorized):
+    with pytest.raises(cognito.Unauthorized):
         old.verify(f"Bearer {token}")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sandbox import metrics
-from sandbox.alarms import METRICS_INTERVAL_SECONDS
-from sandbox.metrics import samples
-from sandbox.state import StackState
+from sandbox.platform.state import StackState
+from sandbox.spec.alarms import METRICS_INTERVAL_SECONDS
+from sandbox.standins import cloudwatch
+from sandbox.standins.cloudwatch import samples
 
 
 def at(second: int) -> dt.datetime:
@@ -53,12 +53,12 @@ def test_no_metrics_yet_is_no_samples():
 
 def test_localstack_is_asked_once_per_report_interval_per_stack(tmp_path, monkeypatch):
     asked = []
-    monkeypatch.setattr(metrics, "_answers", {})
-    monkeypatch.setattr(metrics, "_ask", lambda state, seconds, now: asked.append(now) or [now])
+    monkeypatch.setattr(cloudwatch, "_answers", {})
+    monkeypatch.setattr(cloudwatch, "_ask", lambda state, seconds, now: asked.append(now) or [now])
     one, two = (StackState(str(tmp_path / n), "", "", ports={}, nodes={}) for n in "ab")
     interval = METRICS_INTERVAL_SECONDS
     # every refresh of every tab inside one interval gets the first answer
-    assert [metrics.depths(one, 300, 100 + t) for t in (0, 1, interval - 0.1)] == [[100]] * 3
-    assert metrics.depths(two, 300, 101) == [101]  # another stack asks for itself
-    assert metrics.depths(one, 300, 100 + interval) == [100 + interval]  # the series has grown
+    assert [cloudwatch.depths(one, 300, 100 + t) for t in (0, 1, interval - 0.1)] == [[100]] * 3
+    assert cloudwatch.depths(two, 300, 101) == [101]  # another stack asks for itself
+    assert cloudwatch.depths(one, 300, 100 + interval) == [100 + interval]  # the series has grown
     assert asked == [100, 101, 100 + interval]

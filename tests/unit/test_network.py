@@ -1,12 +1,15 @@
-"""Who reaches whom where (`sandbox.network`): loopback natively; on Compose a service name from
-inside the stack's network, loopback from the host, and every server binding its container."""
+"""Who reaches whom where (`sandbox.platform.network`): loopback natively; on Compose a service name
+from inside the stack's network, loopback from the host, and every server binding its container."""
 
 from __future__ import annotations
 
 import pytest
 
-from sandbox import database, network, proxy, secret, stack
-from sandbox.state import Node, StackState
+from sandbox import stack
+from sandbox.platform import network
+from sandbox.platform.state import Node, StackState
+from sandbox.standins import rds_proxy, secrets_manager
+from sandbox.standins.aurora import database
 
 
 def make_state(tmp_path, runtime: str) -> StackState:
@@ -48,7 +51,7 @@ def test_on_compose_the_host_reaches_servers_on_loopback_and_they_reach_each_oth
     assert state.aws_endpoint == "http://127.0.0.1:14566"
     # what the host writes for the servers names them as they see each other
     assert state.peer_host("n2") == "n2"
-    assert secret.rds_secret(state)["host"] == "proxy"
+    assert secrets_manager.rds_secret(state)["host"] == "proxy"
     assert state.bind_host == "0.0.0.0"
     assert network.clients("compose") == "samenet"
 
@@ -78,8 +81,8 @@ def test_config_files_name_the_writer_and_the_bind_address_of_the_runtime(
 ):
     state = make_state(tmp_path, runtime)
     state.save()
-    proxy.write_config(state)
-    config = proxy.config_path(state).read_text()
+    rds_proxy.write_config(state)
+    config = rds_proxy.config_path(state).read_text()
     assert f"orders = {target} dbname=orders" in config
     assert f"listen_addr = {listen}\n" in config
     assert f"listen_addresses = '{listen}'" in database.settings(state)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import database, runtime
-from sandbox.database import PostgresNode
-from sandbox.state import Node, StackState, load
+from sandbox.platform import runtime
+from sandbox.platform.state import Node, StackState, load
+from sandbox.standins.aurora import database
+from sandbox.standins.aurora.database import PostgresNode
 
 
 def make_state(tmp_path: Path, *, bootstrapped: bool) -> StackState:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import openapi
 from sandbox.functions.orders import Order
-from sandbox.lambda_runtime import load_handler
+from sandbox.standins.api_gateway import openapi
+from sandbox.standins.aws_lambda.invoke import load_handler
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 OPERATIONS = [

@@ -1,9 +1,9 @@
-"""An outage that ends on an event (`sandbox.failover.Until`): it lasts until the event, and a
-bound turns an event that never comes into an error that names it."""
+"""An outage that ends on an event (`sandbox.standins.aurora.cluster.Until`): it lasts until the
+event, and a bound turns an event that never comes into an error that names it."""
 
 from __future__ import annotations
 
-from sandbox.failover import Until, wait_out
+from sandbox.standins.aurora.cluster import Until, wait_out
 
 
 def test_the_outage_lasts_until_the_event_and_no_longer():

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox import drill, faults, runtime
-from sandbox.targets import aws
-from sandbox.targets.local import LocalTarget
+from sandbox.drills import drill
+from sandbox.drills.targets import aws
+from sandbox.drills.targets.local import LocalTarget
+from sandbox.ops import faults
+from sandbox.platform import runtime
+from sandbox.spec import choices
 from tests.unit.test_network import make_state
 
 
 def test_the_partitions_are_unannounced_drill_faults_with_a_repair_event():
     assert faults.PARTITIONS == ("writer-partitioned", "reader-partitioned")
     for name in faults.PARTITIONS:
-        assert name in drill.FAULTS
+        assert name in choices.FAULTS
         assert faults.UNANNOUNCED[name].recovered, name  # the control plane ends them
     assert set(faults.PARTITIONS) <= set(aws.UNSUPPORTED)
 
@@ -35,7 +38,7 @@ def test_the_native_runtime_has_no_network_to_cut(tmp_path):
 
 
 def test_only_a_compose_stack_offers_the_partitions():
-    assert drill.faults_on("compose") == drill.FAULTS
+    assert drill.faults_on("compose") == choices.FAULTS
     native = drill.faults_on("native")
     assert not set(native) & set(faults.PARTITIONS)
-    assert set(native) | set(faults.PARTITIONS) == set(drill.FAULTS)
+    assert set(native) | set(faults.PARTITIONS) == set(choices.FAULTS)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox import profiles
 from sandbox.functions import database, sample
-from sandbox.queue import QueueSettings
-from sandbox.runner import failed_ids
-from sandbox.state import RunnerSettings
+from sandbox.spec import profiles
+from sandbox.spec.event_source import RunnerSettings
+from sandbox.spec.queue import QueueSettings
+from sandbox.standins.aws_lambda.event import failed_ids
 
 
 def test_the_sandbox_profile_keeps_what_up_was_given():
@@ -52,7 +52,7 @@ def test_the_samples_insert_is_plain_and_the_sandboxs_is_idempotent():
 def test_the_samples_failed_order_is_logged_as_sandbox_dlq_reads_it(capsys, tmp_path):
     from types import SimpleNamespace
 
-    from sandbox import dlq
+    from sandbox.ops import dlq
 
     record = {"body": '{"order_id": "p-1"}', "attributes": {"ApproximateReceiveCount": "3"}}
     sample._failed(record, RuntimeError("insert or update violates foreign key constraint"))

@@ -2,7 +2,7 @@
 
 import json
 
-from sandbox.queue import QueueSettings
+from sandbox.spec.queue import QueueSettings
 
 
 def test_defaults_are_the_guidance_settings_but_a_visibility_timeout_6x_the_function_timeout():

@@ -2,8 +2,9 @@
 
 import pytest
 
-from sandbox.runner import failed_ids, receive_batch, sqs_event
-from sandbox.state import RunnerSettings
+from sandbox.spec.event_source import RunnerSettings
+from sandbox.standins.aws_lambda.event import failed_ids, sqs_event
+from sandbox.standins.aws_lambda.runner import receive_batch
 
 
 def message(n):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.state import Node, NotRunning, StackState, load
+from sandbox.platform.state import Node, NotRunning, StackState, load
 
 
 def mode(path: Path) -> int:

@@ -1,12 +1,13 @@
 """What `sandbox up`'s options give a new stack: the function timeout follows AWS's 6x rule
-unless one is given (`sandbox.queue.function_timeout_for`)."""
+unless one is given (`sandbox.spec.queue.function_timeout_for`)."""
 
 from __future__ import annotations
 
 import pytest
 from typer.testing import CliRunner
 
-from sandbox import cli, serve, stack
+from sandbox import cli, stack
+from sandbox.stack import serve
 
 
 class Captured(Exception):
@@ -21,7 +22,7 @@ def given(monkeypatch: pytest.MonkeyPatch, tmp_path) -> list[stack.Options]:
         seen.append(options)
         raise Captured
 
-    monkeypatch.setattr(cli.stack, "up", up)
+    monkeypatch.setattr(stack, "up", up)  # what `sandbox up` calls
     monkeypatch.setenv("SANDBOX_RUN_DIR", str(tmp_path))  # no stack there: a new one
     return seen
 

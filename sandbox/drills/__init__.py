@@ -1,0 +1,2 @@
+"""Drills: traffic, a fault, recovery, and every write accounted for, on the local stack or a
+deployed one (`targets`)."""

@@ -1,0 +1,292 @@
+"""A deployed stack (the CDK app in ``aws/``) as a drill target, driven through AWS's APIs only.
+
+CloudFormation gives the stack's outputs; Cognito a drill user's ID token; CloudFront takes the
+traffic; RDS fails the cluster over and reports it in its events; SQS gives depths, the DLQ and
+its redrive; the reconcile function (invoked with IAM) reads what committed. Nothing here connects
+to the database: the cluster has no public endpoint, and should not get one for a drill.
+
+Never run against AWS: checked only with botocore's Stubber (``tests/unit/test_aws_drill.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from sandbox.drills.targets import Commit
+from sandbox.drills.targets.outputs import StackOutputs, read_outputs
+from sandbox.ops.dlq import PEEK_LIMIT, Parked, from_sqs
+from sandbox.ops.load import Api
+from sandbox.standins.sqs import Depth, depth, snapshot
+
+#: The stack is pinned to us-east-1 (``aws/settings.py``: CloudFront's web ACL must live there).
+DEFAULT_REGION = "us-east-1"
+DRILL_USER = "drill"
+SUPPORTED = ("none", "crash", "switchover")
+#: Why each of the local sandbox's other faults has no AWS counterpart.
+UNSUPPORTED = {
+    "hang": "no AWS API freezes an Aurora writer",
+    "lock-stall": "the drill holds no session on the deployed database to take a lock in",
+    "long-outage": "Aurora decides how long a failover takes",
+    "proxy-restart": "RDS Proxy has no restart API",
+    "consumer-crash": "Lambda has no API to kill an invocation mid-batch",
+    "lagging-crash": "Aurora's replicas share the writer's storage: none falls behind on commits",
+    "writer-killed": "no AWS API kills an Aurora instance (--fault crash is FailoverDBCluster)",
+    "writer-frozen": "no AWS API freezes an Aurora writer",
+    "reader-killed": "no AWS API kills an Aurora reader",
+    "proxy-killed": "RDS Proxy's processes are AWS's to run",
+    "consumer-killed": "Lambda's SQS pollers are AWS's to run",
+    "control-plane-killed": "Aurora's control plane is AWS's to run",
+    "writer-partitioned": "an Aurora instance cut off its network takes AWS FIS, not this drill",
+    "reader-partitioned": "an Aurora instance cut off its network takes AWS FIS, not this drill",
+}
+#: ``describe_events`` returns the message, not the event id; these are the documented messages
+#: of the Aurora DB cluster failover events.
+RDS_EVENTS = (
+    ("Started cross AZ failover to DB instance", "failover-started", "RDS-EVENT-0073"),
+    ("Started same AZ failover to DB instance", "failover-started", "RDS-EVENT-0072"),
+    ("Completed failover to DB instance", "failover-completed", "RDS-EVENT-0071"),
+    ("Cluster failover failed", "failover-failed", "RDS-EVENT-0069"),
+)
+COMPLETED, FAILED = "RDS-EVENT-0071", "RDS-EVENT-0069"
+#: How far back event reads reach before the failover request, so a local clock ahead of AWS's
+#: cannot hide the events; events already there before the request are excluded by identity.
+LOOKBACK_SECONDS = 120.0
+FAILOVER_TIMEOUT_SECONDS = 600.0
+REDRIVE_TIMEOUT_SECONDS = 300.0
+NOTES = (
+    "crash and switchover are both RDS FailoverDBCluster (Aurora has no crash API): "
+    "aurora_inject_crash needs SQL on the writer and does not fail over; reboot with "
+    "ForceFailover is for Multi-AZ instances, not Aurora",
+    "fault_at is when FailoverDBCluster was called (local clock); recovered_at is "
+    "RDS-EVENT-0071's time (AWS's clock)",
+    "latency and RTO are not measured: the reconcile function returns committed ids, "
+    "not commit times",
+    "duplicates and rows written count each id once: the table's primary key (and the "
+    "reconcile function's ids) cannot hold a second row",
+)
+
+Clients = Callable[[str], Any]
+
+
+class AwsTarget:
+    """One deployed stack. Building it calls nothing; the first API call is the outputs read."""
+
+    poll_seconds = 2.0  # each settle poll is a Lambda invocation and an SQS read
+    quiet_seconds = 10.0  # SQS's approximate counts and the event source's batching lag behind
+    replication = "aurora"  # six copies across three AZs, a write acknowledged by four
+    notes = NOTES
+
+    def __init__(
+        self,
+        stack: str,
+        region: str = DEFAULT_REGION,
+        *,
+        clients: Clients | None = None,
+        now: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.stack = stack
+        self.name = f"aws {stack} in {region}"
+        self._now, self._sleep = now, sleep
+        # Every client up front: a boto3 session must not create clients from two threads, and
+        # the depth sampler runs in its own.
+        client = clients or boto3.Session(region_name=region).client
+        self._cloudformation = client("cloudformation")
+        self._cognito = client("cognito-idp")
+        self._rds = client("rds")
+        self._sqs = client("sqs")
+        self._lambda = client("lambda")
+        self._outputs: StackOutputs | None = None
+        self._api: Api | None = None
+
+    @property
+    def outputs(self) -> StackOutputs:
+        """Read once: a drill must not see a stack change under it."""
+        if self._outputs is None:
+            self._outputs = read_outputs(self._cloudformation, self.stack)
+        return self._outputs
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return ("queue", "direct") if self.outputs.direct_path else ("queue",)
+
+    def check(self, fault: str, outage: float | None) -> None:
+        if fault in UNSUPPORTED:
+            raise ValueError(
+                f"--fault {fault} is not possible on AWS: {UNSUPPORTED[fault]} "
+                f"(use {', '.join(SUPPORTED)})"
+            )
+        if outage is not None:
+            raise ValueError("--outage is not possible on AWS: Aurora decides how long it takes")
+
+    def api(self) -> Api:
+        """CloudFront, with the drill user's ID token (what the Cognito authorizer validates)."""
+        if self._api is None:
+            outputs = self.outputs
+            token = sign_in(self._cognito, outputs.user_pool_id, outputs.user_pool_client_id)
+            self._api = Api(self.outputs.cloudfront_url, token)
+        return self._api
+
+    def inject(
+        self,
+        fault: str,
+        outage: float | None,
+        prefix: str = "",
+        begun: Callable[[], None] = lambda: None,
+    ) -> tuple[float, float]:
+        """FailoverDBCluster for crash and switchover alike, then RDS-EVENT-0071.
+
+        Aurora promotes the reader (promotion tier 1, the other AZ); the cluster endpoint and the
+        proxy follow it. Returns when the failover was requested and when RDS says it completed.
+        """
+        cluster = self.outputs.cluster_id
+        before = {_identity(e) for e in self._cluster_events(self._now() - LOOKBACK_SECONDS)}
+        at = self._now()
+        self._rds.failover_db_cluster(DBClusterIdentifier=cluster)
+        begun()
+        deadline = at + FAILOVER_TIMEOUT_SECONDS
+        while True:
+            for event in self._cluster_events(at - LOOKBACK_SECONDS):
+                if _identity(event) in before:
+                    continue
+                if event["code"] == FAILED:
+                    raise RuntimeError(f"the failover of {cluster} failed: {event['message']}")
+                if event["code"] == COMPLETED:
+                    return at, event["epoch"]
+            if self._now() > deadline:
+                raise TimeoutError(
+                    f"no {COMPLETED} for {cluster} within {FAILOVER_TIMEOUT_SECONDS:.0f} s "
+                    "of the failover request: see the cluster's events in the RDS console"
+                )
+            self._sleep(self.poll_seconds)
+
+    def depth(self) -> int:
+        return depth(self._sqs, self.outputs.queue_url).total
+
+    def dlq_depth(self) -> int:
+        return depth(self._sqs, self.outputs.dlq_url).total
+
+    def depths(self) -> tuple[Depth, Depth]:
+        """The queue's and the DLQ's, each split into visible and in flight (as SQS counts them:
+        approximately, and one GetQueueAttributes call each)."""
+        return depth(self._sqs, self.outputs.queue_url), depth(self._sqs, self.outputs.dlq_url)
+
+    def committed(self, prefix: str) -> dict[str, Commit]:
+        """The reconcile function's answer: ``{"prefix", "count", "by_node", "order_ids"}``.
+
+        Ids only (``orders.order_id`` is the primary key, so each is one row); no timestamps.
+        """
+        reply = self._lambda.invoke(
+            FunctionName=self.outputs.reconcile_function,
+            Payload=json.dumps({"prefix": prefix}).encode(),
+        )
+        body = json.loads(reply["Payload"].read())
+        if "FunctionError" in reply:
+            message = body.get("errorMessage", body) if isinstance(body, dict) else body
+            raise RuntimeError(f"the reconcile function failed: {message}")
+        return {order_id: Commit() for order_id in body["order_ids"]}
+
+    def parked(self) -> set[str]:
+        """Every DLQ message's order id, each left in the DLQ (as `sandbox.ops.dlq.peek`)."""
+        return {message.order_id for message in self.dlq_messages()}
+
+    def dlq_messages(self) -> list[Parked]:
+        """Every DLQ message as SQS gives it, each left in the DLQ (received, then made visible).
+
+        ``receives`` is SQS's ApproximateReceiveCount, which counts this receive and every earlier
+        peek too: there is no consumer log here to count deliveries from. SQS does not keep why a
+        message failed, so ``last_error`` says where the consumer logged it.
+        """
+        outputs = self.outputs
+        messages = snapshot(self._sqs, outputs.dlq_url, limit=PEEK_LIMIT, poll_every=True)
+        where = f'not kept by SQS: see "order failed" in the log of {outputs.consumer_function}'
+        return [
+            from_sqs(
+                message,
+                receives=int(message.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
+                last_error=where,
+            )
+            for message in messages
+        ]
+
+    def redrive(self) -> int:
+        """SQS's own move task, which redrives FIFO queues on AWS; returns messages moved."""
+        source = self.outputs.dlq_arn
+        self._sqs.start_message_move_task(SourceArn=source, DestinationArn=self.outputs.queue_arn)
+        deadline = self._now() + REDRIVE_TIMEOUT_SECONDS
+        while self._now() < deadline:
+            task = self._sqs.list_message_move_tasks(SourceArn=source, MaxResults=1)["Results"][0]
+            if task["Status"] == "COMPLETED":
+                return int(task.get("ApproximateNumberOfMessagesMoved", 0))
+            if task["Status"] in ("FAILED", "CANCELLED"):
+                raise RuntimeError(f"move task {task['Status']}: {task.get('FailureReason', '')}")
+            self._sleep(self.poll_seconds)
+        raise TimeoutError(f"DLQ redrive still running after {REDRIVE_TIMEOUT_SECONDS:.0f} s")
+
+    def events(self, since: float) -> list[dict[str, Any]]:
+        return self._cluster_events(since)
+
+    def _cluster_events(self, since: float) -> list[dict[str, Any]]:
+        pages = self._rds.get_paginator("describe_events").paginate(
+            SourceIdentifier=self.outputs.cluster_id,
+            SourceType="db-cluster",
+            StartTime=datetime.fromtimestamp(since, tz=UTC),
+        )
+        return [_event(raw) for page in pages for raw in page.get("Events", [])]
+
+
+def sign_in(cognito: Any, pool_id: str, client_id: str) -> str:
+    """The drill user's ID token, creating the user if it is missing.
+
+    The password is new on every drill and set permanent (so no challenge follows); it is never
+    stored, because nothing needs it after this sign-in. The pool is admin-only (no sign-up).
+    """
+    username, password = DRILL_USER, _password()
+    # A drill user left by an earlier drill is reused; it gets a new password below.
+    with contextlib.suppress(cognito.exceptions.UsernameExistsException):
+        cognito.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
+    cognito.admin_set_user_password(
+        UserPoolId=pool_id, Username=username, Password=password, Permanent=True
+    )
+    reply = cognito.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": password},
+    )
+    if "AuthenticationResult" not in reply:
+        raise RuntimeError(f"Cognito asked {username} for {reply.get('ChallengeName')}")
+    return reply["AuthenticationResult"]["IdToken"]
+
+
+def _password() -> str:
+    """Random, plus one of each class the pool's policy requires (``aws/stacks/api.py``)."""
+    return secrets.token_urlsafe(24) + "Aa1!"
+
+
+def _event(raw: dict[str, Any]) -> dict[str, Any]:
+    """An RDS event in the shape of `sandbox.standins.aurora.events`' records, with its RDS
+    event id if known."""
+    message = raw["Message"]
+    kind, code = next(
+        ((kind, code) for text, kind, code in RDS_EVENTS if message.startswith(text)), ("rds", "")
+    )
+    date: datetime = raw["Date"]
+    return {
+        "time": date.isoformat(timespec="milliseconds"),
+        "epoch": date.timestamp(),
+        "event": kind,
+        "code": code,
+        "message": message,
+    }
+
+
+def _identity(event: dict[str, Any]) -> tuple[float, str]:
+    return event["epoch"], event["message"]

@@ -1,0 +1,1 @@
+"""One module or package per AWS part of the guidance, each the local stand-in for it."""

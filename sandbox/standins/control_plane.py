@@ -1,0 +1,381 @@
+"""The Aurora control plane stand-in: it watches every node and repairs the cluster unasked.
+
+Aurora notices a writer that stopped answering and fails over to a replica by itself ("typically
+less than 60 seconds, and often less than 30 seconds"), and restarts an instance that died. This
+process does the same for the PostgreSQL nodes, in three steps kept apart, as Patroni keeps
+deciding (``ha.py``) apart from doing (``postgresql/``):
+
+watch   each tick, every node on its own port, not through the proxy: is its process alive, does
+        it accept a connection and answer a query within `database.ANSWER_SECONDS`. The writer
+        also says which readers replicate from it, and which of them synchronously.
+decide  `decide`, a pure function of what was seen and what is remembered: nothing, fail over,
+        restart the writer in place, or rejoin a reader. The writer must have stopped answering
+        for the whole detection window, and only a reader that the writer last listed as
+        synchronous may take over under sync replication: that reader has applied every
+        acknowledged commit (``remote_apply``). Under async replication any streaming reader may,
+        and a drill counts what that loses. With no such reader the writer is restarted in place,
+        as Aurora restarts a cluster's only instance: its data is all there.
+do      `sandbox.standins.aurora.cluster`, under the cluster lock, so a `sandbox failover` and
+        an automatic one never race: fence the old writer (SIGKILL, so a frozen one can never
+        take another write), promote, repoint and resume the proxy, then rejoin the old writer as
+        a reader.
+
+It also restarts the two managed services around the cluster that AWS keeps running for you:
+the proxy (RDS Proxy) and the consumer runner (Lambda's event source mapping), when one has been
+down for the detection window without having been stopped on purpose (its pid is still on
+record: something from outside, a crash or a kill, took it down). The API gateway, LocalStack
+and the dashboard are `make up`'s to repair, as is the control plane itself: while it is down
+the write path goes on, and the queue absorbs a database fault meanwhile.
+
+While someone else holds the cluster lock (a drill's announced failover, `sandbox failover`),
+it only watches. What it is doing is in ``<run dir>/control-plane.json`` (the phase, since when,
+a heartbeat) for `sandbox status` and the dashboard; what it did is in the cluster events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+
+from sandbox.platform import process, runtime
+from sandbox.platform.lifecycle import Component
+from sandbox.platform.state import StackState, load
+from sandbox.standins.aurora import cluster, database, events
+from sandbox.standins.aurora.database import PostgresNode
+from sandbox.standins.aws_lambda.component import ConsumerRunner
+from sandbox.standins.rds_proxy import Proxy
+
+#: Between two looks at the nodes; a frozen node makes a look take `database.ANSWER_SECONDS`.
+TICK_SECONDS = 0.5
+#: A heartbeat older than this means the control plane itself is stuck (health, not a test wait).
+STALE_SECONDS = 60.0
+Phase = Literal["watching", "writer lost", "failing over", "rejoining", "repairing", "waiting"]
+#: The managed services it restarts, by component name.
+SERVICES = {"proxy": Proxy(), "consumer": ConsumerRunner()}
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One node at one look."""
+
+    alive: bool
+    answers: bool = False
+    in_recovery: bool = False
+    replicas: dict[str, str] = field(default_factory=dict)  # the writer's: reader -> sync_state
+
+
+@dataclass
+class Memory:
+    """What the control plane remembers between looks, about the current writer."""
+
+    writer: str = ""
+    writer_lost_since: float | None = None
+    #: Readers that may take over: at the writer's last answer, synchronous (async: streaming).
+    eligible: tuple[str, ...] = ()
+    reader_lost_since: dict[str, float] = field(default_factory=dict)
+    service_lost_since: dict[str, float] = field(default_factory=dict)
+
+    def forget(self, writer: str | None = None) -> None:
+        """Start the windows afresh, after a failover or repair (anyone's). Which readers may
+        take over is kept while the writer stays the same (a writer that dies right after a
+        repair is still failed over); a new writer is watched from nothing."""
+        if writer is not None and writer != self.writer:
+            self.writer, self.eligible = writer, ()
+        self.writer_lost_since = None
+        self.reader_lost_since.clear()
+        self.service_lost_since.clear()
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: Literal["fail over", "restart writer", "rejoin reader", "restart service"]
+    node: str  # the reader to promote, or the node or service to restart or rejoin
+    why: str
+    since: float  # when the trouble was first seen
+
+
+def watch(state: StackState, name: str) -> Seen:
+    if not runtime.alive(state, name):
+        return Seen(alive=False)
+
+    def look(conn: psycopg.Connection) -> Seen:
+        in_recovery = bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
+        replicas = (
+            {}
+            if in_recovery
+            else dict(conn.execute("SELECT application_name, sync_state FROM pg_stat_replication"))
+        )
+        return Seen(True, True, in_recovery, replicas)
+
+    try:
+        return database.quickly(state, name, look)
+    except psycopg.Error:
+        return Seen(alive=True)
+
+
+def decide(
+    state: StackState,
+    seen: dict[str, Seen],
+    memory: Memory,
+    now: float,
+    services: dict[str, bool] | None = None,
+) -> Action | None:
+    """What to do about what was seen (nodes by name, ``services`` up or not); updates
+    ``memory``. Pure, no I/O: it is unit-tested on made-up looks."""
+    window = state.control_plane.detection_seconds
+    writer = state.writer.name
+    if memory.writer != writer:
+        memory.forget(writer)
+    looked = seen[writer]
+    if looked.answers and not looked.in_recovery:
+        memory.writer_lost_since = None
+        wanted = ("sync",) if state.replication == "sync" else ("sync", "async", "potential")
+        memory.eligible = tuple(sorted(r for r, how in looked.replicas.items() if how in wanted))
+    else:
+        since = memory.writer_lost_since = memory.writer_lost_since or now
+        if now - since < window:
+            return None
+        why = f"writer {writer} {_trouble(looked)} for {now - since:.1f} s"
+        for reader in memory.eligible:
+            if seen[reader].answers and seen[reader].in_recovery:
+                return Action("fail over", reader, why, since)
+        return Action(
+            "restart writer", writer, f"{why}; no reader has every acknowledged commit", since
+        )
+    for reader in state.readers:
+        looked = seen[reader.name]
+        if looked.answers and looked.in_recovery and reader.name in seen[writer].replicas:
+            memory.reader_lost_since.pop(reader.name, None)
+            continue
+        since = memory.reader_lost_since.setdefault(reader.name, now)
+        if now - since >= window:
+            why = f"reader {reader.name} {_trouble(looked)} for {now - since:.1f} s"
+            return Action("rejoin reader", reader.name, why, since)
+    for name in set(memory.service_lost_since) - set(services or {}):
+        del memory.service_lost_since[name]  # taken off record (stopped on purpose) meanwhile
+    for name, ok in (services or {}).items():
+        if ok:
+            memory.service_lost_since.pop(name, None)
+            continue
+        since = memory.service_lost_since.setdefault(name, now)
+        if now - since >= window:
+            return Action("restart service", name, f"{name} down for {now - since:.1f} s", since)
+    return None
+
+
+def _trouble(looked: Seen) -> str:
+    if not looked.alive:
+        return "is down"
+    if not looked.answers:
+        return "has not answered"
+    return "is not replicating"
+
+
+class ControlPlane:
+    """The loop: watch, decide, do; and say what it is doing."""
+
+    def __init__(self, state: StackState) -> None:
+        self.state = state
+        self.memory = Memory()
+        self.phase: Phase = "watching"
+        self.detail = ""
+        self.since = time.time()
+        self.detection = state.control_plane.detection_seconds
+        self.written = threading.Lock()
+
+    def tick(self) -> None:
+        state = self.state
+        state.refresh()
+        busy = cluster.holder(state)
+        if busy:  # someone else's failover or repair: its outage is not ours to end
+            self.memory.forget()
+            self.say("waiting", f"{busy} holds the cluster")
+            return
+        seen = {name: watch(state, name) for name in state.nodes}
+        # Only a service whose pid is on record: one that `sandbox` stopped (or killed as a
+        # drill's announced fault) is not running by choice.
+        services = {
+            name: process.passes(functools.partial(service.healthy, state))
+            for name, service in SERVICES.items()
+            if name in state.pids
+        }
+        action = decide(state, seen, self.memory, time.time(), services)
+        if action is None:
+            if self.memory.writer_lost_since:
+                self.say("writer lost", f"{state.writer.name} not answering")
+            else:
+                self.say("watching", "")
+            return
+        try:
+            with cluster.exclusive(state, "the control plane", wait=False):
+                if state.writer.name == self.memory.writer:  # nobody failed over meanwhile
+                    self.act(action)
+        except cluster.Busy:
+            pass
+        self.memory.forget()
+
+    def act(self, action: Action) -> None:
+        state = self.state
+        old = state.writer.name
+        if action.kind == "fail over":
+            events.record(state, "writer-lost", action.why, node=old, since=action.since)
+            self.say("failing over", f"{old} -> {action.node}")
+            cluster.take_over(state, action.node, state.control_plane.pause_seconds, action.why)
+            self.say("rejoining", f"{old} as a reader")
+            cluster.rejoin_as_reader(state, old)
+        elif action.kind == "restart writer":
+            events.record(state, "writer-lost", action.why, node=old, since=action.since)
+            self.say("repairing", f"restarting the writer {old} in place")
+            restart_writer(state, old)
+        elif action.kind == "rejoin reader":
+            events.record(state, "reader-lost", action.why, node=action.node, since=action.since)
+            self.say("rejoining", f"{action.node} as a reader")
+            rejoin_reader(state, action.node)
+        else:
+            events.record(state, "service-lost", action.why, node=action.node, since=action.since)
+            self.say("repairing", f"restarting {action.node}")
+            service = SERVICES[action.node]
+            service.stop(state)  # whatever is left of it: a frozen process goes first
+            service.start(state)
+            state.save()
+            events.record(state, "service-restarted", f"{action.node} restarted")
+
+    def say(self, phase: Phase, detail: str) -> None:
+        """Say what it is doing; the phase's start is kept while it lasts."""
+        if (phase, detail) != (self.phase, self.detail):
+            self.phase, self.detail, self.since = phase, detail, time.time()
+            print(f"{phase}{': ' if detail else ''}{detail}", flush=True)
+        self.beat()
+
+    def beat(self) -> None:
+        """Write the status file (atomically) with a fresh heartbeat: from each tick, and from
+        a thread every second, so a long rejoin or clone never looks like a dead control plane.
+
+        ``eligible``: the readers it would promote if the writer were lost now, for `sandbox
+        failover` to ask and a test to wait for."""
+        with self.written:
+            report = {
+                "phase": self.phase,
+                "detail": self.detail,
+                "since": self.since,
+                "heartbeat": time.time(),
+                "writer": self.memory.writer,  # not the state: another thread may be changing it
+                "eligible": list(self.memory.eligible),
+                "detection_seconds": self.detection,
+            }
+            target = status_path(self.state)
+            tmp = target.with_suffix(".tmp")
+            tmp.write_text(json.dumps(report))
+            tmp.replace(target)
+
+
+def restart_writer(state: StackState, name: str) -> None:
+    """Fence the writer, then start it again on its own data (crash recovery replays its WAL)."""
+    cluster.fence(state, name, f"writer {name} is restarted in place")
+    cluster.clear_stale_lock(state, name)
+    PostgresNode(name).start(state)
+    state.save()
+    with contextlib.suppress(psycopg.OperationalError):  # a proxy that is down gets it later
+        cluster.repoint_proxy(state)
+    events.record(state, "writer-restarted", f"writer {name} restarted in place")
+
+
+def rejoin_reader(state: StackState, name: str) -> None:
+    """Fence a reader in trouble (dead, frozen, cut off, not replicating) and start it again
+    as one, after the writer let go of whatever is left of its stream to the old one."""
+    cluster.kill_node(state, name)
+    with contextlib.suppress(psycopg.Error):  # a writer that is down too: nothing to end
+        database.end_streams_to(state, name)
+    cluster.rejoin_as_reader(state, name, was_reader=True)
+
+
+def status_path(state: StackState) -> Path:
+    return state.path("control-plane.json")
+
+
+def status(state: StackState) -> dict[str, Any] | None:
+    """What the control plane last said it was doing; None if it never said anything."""
+    try:
+        return json.loads(status_path(state).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def describe(said: dict[str, Any]) -> str:
+    """Its status in one line, for `sandbox status` and the dashboard alike."""
+    since = time.strftime("%H:%M:%S", time.localtime(said["since"]))
+    detail = f" ({said['detail']})" if said.get("detail") else ""
+    return f"control plane: {said['phase']}{detail} since {since}"
+
+
+@dataclass
+class ControlPlaneService(Component):
+    """The control plane as a stack component: a ``python -m sandbox.standins.control_plane``
+    process, which watches what is already there."""
+
+    name: str = "control-plane"
+    title = "the control plane"
+
+    def command(self, state: StackState) -> process.Command:
+        return process.module_command(
+            "sandbox.standins.control_plane", state.run_dir, "control-plane"
+        )
+
+    def ready(self, state: StackState, since: float) -> bool:
+        return (status(state) or {}).get("heartbeat", 0) >= since  # a beat of this start's
+
+    def healthy(self, state: StackState) -> bool:
+        said = status(state) or {}
+        # Its heartbeat, not its pid: in a container its pid is the container's own.
+        return (
+            runtime.alive(state, self.name)
+            and time.time() - said.get("heartbeat", 0) < STALE_SECONDS
+        )
+
+
+def main() -> None:
+    state = load(Path(os.environ["SANDBOX_RUN_DIR"]))
+    plane = ControlPlane(state)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    events.record(
+        state,
+        "control-plane-started",
+        f"control plane watching (detection window {state.control_plane.detection_seconds:g} s)",
+    )
+    print(f"watching {', '.join(state.nodes)}", flush=True)
+
+    def heartbeat() -> None:
+        while not stopping:
+            with contextlib.suppress(Exception):
+                plane.beat()
+            time.sleep(1.0)
+
+    threading.Thread(target=heartbeat, name="heartbeat", daemon=True).start()
+    while not stopping:
+        try:
+            plane.tick()
+        except Exception as error:  # logged, and tried again: the control plane must not die
+            print(f"tick failed: {type(error).__name__}: {error}", flush=True)
+            plane.memory.forget()
+        time.sleep(TICK_SECONDS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Secrets Manager holds the database credentials, in the JSON shape RDS itself stores."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sandbox.platform.state import StackState
+
+SECRET_NAME = "sandbox/orders-db"
+
+
+def rds_secret(state: StackState) -> dict[str, Any]:
+    """The secret as RDS writes it; host and port are the proxy's, where clients connect."""
+    return {
+        "engine": "postgres",
+        "host": state.peer_host("proxy"),
+        "port": state.ports["proxy"],
+        "username": state.db_user,
+        "password": state.db_password,
+        "dbname": state.db_name,
+        "dbClusterIdentifier": "sandbox-cluster",
+    }
+
+
+def ensure_secret(secretsmanager: Any, state: StackState) -> str:
+    """Create (or update) the DB secret; returns its ARN."""
+    value = json.dumps(rds_secret(state))
+    try:
+        return secretsmanager.create_secret(Name=SECRET_NAME, SecretString=value)["ARN"]
+    except secretsmanager.exceptions.ResourceExistsException:
+        return secretsmanager.put_secret_value(SecretId=SECRET_NAME, SecretString=value)["ARN"]
