@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from dashboard import jobs
+from sandbox.drills import chaos
 from sandbox.drills import drill as drills
 from sandbox.ops import dlq, failover, faults, traffic
 from sandbox.ops.dlq import Parked
@@ -100,6 +101,67 @@ def run_drill(state: StackState, fault: str, path: str, count: int, rate: float)
         return f"drill ({fault}, {path}) done: {lost} lost, RTO {report.rto_seconds} s"
 
     return jobs.start(f"drill ({fault}, {path}, {count} at {rate:g}/s)", work)
+
+
+#: A chaos run from the page is a few minutes long at most: a longer one is the CLI's.
+CHAOS_MAX_MINUTES = 10.0
+#: Faults a run started here cannot make: the page's own process runs it (a job's thread), and
+#: would end with it.
+NOT_FROM_THE_PAGE = ("dashboard-killed",)
+
+
+def chaos_kinds(state: StackState) -> tuple[str, ...]:
+    """The kinds a chaos run started from the page may draw from."""
+    return tuple(k for k in chaos.kinds_on(state.runtime) if k not in NOT_FROM_THE_PAGE)
+
+
+def run_chaos(
+    state: StackState,
+    minutes: float,
+    rate: float,
+    interval: float,
+    seed: int,
+    kinds: list[str] | None = None,
+) -> jobs.Job:
+    """`sandbox chaos`, in the background and a few minutes long; its faults are cluster events
+    ("fault"), which the charts mark, and its report goes to ``chaos.json``."""
+    if not 0 < minutes <= CHAOS_MAX_MINUTES:
+        raise ValueError(f"a run from the page lasts at most {CHAOS_MAX_MINUTES:g} minutes")
+    chosen = list(chaos_kinds(state) if kinds is None else kinds)
+    refused = [k for k in chosen if k in NOT_FROM_THE_PAGE]
+    if refused:
+        raise ValueError(f"{', '.join(refused)}: the page would end its own run (use the CLI)")
+    chaos.check(minutes, rate, interval)
+    chaos.check_kinds(chosen, state.runtime)
+
+    def work(job: jobs.Job) -> str:
+        job.note(step="checking that the stack is whole")
+
+        def progress(step: str, info: dict[str, Any]) -> None:
+            if step == "live":
+                depth = "?" if info["depth"] is None else info["depth"]
+                committed = "?" if info["committed"] is None else info["committed"]
+                job.note(
+                    step=f"fault {info['faults_done']}/{info['faults_planned']}: "
+                    f"{info['fault'] or 'none now'}; queue {depth}; acknowledged "
+                    f"{info['acknowledged']}, committed {committed}"
+                )
+            elif step == "draining":
+                job.note(step="traffic stopped: draining, then the account")
+
+        report = chaos.run(state, seed, minutes, rate, interval, chosen, progress=progress)
+        done = report.account
+        said = (
+            f"{len(report.faults)} fault(s); {done.acknowledged if done else '?'} acknowledged, "
+            f"{done.committed_once if done else '?'} committed once, "
+            f"{done.in_dlq if done else '?'} in the DLQ, {done.lost if done else '?'} lost, "
+            f"{done.duplicates if done else '?'} duplicates"
+        )
+        if not report.ok:
+            raise RuntimeError(f"{said}: {'; '.join(report.problems)}")
+        return f"{said}; whole at the end"
+
+    return jobs.start(f"chaos (seed {seed}, {minutes:g} min at {rate:g}/s)", work)
 
 
 def redrive(state: StackState) -> str:

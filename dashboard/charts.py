@@ -129,7 +129,21 @@ def _timeline(
             tooltip=["message:N", alt.Tooltip("time:T", format="%H:%M:%S.%L")],
         )
     )
-    return alt.layer(lines, rules).resolve_scale(color="independent").properties(height=HEIGHT)
+    layers = [lines, rules]
+    named = [e for e in marked if e["event"] == "fault" and e.get("fault")]
+    if named:  # a fault nobody announced (`sandbox fault`, a chaos run's): its name on its rule
+        labels = pd.DataFrame(
+            {
+                "time": pd.to_datetime([e["epoch"] for e in named], unit="s", utc=True),
+                "fault": [e["fault"] for e in named],
+            }
+        )
+        layers.append(
+            alt.Chart(labels)
+            .mark_text(align="left", baseline="top", dx=3, dy=2, angle=0, fontSize=10)
+            .encode(x=x, y=alt.value(0), text="fault:N", color=alt.value(MARKED["fault"]))
+        )
+    return alt.layer(*layers).resolve_scale(color="independent").properties(height=HEIGHT)
 
 
 def _iso(epoch: float) -> str:

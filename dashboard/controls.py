@@ -26,6 +26,7 @@ def sidebar(state: StackState) -> None:
         _traffic()
         _failover()
         _drill(state)
+        _chaos(state)
         _dlq()
 
 
@@ -116,6 +117,33 @@ def _run_drill(state: StackState) -> Job:
         session["drill_path"],
         int(session["drill_count"]),
         session["drill_rate"],
+    )
+
+
+def _chaos(state: StackState) -> None:
+    st.header("Chaos")
+    st.caption(
+        "Traffic and an unannounced fault every interval, drawn at random (the seed repeats "
+        "a run); each marked on the charts. Then every order accounted for."
+    )
+    possible = actions.chaos_kinds(state)  # as the page was drawn: the runtime never changes
+    st.multiselect("faults to draw from", possible, default=list(possible), key="chaos_kinds")
+    st.number_input("minutes", 0.5, actions.CHAOS_MAX_MINUTES, 3.0, 0.5, key="chaos_minutes")
+    st.number_input("seconds between faults", 10.0, 300.0, 30.0, 5.0, key="chaos_interval")
+    st.number_input("rate (orders/s)", 1.0, 100.0, 20.0, 5.0, key="chaos_rate")
+    st.number_input("seed", 0, 1_000_000, 1, 1, key="chaos_seed")
+    _button("Start chaos run", "chaos", _run_chaos, type="primary")
+
+
+def _run_chaos(state: StackState) -> Job:
+    session = st.session_state
+    return actions.run_chaos(
+        state,
+        session["chaos_minutes"],
+        session["chaos_rate"],
+        session["chaos_interval"],
+        int(session["chaos_seed"]),
+        list(session["chaos_kinds"]),
     )
 
 

@@ -1,7 +1,9 @@
-"""`sandbox drill`, `demo`, `events`: the proof, counted, and what the cluster said meanwhile."""
+"""`sandbox drill`, `demo`, `chaos`, `events`: the proof, counted, and what the cluster said
+meanwhile."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sandbox.cli.app import RegionOption, StackOption, TargetOption, app, check_target, console
+from sandbox.drills import chaos as chaos_runs
 from sandbox.drills import drill as drills
 from sandbox.drills.targets.aws import DEFAULT_REGION, AwsTarget
 from sandbox.ops.load import PATIENT, ClientPolicy
@@ -240,3 +243,159 @@ def events_cmd() -> None:
     for event in events.read(load()):
         table.add_row(event["time"], event["code"], event["message"])
     console.print(table)
+
+
+@app.command()
+def chaos(
+    minutes: Annotated[
+        float,
+        typer.Option(min=0.1, max=chaos_runs.MAX_MINUTES, help="How long the traffic runs"),
+    ] = 5.0,
+    rate: Annotated[
+        float, typer.Option(min=0.1, max=chaos_runs.MAX_RATE, help="Orders per second")
+    ] = 20.0,
+    interval: Annotated[
+        float,
+        typer.Option(
+            min=chaos_runs.MIN_INTERVAL_SECONDS,
+            max=chaos_runs.MAX_MINUTES * 60,
+            help="Seconds between faults (each moved by up to a fifth of it; later if the "
+            "stack is not whole again yet)",
+        ),
+    ] = 30.0,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="The same seed gives the same faults in the same order (default: "
+            "a random one, printed)"
+        ),
+    ] = None,
+    fault_kinds: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--faults",
+            help="Kinds to draw from, comma-separated or repeated (default: every kind this "
+            "stack can take)",
+        ),
+    ] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
+) -> None:
+    """Steady traffic through the API and an unannounced fault every --interval seconds; then
+    an exact account of every order. Exit 1 on any loss or duplicate, or a stack not whole."""
+    state = load()
+    possible = chaos_runs.kinds_on(state.runtime)
+    kinds = [k.strip() for value in fault_kinds or [] for k in value.split(",") if k.strip()]
+    try:
+        chosen = chaos_runs.check_kinds(kinds or possible, state.runtime)
+        chaos_runs.check(minutes, rate, interval)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    seed = random.randrange(1_000_000) if seed is None else seed
+    plan = chaos_runs.schedule(seed, minutes, interval, chosen)
+    console.print(
+        f"chaos: {minutes:g} min of orders at {rate:g}/s, {len(plan)} unannounced fault(s) about "
+        f"{interval:g} s apart, seed {seed}, drawn from {', '.join(chosen)}",
+        soft_wrap=True,
+    )
+    with console.status("checking that the stack is whole") as status:
+
+        def on(step: str, info: dict) -> None:
+            if step == "live":
+                status.update(_live_line(info))
+            elif step == "fault":
+                row = info["row"]
+                console.print(
+                    f"fault {row.index}/{info['of']} at {row.at_s:.1f} s: {row.fault} "
+                    f"({', '.join(row.hit)})",
+                    soft_wrap=True,
+                )
+            elif step == "whole":
+                row = info["row"]
+                console.print(
+                    f"  whole again after {row.whole_after_s} s"
+                    if row.whole_after_s is not None
+                    else f"  [red]not whole within {chaos_runs.WHOLE_BOUND_SECONDS:.0f} s[/red]"
+                    f"{f': {row.note}' if row.note else ''}",
+                    soft_wrap=True,
+                )
+            elif step == "draining":
+                status.update("traffic stopped: waiting for the queue to drain, then accounting")
+
+        try:
+            report = chaos_runs.run(state, seed, minutes, rate, interval, chosen, progress=on)
+        except chaos_runs.Interrupted as stopped:
+            console.print(stopped.summary, soft_wrap=True)
+            raise typer.Exit(130) from None
+    _print_chaos(report)
+    if json_file:
+        json_file.write_text(report.to_json())
+        console.print(f"report written to {json_file}")
+    if not report.ok:
+        console.print(f"[red]FAILED: {'; '.join(report.problems)}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _live_line(info: dict) -> str:
+    """The one line a run keeps rewriting: the fault now, queue depth, acknowledged and
+    committed so far."""
+    now = info["fault"] or "no fault"
+    depth = "?" if info["depth"] is None else info["depth"]
+    committed = "?" if info["committed"] is None else info["committed"]
+    return (
+        f"{info['elapsed']:.0f} s - fault {info['faults_done']}/{info['faults_planned']}: {now}"
+        f" - queue {depth} - acknowledged {info['acknowledged']}, committed {committed}"
+        f", client errors {info['errors']}"
+    )
+
+
+def _print_chaos(report: chaos_runs.ChaosReport) -> None:
+    table = Table(
+        "#",
+        "at (s)",
+        "fault",
+        "hit",
+        "whole again after (s)",
+        "client errors",
+        "retried",
+        title=f"chaos: seed {report.seed}, {report.minutes:g} min at {report.rate:g}/s, "
+        f"{report.replication} replication, orders {report.prefix}-*",
+    )
+    for row in report.faults:
+        table.add_row(
+            str(row.index),
+            "-" if row.at_s is None else f"{row.at_s:.1f}",
+            row.fault,
+            ", ".join(row.hit),
+            "[red]not whole[/red]" if row.whole_after_s is None else f"{row.whole_after_s:.1f}",
+            str(row.client_errors),
+            str(row.retried),
+        )
+    console.print(table)
+    for row in report.faults:
+        if row.note:
+            console.print(f"[dim]fault {row.index}: {row.note}[/dim]", soft_wrap=True)
+    done = report.account
+    if done is None:
+        return
+    counts = Table("", "orders", title="every order, one by one (a retried order is one order)")
+    for label, value in (
+        ("sent", done.sent),
+        ("acknowledged", done.acknowledged),
+        ("committed once", done.committed_once),
+        ("committed twice+", done.duplicates),
+        ("in the DLQ", done.in_dlq),
+        ("still queued", done.still_queued),
+        ("LOST (acknowledged, not stored)", done.lost),
+        ("client errors (after retries)", done.client_errors),
+        ("errored but committed", done.errored_but_committed),
+        ("retried by the client", done.retried),
+        ("rows no request sent", done.unexpected),
+    ):
+        counts.add_row(label, str(value))
+    console.print(counts)
+    console.print(
+        f"peak queue depth: {report.peak_queue_depth};  drained: "
+        f"{'yes' if report.drained else 'no (bound passed)'};  whole at the end: "
+        + ("yes" if report.whole_at_end else f"[red]no: {'; '.join(report.not_whole)}[/red]"),
+        soft_wrap=True,
+    )

@@ -251,12 +251,12 @@ def run_on(
         say("settling", {})
         budget = settle_timeout or max(SETTLE_BOUND_SECONDS, count / rate * 2)
         acked = {s.order_id for ledger in ledgers.values() for s in ledger if s.accepted}
-        drained_at = _settle(target, prefix, budget, acked)
+        drained_at = settle(target, prefix, budget, acked)
         redriven = 0
         if redrive and "queue" in paths and target.dlq_depth():
             say("redriving", {})
             redriven = target.redrive()
-            drained_at = _settle(target, prefix, budget, acked)
+            drained_at = settle(target, prefix, budget, acked)
         sampler.stop()
         rows = target.committed(prefix)
         parked = target.parked()
@@ -277,7 +277,7 @@ def run_on(
             else round(drained_at - max(traffic_done, recovered_at or 0), 3),
             redriven=redriven,
             paths=[
-                _account(p, ledgers[p], rows, parked, in_queue, fault_at, f"{prefix}-{p}-")
+                account(p, ledgers[p], rows, parked, in_queue, fault_at, f"{prefix}-{p}-")
                 for p in paths
             ],
             events=seen,
@@ -330,7 +330,7 @@ def _paths(target: Target, path: str) -> list[str]:
     return [path]
 
 
-def _settle(target: Target, prefix: str, timeout: float, acked: set[str]) -> float | None:
+def settle(target: Target, prefix: str, timeout: float, acked: set[str]) -> float | None:
     """Until the queue is empty and every acknowledged order has committed; returns when, or
     None at the bound.
 
@@ -390,7 +390,7 @@ def _rto(
     return round(min(after) - fault_at, 3) if after else None
 
 
-def _account(
+def account(
     path: str,
     ledger: list[Sent],
     rows: dict[str, Commit],

@@ -513,7 +513,7 @@ def sent(order_id: str, status: int = 202, at: float = T0) -> Sent:
 def test_ids_without_timestamps_still_balance_but_give_no_latency_or_rto() -> None:
     ledger = [sent("o-1"), sent("o-2"), sent("o-3"), sent("o-4", status=503)]
     rows = {"o-1": Commit(), "o-4": Commit()}
-    report = drill._account("queue", ledger, rows, {"o-2"}, 1, fault_at=T0)
+    report = drill.account("queue", ledger, rows, {"o-2"}, 1, fault_at=T0)
     assert (report.committed_once, report.in_dlq, report.queued, report.lost) == (1, 1, 1, 0)
     assert report.errored_but_committed == 1
     assert report.balanced
@@ -528,7 +528,7 @@ def test_with_timestamps_rto_is_the_first_commit_after_recovery() -> None:
         "later": Commit(accepted_at=T0 + 2, committed_at=T0 + 14),
     }
     assert drill._rto(rows, T0, T0 + 10) == 12.5
-    report = drill._account("direct", [sent(k) for k in rows], rows, set(), 0, fault_at=T0)
+    report = drill.account("direct", [sent(k) for k in rows], rows, set(), 0, fault_at=T0)
     assert report.latency_ms["p50"] == 11500.0  # the median: "after", accepted -> committed
 
 

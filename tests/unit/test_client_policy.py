@@ -113,7 +113,7 @@ def test_the_guidances_check_passes_where_a_duplicate_hides_a_lost_order() -> No
     rows add up to the requests, so the guidance's check passes; the account says lost 1."""
     ledger = [Sent(f"o{i}", 202, 100.0 + i, 100.5 + i) for i in range(3)]
     rows = {"o0": Commit(rows=2), "o1": Commit(rows=1)}
-    report = drill._account("queue", ledger, rows, set(), 0, fault_at=101.0)
+    report = drill.account("queue", ledger, rows, set(), 0, fault_at=101.0)
     assert (report.committed_once, report.duplicates, report.lost) == (1, 1, 1)
     assert report.rows_written == 3 and report.guidance_check
     assert report.balanced  # every acknowledged order placed: one of them as lost
@@ -121,9 +121,9 @@ def test_the_guidances_check_passes_where_a_duplicate_hides_a_lost_order() -> No
 
 def test_the_guidances_check_fails_when_rows_are_missing_and_counts_the_dlq() -> None:
     ledger = [Sent(f"o{i}", 202, 100.0, 100.1) for i in range(3)]
-    lost = drill._account("queue", ledger, {"o0": Commit()}, {"o1"}, 0, fault_at=None)
+    lost = drill.account("queue", ledger, {"o0": Commit()}, {"o1"}, 0, fault_at=None)
     assert (lost.rows_written, lost.in_dlq, lost.guidance_check) == (1, 1, False)
-    parked = drill._account("queue", ledger, {"o0": Commit()}, {"o1", "o2"}, 0, fault_at=None)
+    parked = drill.account("queue", ledger, {"o0": Commit()}, {"o1", "o2"}, 0, fault_at=None)
     assert parked.guidance_check and parked.lost == 0
 
 
@@ -133,7 +133,7 @@ def test_the_client_sees_its_own_wait_and_the_retries_are_counted() -> None:
         Sent("o1", 202, 100.0, 106.0, attempts=2),
         Sent("o2", 0, 100.0, 105.0, "ReadTimeout", attempts=2),
     ]
-    report = drill._account("direct", ledger, {"o0": Commit(), "o1": Commit()}, set(), 0, None)
+    report = drill.account("direct", ledger, {"o0": Commit(), "o1": Commit()}, set(), 0, None)
     assert report.retried == 2 and report.client_errors == 1
     assert report.client_wait_ms["p50"] == pytest.approx(3100.0)  # acknowledged ones only
 
@@ -164,6 +164,6 @@ def test_a_row_the_ledger_never_sent_unbalances_the_account() -> None:
     """What the counts alone cannot show: an answer the ledger dropped, its order stored."""
     ledger = [Sent("d-queue-000000", 202, 100.0, 100.1)]
     rows = {"d-queue-000000": Commit(), "d-queue-000001": Commit(), "d-direct-000000": Commit()}
-    report = drill._account("queue", ledger, rows, set(), 0, None, ids="d-queue-")
+    report = drill.account("queue", ledger, rows, set(), 0, None, ids="d-queue-")
     assert report.unexpected == 1 and not report.balanced  # the other path's row is not ours
-    assert drill._account("queue", ledger, rows, set(), 0, None, ids="x-").balanced
+    assert drill.account("queue", ledger, rows, set(), 0, None, ids="x-").balanced
