@@ -231,10 +231,10 @@ def status(
             f"({profiles.named(report['consumer']).what})",
             soft_wrap=True,
         )
-    if report["lost_with_localstack"]:
+    if report["restored_with_localstack"]:
         console.print(
-            f"[red]{report['lost_with_localstack']} acknowledged order(s) died with "
-            "LocalStack[/red] (it keeps queues in memory; ids in .run/lost-with-localstack.log)",
+            f"{report['restored_with_localstack']} acknowledged order(s) restored from the "
+            "queue's journal after LocalStack died with them (`sandbox events`)",
             soft_wrap=True,
         )
 

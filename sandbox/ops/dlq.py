@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 
 from sandbox.platform.state import StackState
 from sandbox.standins import localstack
-from sandbox.standins.sqs import arn, depth, snapshot
+from sandbox.standins.aws_lambda.logs import failures
+from sandbox.standins.sqs import arn, depth, journal, snapshot
 
 Method = Literal["auto", "move-task", "manual"]
 PEEK_LIMIT = 1000
@@ -39,23 +40,6 @@ class Parked:
     last_error: str  # locally the consumer's; on AWS where to find it (SQS does not keep it)
     body: str = field(repr=False)
     attributes: dict[str, str] = field(repr=False)
-
-
-def failures(state: StackState) -> dict[str, dict[str, Any]]:
-    """The consumer's last failure per order id: its receive count, error and time."""
-    latest: dict[str, dict[str, Any]] = {}
-    try:
-        lines = state.path("logs", "consumer.log").read_text().splitlines()
-    except FileNotFoundError:
-        return latest
-    for line in lines:
-        if '"order failed"' in line:
-            try:
-                entry = json.loads(line)
-            except ValueError:  # a line cut short by a process killed mid-write
-                continue
-            latest[entry["order_id"]] = entry
-    return latest
 
 
 def peek(state: StackState) -> list[Parked]:
@@ -121,6 +105,7 @@ def redrive(
     """
     if method not in ("auto", "move-task", "manual"):
         raise ValueError("method must be auto, move-task or manual")
+    journal.mark(state.run_dir, "redriven")  # what was parked goes back: a restore knows
     if method == "move-task" or (method == "auto" and not state.queue.fifo):
         try:
             return _move_task(state, timeout), "move-task"
@@ -191,5 +176,6 @@ def purge(state: StackState) -> int:
     """Delete every DLQ message; returns how many there were."""
     sqs = localstack.client(state, "sqs")
     count = depth(sqs, state.dlq_url).total
+    journal.mark(state.run_dir, "purged")  # thrown away on purpose: a restore does not bring it
     sqs.purge_queue(QueueUrl=state.dlq_url)
     return count

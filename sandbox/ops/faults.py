@@ -48,6 +48,7 @@ class Unannounced:
 
 
 WRITER_BACK = ("failover-completed", "writer-restarted")
+SERVICE_BACK = ("service-restarted",)
 UNANNOUNCED = {
     "writer-killed": Unannounced(
         "writer", signal.SIGKILL, "SIGKILL the writer, as an OOM kill would", WRITER_BACK
@@ -58,14 +59,28 @@ UNANNOUNCED = {
     "reader-killed": Unannounced(
         "reader", signal.SIGKILL, "SIGKILL the reader", ("reader-rejoined",)
     ),
-    "proxy-killed": Unannounced(
-        "proxy", signal.SIGKILL, "SIGKILL PgBouncer", ("service-restarted",)
-    ),
+    "proxy-killed": Unannounced("proxy", signal.SIGKILL, "SIGKILL PgBouncer", SERVICE_BACK),
     "consumer-killed": Unannounced(
-        "consumer", signal.SIGKILL, "SIGKILL the consumer runner", ("service-restarted",)
+        "consumer", signal.SIGKILL, "SIGKILL the consumer runner", SERVICE_BACK
     ),
     "control-plane-killed": Unannounced(
-        "control-plane", signal.SIGKILL, "SIGKILL the control plane (`make up` restarts it)"
+        "control-plane",
+        signal.SIGKILL,
+        "SIGKILL the control plane (its keeper, or the engine, restarts it)",
+        SERVICE_BACK,
+    ),
+    "api-killed": Unannounced("api", signal.SIGKILL, "SIGKILL the API gateway", SERVICE_BACK),
+    "localstack-killed": Unannounced(
+        "aws",
+        signal.SIGKILL,
+        "SIGKILL LocalStack (SQS): the queue comes back from its journal",
+        ("queue-restored",),
+    ),
+    "dashboard-killed": Unannounced(
+        "dashboard", signal.SIGKILL, "SIGKILL the dashboard", SERVICE_BACK
+    ),
+    "keeper-killed": Unannounced(
+        "keeper", signal.SIGKILL, "SIGKILL the control plane's keeper (native)", SERVICE_BACK
     ),
     "writer-partitioned": Unannounced(
         "writer",
@@ -91,6 +106,8 @@ def refusal(fault: str, runtime: str) -> str | None:
             f"{fault} needs a network between the servers: natively they share the host's "
             "loopback; start the Compose profile (make up PROFILE=compose)"
         )
+    if fault == "keeper-killed" and runtime != "native":
+        return "keeper-killed: on the Compose profile the engine keeps the control plane running"
     return None
 
 

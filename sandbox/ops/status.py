@@ -8,8 +8,7 @@ from sandbox import stack
 from sandbox.platform import runtime
 from sandbox.platform.state import StackState
 from sandbox.standins import cloudwatch, control_plane
-from sandbox.standins.api_gateway import acknowledged
-from sandbox.standins.aurora import database
+from sandbox.standins.aurora import database, events
 from sandbox.standins.dashboard import dashboard_url
 
 
@@ -70,5 +69,15 @@ def collect(state: StackState) -> dict[str, Any]:
         "alarms": alarm_states,
         "control_plane": control_plane.status(state),
         "control_plane_healthy": healthy.get("control-plane", False),
-        "lost_with_localstack": acknowledged.lost_so_far(state.run_dir),
+        "restored_with_localstack": restored_so_far(state),
     }
+
+
+def restored_so_far(state: StackState) -> int:
+    """How many acknowledged orders the SQS stand-in's journal put back into a LocalStack that
+    had died with them queued (or parked), in this stack's life."""
+    return sum(
+        event.get("to_queue", 0) + event.get("to_dlq", 0)
+        for event in events.read(state)
+        if event["event"] == "queue-restored"
+    )

@@ -46,6 +46,10 @@ Fault = Literal[
     "proxy-killed",
     "consumer-killed",
     "control-plane-killed",
+    "api-killed",
+    "localstack-killed",
+    "dashboard-killed",
+    "keeper-killed",
     # unannounced, Compose only: a server cut off the network while it runs
     "writer-partitioned",
     "reader-partitioned",

@@ -18,7 +18,7 @@ import shutil
 import signal
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sandbox.platform import compose, network, process, runtime
@@ -36,18 +36,16 @@ from sandbox.spec.choices import RuntimeName
 from sandbox.spec.errors import StackError
 from sandbox.spec.event_source import RunnerSettings
 from sandbox.spec.queue import QueueSettings
-from sandbox.standins import cloudwatch, cognito, control_plane, localstack
-from sandbox.standins.api_gateway import acknowledged
+from sandbox.standins import cognito, control_plane, localstack, resources
 from sandbox.standins.api_gateway.component import GatewayService
-from sandbox.standins.aurora import cluster, database
+from sandbox.standins.aurora import cluster, database, events
 from sandbox.standins.aurora.database import PostgresNode
 from sandbox.standins.aws_lambda.component import ConsumerRunner
 from sandbox.standins.control_plane import ControlPlaneService
 from sandbox.standins.dashboard import Dashboard
 from sandbox.standins.localstack import LocalStack
 from sandbox.standins.rds_proxy import Proxy
-from sandbox.standins.secrets_manager import ensure_secret
-from sandbox.standins.sqs import depth, ensure_queues
+from sandbox.standins.sqs import depth
 
 DEFAULT_PORTS = {
     "n1": 15432,
@@ -197,7 +195,7 @@ def provision(state: StackState) -> None:
 
 #: What `repair` does about each component that is down, in words for its report.
 REPAIRS = {
-    "aws": "restarting LocalStack and provisioning the queue, DLQ, alarm and secret again",
+    "aws": "restarting LocalStack, its queue and DLQ restored from the journal",
     "proxy": "restarting PgBouncer, pointed at the writer",
     "api": "restarting the API gateway",
     "consumer": "restarting the consumer runner",
@@ -212,9 +210,8 @@ def repair(state: StackState, report: Report = print) -> list[str]:
     The queue, the DLQ and the database are left as they are. A node is repaired under the
     cluster lock, as the control plane repairs it, so the two never race: a writer restarts in
     place on its own data, a reader rejoins (pg_rewind, or a clone). LocalStack keeps its
-    queues in memory, so a restarted one has lost whatever was queued in it: counted from the
-    API's own record of what it acknowledged (`sandbox.standins.api_gateway.acknowledged`),
-    and said, never hidden.
+    queues in memory: a restarted one gets back every acknowledged message that was not
+    committed, from the SQS stand-in's journal (`sandbox.standins.sqs.restore`).
     """
     repaired = []
     found = health(state)
@@ -252,24 +249,17 @@ def repair(state: StackState, report: Report = print) -> list[str]:
 
 
 def _repair_localstack(state: StackState, report: Report) -> None:
-    """Start LocalStack again and provision it anew; count and say what died with it."""
+    """Start LocalStack again; what it held comes back from the SQS stand-in's journal."""
     report(f"repairing aws: {REPAIRS['aws']}")
     item = LocalStack()
     item.stop(state)
-    lost = acknowledged.settle_lost(state)  # before it is back: no 202 can come meanwhile
     item.start(state)
     item.wait(state)
-    _provision(state)
+    restored = resources.provision(state)
     state.save()
-    for client in ("api", "consumer"):  # their functions' environment names the secret,
-        if client in state.pids:  # whose ARN is new: they start again
-            report(f"restarting {client}: the DB secret was created again")
-            restart(state, client)
-    report(
-        f"LocalStack keeps its queues in memory: {len(lost)} acknowledged order(s) were "
-        "queued in it (or in its DLQ) and are gone with it; their ids are in "
-        f"{acknowledged.lost_path(state.run_dir)}"
-    )
+    if restored:
+        events.record(state, "queue-restored", restored.words(), **asdict(restored))
+        report(restored.words())
 
 
 def _has_data(state: StackState) -> bool:
@@ -278,10 +268,7 @@ def _has_data(state: StackState) -> bool:
 
 
 def _provision(state: StackState) -> None:
-    queues = ensure_queues(localstack.client(state, "sqs"), state.queue)
-    state.queue_url, state.dlq_url = queues.url, queues.dlq_url
-    state.secret_id = ensure_secret(localstack.client(state, "secretsmanager"), state)
-    cloudwatch.ensure(localstack.client(state, "cloudwatch"), state)
+    resources.provision(state)
 
 
 def _new_state(options: Options, root: Path) -> StackState:
@@ -384,14 +371,14 @@ def stop_all(state: StackState, report: Report = print) -> None:
         if item.name in state.pids:
             report(f"stopping {item.name}")
             item.stop(state)
-    state.save()
+            state.save()  # off record at once: the control plane restarts what is on record
     runtime.of(state).remove(state, report)
 
 
 def _remove(state: StackState) -> None:
     """Delete the stack's data; keep its logs for a post-mortem."""
     shutil.rmtree(state.data_root, ignore_errors=True)
-    for part in ("state.json", "identity", "localstack"):
+    for part in ("state.json", "identity", "localstack", "sqs"):
         target = Path(state.run_dir, part)
         if target.is_dir():
             shutil.rmtree(target, ignore_errors=True)

@@ -20,12 +20,14 @@ do      `sandbox.standins.aurora.cluster`, under the cluster lock, so a `sandbox
         take another write), promote, repoint and resume the proxy, then rejoin the old writer as
         a reader.
 
-It also restarts the two managed services around the cluster that AWS keeps running for you:
-the proxy (RDS Proxy) and the consumer runner (Lambda's event source mapping), when one has been
-down for the detection window without having been stopped on purpose (its pid is still on
-record: something from outside, a crash or a kill, took it down). The API gateway, LocalStack
-and the dashboard are `make up`'s to repair, as is the control plane itself: while it is down
-the write path goes on, and the queue absorbs a database fault meanwhile.
+It also restarts the managed services around the cluster that AWS keeps running for you: the
+proxy (RDS Proxy), the consumer runner (Lambda's event source mapping), the API gateway,
+LocalStack (SQS, Secrets Manager, CloudWatch: what it held comes back from the SQS stand-in's
+journal, `sandbox.standins.resources`) and the dashboard, when one has died (for
+`SERVICE_DEAD_SECONDS`) or stopped answering (for `SERVICE_SILENT_SECONDS`) without having been
+stopped on purpose: a stop takes its pid off record, a crash or a kill from outside does not.
+Natively its keeper (`sandbox.standins.keeper`) restarts the control plane itself, and it
+restarts the keeper; on the Compose profile the engine's restart policies do both jobs.
 
 While someone else holds the cluster lock (a drill's announced failover, `sandbox failover`),
 it only watches. What it is doing is in ``<run dir>/control-plane.json`` (the phase, since when,
@@ -35,6 +37,7 @@ a heartbeat) for `sandbox status` and the dashboard; what it did is in the clust
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -50,9 +53,14 @@ import psycopg
 from sandbox.platform import process, runtime
 from sandbox.platform.lifecycle import Component
 from sandbox.platform.state import StackState, load
+from sandbox.standins import resources
+from sandbox.standins.api_gateway.component import GatewayService
 from sandbox.standins.aurora import cluster, database, events
 from sandbox.standins.aurora.database import PostgresNode
 from sandbox.standins.aws_lambda.component import ConsumerRunner
+from sandbox.standins.dashboard import Dashboard
+from sandbox.standins.keeper import Keeper
+from sandbox.standins.localstack import LocalStack
 from sandbox.standins.rds_proxy import Proxy
 
 #: Between two looks at the nodes; a frozen node makes a look take `database.ANSWER_SECONDS`.
@@ -60,8 +68,23 @@ TICK_SECONDS = 0.5
 #: A heartbeat older than this means the control plane itself is stuck (health, not a test wait).
 STALE_SECONDS = 60.0
 Phase = Literal["watching", "writer lost", "failing over", "rejoining", "repairing", "waiting"]
-#: The managed services it restarts, by component name.
-SERVICES = {"proxy": Proxy(), "consumer": ConsumerRunner()}
+#: The managed services it restarts, by component name (the keeper: natively only).
+SERVICES: dict[str, Component] = {
+    service.name: service
+    for service in (
+        Proxy(),
+        ConsumerRunner(),
+        GatewayService(),
+        LocalStack(),
+        Dashboard(),
+        Keeper(),
+    )
+}
+#: A service whose process is gone is restarted this soon; one that runs but does not answer
+#: (frozen, or too busy to) after this long, so a slow answer under load is not a restart.
+SERVICE_DEAD_SECONDS = 1.0
+SERVICE_SILENT_SECONDS = 15.0
+Health = Literal["ok", "dead", "silent"]
 
 
 @dataclass(frozen=True)
@@ -98,7 +121,7 @@ class Memory:
 
 @dataclass(frozen=True)
 class Action:
-    kind: Literal["fail over", "restart writer", "rejoin reader", "restart service"]
+    kind: Literal["fail over", "restart writer", "rejoin reader", "restart service", "restore"]
     node: str  # the reader to promote, or the node or service to restart or rejoin
     why: str
     since: float  # when the trouble was first seen
@@ -128,10 +151,12 @@ def decide(
     seen: dict[str, Seen],
     memory: Memory,
     now: float,
-    services: dict[str, bool] | None = None,
+    services: dict[str, Health] | None = None,
+    unrestored: bool = False,
 ) -> Action | None:
-    """What to do about what was seen (nodes by name, ``services`` up or not); updates
-    ``memory``. Pure, no I/O: it is unit-tested on made-up looks."""
+    """What to do about what was seen (nodes by name, ``services`` by health, ``unrestored``:
+    LocalStack answers without the stack's queue); updates ``memory``. Pure, no I/O: it is
+    unit-tested on made-up looks."""
     window = state.control_plane.detection_seconds
     writer = state.writer.name
     if memory.writer != writer:
@@ -163,13 +188,18 @@ def decide(
             return Action("rejoin reader", reader.name, why, since)
     for name in set(memory.service_lost_since) - set(services or {}):
         del memory.service_lost_since[name]  # taken off record (stopped on purpose) meanwhile
-    for name, ok in (services or {}).items():
-        if ok:
+    for name, health in (services or {}).items():
+        if health == "ok":
             memory.service_lost_since.pop(name, None)
             continue
         since = memory.service_lost_since.setdefault(name, now)
-        if now - since >= window:
-            return Action("restart service", name, f"{name} down for {now - since:.1f} s", since)
+        wait = SERVICE_DEAD_SECONDS if health == "dead" else SERVICE_SILENT_SECONDS
+        if now - since >= wait:
+            how = "down" if health == "dead" else "not answering"
+            why = f"{name} {how} for {now - since:.1f} s"
+            return Action("restart service", name, why, since)
+    if unrestored and (services or {}).get("aws", "ok") == "ok":
+        return Action("restore", "aws", "LocalStack answers without the queue", now)
     return None
 
 
@@ -202,14 +232,11 @@ class ControlPlane:
             self.say("waiting", f"{busy} holds the cluster")
             return
         seen = {name: watch(state, name) for name in state.nodes}
-        # Only a service whose pid is on record: one that `sandbox` stopped (or killed as a
-        # drill's announced fault) is not running by choice.
-        services = {
-            name: process.passes(functools.partial(service.healthy, state))
-            for name, service in SERVICES.items()
-            if name in state.pids
-        }
-        action = decide(state, seen, self.memory, time.time(), services)
+        services = self.services()
+        unrestored = services.get("aws") == "ok" and process.passes(
+            functools.partial(resources.missing, state)
+        )
+        action = decide(state, seen, self.memory, time.time(), services, unrestored)
         if action is None:
             if self.memory.writer_lost_since:
                 self.say("writer lost", f"{state.writer.name} not answering")
@@ -223,6 +250,21 @@ class ControlPlane:
         except cluster.Busy:
             pass
         self.memory.forget()
+
+    def services(self) -> dict[str, Health]:
+        """The managed services' health. Only a service whose pid is on record: one that
+        `sandbox` stopped (or killed as a drill's announced fault) is not running by choice."""
+        state = self.state
+        found: dict[str, Health] = {}
+        for name, service in SERVICES.items():
+            if name not in state.pids or (name == "keeper" and state.runtime != "native"):
+                continue
+            if not runtime.alive(state, name):
+                found[name] = "dead"
+            else:
+                ok = process.passes(functools.partial(service.healthy, state))
+                found[name] = "ok" if ok else "silent"
+        return found
 
     def act(self, action: Action) -> None:
         state = self.state
@@ -241,14 +283,28 @@ class ControlPlane:
             events.record(state, "reader-lost", action.why, node=action.node, since=action.since)
             self.say("rejoining", f"{action.node} as a reader")
             rejoin_reader(state, action.node)
+        elif action.kind == "restore":
+            self.say("repairing", "restoring the queue and the DLQ from the journal")
+            restore_localstack(state)
         else:
             events.record(state, "service-lost", action.why, node=action.node, since=action.since)
             self.say("repairing", f"restarting {action.node}")
             service = SERVICES[action.node]
+            pids = dict(state.pids)
             service.stop(state)  # whatever is left of it: a frozen process goes first
+            state.pids[action.node] = pids[action.node]  # stopped, still not on purpose
             service.start(state)
+            if action.node == "aws":
+                service.wait(state)
+                restore_localstack(state)
             state.save()
-            events.record(state, "service-restarted", f"{action.node} restarted")
+            events.record(
+                state,
+                "service-restarted",
+                f"{action.node} restarted",
+                node=action.node,
+                lost=action.since,
+            )
 
     def say(self, phase: Phase, detail: str) -> None:
         """Say what it is doing; the phase's start is kept while it lasts."""
@@ -288,6 +344,15 @@ def restart_writer(state: StackState, name: str) -> None:
     with contextlib.suppress(psycopg.OperationalError):  # a proxy that is down gets it later
         cluster.repoint_proxy(state)
     events.record(state, "writer-restarted", f"writer {name} restarted in place")
+
+
+def restore_localstack(state: StackState) -> None:
+    """LocalStack back empty: the secret, the queues with what they held, the alarm."""
+    restored = resources.provision(state)
+    state.save()
+    if restored:
+        details = dataclasses.asdict(restored)
+        events.record(state, "queue-restored", restored.words(), node="aws", **details)
 
 
 def rejoin_reader(state: StackState, name: str) -> None:
@@ -331,6 +396,12 @@ class ControlPlaneService(Component):
             "sandbox.standins.control_plane", state.run_dir, "control-plane"
         )
 
+    def stop(self, state: StackState) -> None:
+        """Its keeper first, which would start it again; then itself."""
+        Keeper().stop(state)
+        state.save()
+        super().stop(state)
+
     def ready(self, state: StackState, since: float) -> bool:
         return (status(state) or {}).get("heartbeat", 0) >= since  # a beat of this start's
 
@@ -360,6 +431,9 @@ def main() -> None:
         f"control plane watching (detection window {state.control_plane.detection_seconds:g} s)",
     )
     print(f"watching {', '.join(state.nodes)}", flush=True)
+    if state.runtime == "native" and not runtime.alive(state, "keeper"):
+        Keeper().start(state)  # who restarts this process if it dies
+        state.save()
 
     def heartbeat() -> None:
         while not stopping:

@@ -23,10 +23,11 @@ def rds_secret(state: StackState) -> dict[str, Any]:
     }
 
 
-def ensure_secret(secretsmanager: Any, state: StackState) -> str:
-    """Create (or update) the DB secret; returns its ARN."""
+def ensure_secret(secretsmanager: Any, state: StackState) -> None:
+    """Create (or update) the DB secret. The functions read it by name (`state.secret_id`):
+    its ARN ends in a random suffix that a LocalStack started again would change."""
     value = json.dumps(rds_secret(state))
     try:
-        return secretsmanager.create_secret(Name=SECRET_NAME, SecretString=value)["ARN"]
+        secretsmanager.create_secret(Name=SECRET_NAME, SecretString=value)
     except secretsmanager.exceptions.ResourceExistsException:
-        return secretsmanager.put_secret_value(SecretId=SECRET_NAME, SecretString=value)["ARN"]
+        secretsmanager.put_secret_value(SecretId=SECRET_NAME, SecretString=value)

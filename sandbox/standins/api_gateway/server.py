@@ -24,9 +24,10 @@ from urllib.parse import urlsplit
 from sandbox.platform.state import StackState, load
 from sandbox.spec import profiles
 from sandbox.standins import cognito
-from sandbox.standins.api_gateway import acknowledged, openapi
+from sandbox.standins.api_gateway import openapi
 from sandbox.standins.api_gateway.event import proxy_event
 from sandbox.standins.aws_lambda.invoke import Handler, LambdaContext, load_handler
+from sandbox.standins.sqs import journal
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own request limit
 IDLE_SECONDS = 30  # a connection that sends nothing for this long is closed (slow or idle)
@@ -46,10 +47,8 @@ class Gateway(ThreadingHTTPServer):
         verifier: cognito.Verifier,
         jwks: dict[str, Any],
         functions: dict[tuple[str, str], tuple[str, Handler]],
-        run_dir: str,
     ) -> None:
         super().__init__(address, RequestHandler)
-        self.run_dir = run_dir  # where the acknowledged orders are kept (`acknowledged`)
         self.verifier = verifier
         self.functions = functions
         #: The operations the gateway answers itself, by the document's operationId.
@@ -170,10 +169,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             log.exception("function %s failed", name)
             return self.reply(502, {"message": "Internal server error"})
         raw = result.get("body") or ""
-        status = result.get("statusCode", 200)
-        if name == "producer" and status == 202:  # queued: on record outside LocalStack
-            acknowledged.record(self.server.run_dir, json.loads(raw)["order_id"])
-        return self.send(status, raw.encode(), result.get("headers") or {})
+        return self.send(result.get("statusCode", 200), raw.encode(), result.get("headers") or {})
 
     def no_route(self, method: str, path: str) -> int:
         allowed = openapi.allowed(path)
@@ -292,6 +288,8 @@ def _is_json(content_type: str) -> bool:
 
 def serve(state: StackState) -> None:
     os.environ.update(state.function_env())
+    # The SQS stand-in's durability: the functions' sends are on disk before they leave.
+    journal.install(state.run_dir)
     direct = profiles.named(state.consumer).direct  # the profile may put its own function there
     functions = {
         route: (name, load_handler(direct if name == "direct" and direct else spec))
@@ -300,7 +298,7 @@ def serve(state: StackState) -> None:
     keys = cognito.jwks(state)
     verifier = cognito.Verifier(keys, state.issuer, state.client_id)
     address = (state.bind_host, state.ports["api"])
-    server = Gateway(address, verifier, keys, functions, state.run_dir)
+    server = Gateway(address, verifier, keys, functions)
     log.info("gateway listening on %s", state.api_url)
     server.serve_forever()
 

@@ -22,6 +22,7 @@ CODES = {
     "reader-lost": "SANDBOX-READER-LOST",
     "service-lost": "SANDBOX-SERVICE-LOST",
     "service-restarted": "SANDBOX-SERVICE-RESTART",
+    "queue-restored": "SANDBOX-QUEUE-RESTORED",
     "control-plane-started": "SANDBOX-CONTROL-PLANE",
     "fault": "SANDBOX-FAULT",
     "writer-hung": "SANDBOX-HANG",
@@ -56,7 +57,12 @@ def read(state: StackState, since: float = 0.0) -> list[dict[str, Any]]:
         lines = state.path("events.jsonl").read_text().splitlines()
     except FileNotFoundError:
         return []
-    events = [json.loads(line) for line in lines if line.strip()]
+    events = []
+    for line in lines:
+        try:
+            events.append(json.loads(line))
+        except ValueError:  # cut short: its writer was killed mid-line (a chaos fault)
+            continue
     return [event for event in events if event["epoch"] >= since]
 
 

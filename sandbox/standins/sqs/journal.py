@@ -1,0 +1,149 @@
+"""The SQS stand-in's durability: every message on disk before its send returns.
+
+SQS stores a message on several hosts before `SendMessage` answers, so an acknowledged message
+survives whatever fails. LocalStack, the stand-in, keeps its queues in memory (persistence is a
+paid feature), so this module gives it what SQS has: a write-ahead journal. A process that sends
+through a journalled client (`install`: the API gateway, for the producer function) appends the
+whole message (queue, body, group id, deduplication id) to ``<run dir>/sqs/journal.jsonl`` and
+flushes it to stable storage *before* the request leaves; if that fails, the send raises and no
+202 is ever answered for it.
+
+When LocalStack comes back after dying, `restore` (`sandbox.standins.localstack.provision`)
+puts every journalled message that is not committed back where it was: into the queue, or into
+the DLQ if the consumer had spent its receives on it (parked, or on its way there). A message
+journalled whose send then failed is restored too: its client got an error and retries it with
+the same order id, and the consumer's insert is idempotent, so it commits once either way.
+
+The journal is compacted under an exclusive lock (committed messages dropped), appends take the
+lock shared for their write, so none is lost to a rewrite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+#: The lines that are not messages: a DLQ redrive (parked messages went back to the queue) and
+#: a DLQ purge (parked messages were thrown away on purpose); only the latest of each counts.
+MARKS = ("redriven", "purged")
+
+
+def directory(run_dir: str) -> Path:
+    return Path(run_dir, "sqs")
+
+
+def path(run_dir: str) -> Path:
+    return directory(run_dir) / "journal.jsonl"
+
+
+@contextlib.contextmanager
+def locked(run_dir: str, exclusive: bool) -> Iterator[None]:
+    """The journal's lock: appends hold it shared, a rewrite or a restore exclusively."""
+    directory(run_dir).mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(directory(run_dir) / "journal.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def append(run_dir: str, entry: dict[str, Any]) -> None:
+    """One line, in one write, flushed to the disk before this returns."""
+    line = json.dumps({"t": time.time(), **entry}, separators=(",", ":")) + "\n"
+    with locked(run_dir, exclusive=False):
+        fd = os.open(path(run_dir), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode())
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+
+def mark(run_dir: str, what: str) -> None:
+    """Note a redrive or a purge of the DLQ (one of `MARKS`), for a later restore."""
+    assert what in MARKS
+    append(run_dir, {"mark": what})
+
+
+def install(run_dir: str) -> None:
+    """Journal every `SendMessage` of the SQS clients this process makes from now on (from
+    boto3's default session, as a Lambda function's module-level client is)."""
+
+    def journal(params: dict[str, Any], **_: Any) -> None:
+        append(
+            run_dir,
+            {
+                "queue": params["QueueUrl"],
+                "body": params["MessageBody"],
+                "group": params.get("MessageGroupId"),
+                "dedup": params.get("MessageDeduplicationId"),
+            },
+        )
+
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build.sqs.SendMessage", journal)
+
+
+@dataclass(frozen=True)
+class Journal:
+    """What the journal holds: each message by order id (the last send of it), the marks."""
+
+    messages: dict[str, dict[str, Any]]
+    marks: dict[str, float]
+
+
+def read(run_dir: str) -> Journal:
+    messages: dict[str, dict[str, Any]] = {}
+    marks: dict[str, float] = {}
+    try:
+        lines = path(run_dir).read_text().splitlines()
+    except FileNotFoundError:
+        lines = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:  # a line cut short by a crash mid-write: its send never left
+            continue
+        if "mark" in entry:
+            marks[entry["mark"]] = entry["t"]
+        else:
+            messages[order_id(entry)] = entry
+    return Journal(messages, marks)
+
+
+def order_id(entry: dict[str, Any]) -> str:
+    """The order a message carries (its group id is the order id; else the body says)."""
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        return entry.get("group") or json.loads(entry["body"])["order_id"]
+    return entry["body"]
+
+
+def rewrite(run_dir: str, keep: Journal) -> None:
+    """Replace the journal by ``keep``, atomically; call it holding the lock exclusively."""
+    target = path(run_dir)
+    tmp = target.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        for what, at in keep.marks.items():
+            out.write(json.dumps({"t": at, "mark": what}) + "\n")
+        for entry in keep.messages.values():
+            out.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.replace(target)
+    dir_fd = os.open(directory(run_dir), os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself on the disk
+    finally:
+        os.close(dir_fd)
