@@ -283,8 +283,7 @@ def run(
         watch.start()
         for planned in plan:
             _sleep_until(report.started + planned.at)
-            row = _strike(state, planned, report.started, whole_bound, watch, say)
-            report.faults.append(row)
+            row = _strike(state, planned, report, whole_bound, watch, say)
             if row.whole_after_s is None:
                 report.stopped_early = (
                     f"the faults stopped after fault {row.index}: the stack was not whole again"
@@ -355,14 +354,15 @@ def meanwhile(rows: list[FaultRow], ledger: list[Sent]) -> None:
 def _strike(
     state: StackState,
     planned: Planned,
-    started: float,
+    report: ChaosReport,
     bound: float,
     watch: _Watch,
     say: Progress,
 ) -> FaultRow:
     """Wait until the stack is whole (the fault before may still be being repaired), do the
-    fault, then wait until the stack is whole again."""
+    fault, then wait until the stack is whole again; the row is on the report from the start."""
     row = FaultRow(planned.index, planned.fault, planned.at)
+    report.faults.append(row)
     watch.now = f"waiting for the stack to be whole before {planned.fault}"
     missing = _wait_whole(state, bound)
     if missing:
@@ -370,7 +370,7 @@ def _strike(
         return row
     watch.now = planned.fault
     row.at = time.time()
-    row.at_s = round(row.at - started, 1)
+    row.at_s = round(row.at - report.started, 1)
     done: list[tuple[str, str, int, float]] = []  # (part, component, pid, when)
 
     def hit(part: str) -> None:
@@ -613,11 +613,16 @@ def _interrupted(state: StackState, report: ChaosReport, traffic: _Traffic, watc
     missing = whole(state)
     acked = sum(1 for s in ledger if s.accepted)
     elapsed = time.time() - report.started
-    faults_done = ", ".join(f"{row.fault} at {row.at_s} s" for row in report.faults if row.at_s)
+    made = [row for row in report.faults if row.at is not None]
+    faults_done = "; ".join(
+        f"{row.fault} at {row.at_s} s, "
+        + ("not whole yet" if row.whole_after_s is None else f"whole after {row.whole_after_s} s")
+        for row in made
+    )
     said = (
-        f"interrupted {elapsed:.0f} s in: {len(report.faults)} of {len(report.planned)} "
-        f"fault(s) done{f' ({faults_done})' if faults_done else ''}"
-        f"{f'; in progress: {current}' if current else ''}. Traffic stopped: {len(ledger)} "
+        f"interrupted {elapsed:.0f} s in: {len(made)} of {len(report.planned)} "
+        f"fault(s) made{f' ({faults_done})' if faults_done else ''}"
+        f"{f'; then: {current}' if current else ''}. Traffic stopped: {len(ledger)} "
         f"order(s) sent, {acked} acknowledged (ids {report.prefix}-*), not accounted for. "
     )
     if missing:
