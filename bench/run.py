@@ -34,16 +34,23 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bench import accept, drain, profiles, report, rto, runtimes
+from bench import accept, drain, profiles, report, rto, runtimes, soak
 from bench.model import Section
 from bench.stacks import own_stack
 from sandbox import stack
 from sandbox.platform.state import StackState
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
-SECTIONS = ("rto", "drain", "api", "profiles", "runtimes")
+SECTIONS = ("rto", "drain", "api", "profiles", "runtimes", "soak")
 ON_ITS_STACK = ("rto", "drain", "api")  # the rest start stacks of their own
-QUICK = {"failovers": 2, "drain": 300, "orders": 200, "profile_orders": 100, "runtime_orders": 200}
+QUICK = {
+    "failovers": 2,
+    "drain": 300,
+    "orders": 200,
+    "profile_orders": 100,
+    "runtime_orders": 200,
+    "soak_minutes": 3,
+}
 SETTLE_TIMEOUT = 600.0  # a bound for the queue to empty between sections, not a pause
 
 
@@ -65,6 +72,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="orders per path of the crash drill on each runtime (runtimes: native and Compose;"
         " it also times a cold image build, which downloads the image's packages)",
     )
+    parser.add_argument(
+        "--soak-minutes", type=float, default=30, help="the soak's length (sandbox chaos)"
+    )
+    parser.add_argument("--soak-rate", type=float, default=30, help="the soak's orders/s")
     parser.add_argument("--load-rate", type=float, default=20, help="orders/s during failovers")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section")
     parser.add_argument("--quick", action="store_true", help="a short smoke run: " + str(QUICK))
@@ -80,8 +91,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.clients,
         args.profile_orders,
         args.runtime_orders,
+        args.soak_minutes,
     )
-    if min(counts) < 1 or args.load_rate <= 0:
+    if min(counts) < 1 or args.load_rate <= 0 or args.soak_rate <= 0:
         parser.error("counts, clients and the load rate must be positive")
     return args
 
@@ -217,6 +229,15 @@ def main(argv: list[str] | None = None) -> int:
                         ui,
                     )
                 )
+            if "soak" in selected:
+                sections.append(
+                    section(
+                        "soak",
+                        "Soak",
+                        lambda: soak.run(args.soak_minutes, args.soak_rate, ui.tick, ui.log),
+                        ui,
+                    )
+                )
         header = {
             "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
             "wall_seconds": time.time() - started,
@@ -229,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                 "load_rate": args.load_rate,
                 "profile_orders": args.profile_orders,
                 "runtime_orders": args.runtime_orders,
+                "soak_minutes": args.soak_minutes,
+                "soak_rate": args.soak_rate,
                 "quick": args.quick,
                 "replication": options.replication,
                 "runner": asdict(options.runner),

@@ -19,7 +19,7 @@ import pytest
 from sandbox import stack
 from sandbox.drills import drill as drills
 from sandbox.ops import dlq, failover, faults, status
-from sandbox.ops.load import POISON_CUSTOMER_ID, Client, order, send_orders
+from sandbox.ops.load import POISON_CUSTOMER_ID, Client, ClientPolicy, order, send_orders
 from sandbox.platform import process
 from sandbox.standins import control_plane
 from sandbox.standins.aurora import database, events
@@ -38,6 +38,9 @@ REPAIRED_BY_ITSELF = [
     for fault in faults.UNANNOUNCED
     if fault != "control-plane-killed" and fault not in faults.PARTITIONS
 ]
+
+
+RETRYING = ClientPolicy(retries=8)
 
 
 def healthy_with_both_nodes_streaming(live) -> bool:
@@ -84,7 +87,9 @@ def one_writer_at_a_time(live, prefix: str) -> list[str]:
 def test_an_unannounced_fault_under_traffic_loses_nothing_and_heals_without_a_command(live, fault):
     wait_healthy(live)  # whatever the test before left, repaired
     writer = live.writer.name
-    report = drills.run(live, fault, path="queue", count=1000, rate=100)
+    # A client that retries (the same order id): while the API or the queue is down it gets no
+    # answer or a 5xx, and sends again, as an SDK's retries do.
+    report = drills.run(live, fault, path="queue", count=1000, rate=100, client=RETRYING)
 
     assert_nothing_lost_or_doubled(report)
     assert report.detection_seconds is not None, "the control plane never said it noticed"
@@ -224,7 +229,7 @@ def test_localstack_killed_under_traffic_comes_back_with_every_acknowledged_orde
     prefix = f"ls-{uuid.uuid4().hex[:6]}"
     ledger: list = []
     sender = threading.Thread(
-        target=lambda: ledger.extend(send_orders(live, 300, 50, prefix=prefix))
+        target=lambda: ledger.extend(send_orders(live, 300, 50, prefix=prefix, policy=RETRYING))
     )
     since = time.time()
     sender.start()

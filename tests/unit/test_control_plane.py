@@ -8,7 +8,14 @@ import pytest
 
 from sandbox.ops import failover
 from sandbox.platform.state import ControlPlaneSettings, Node, StackState
-from sandbox.standins.control_plane import Memory, Seen, decide, status_path
+from sandbox.standins.control_plane import (
+    SERVICE_DEAD_SECONDS,
+    SERVICE_SILENT_SECONDS,
+    Memory,
+    Seen,
+    decide,
+    status_path,
+)
 
 WINDOW = 5.0
 WRITER_OK = Seen(True, True, False, {"n2": "sync"})
@@ -109,12 +116,35 @@ def test_a_new_writer_is_watched_afresh(state):
     assert memory.writer == "n2" and memory.writer_lost_since is None
 
 
-def test_a_managed_service_down_for_the_window_is_restarted(state):
+def test_a_dead_managed_service_is_restarted_after_a_second(state):
     memory = Memory()
     healthy = {"n1": WRITER_OK, "n2": READER_OK}
-    assert decide(state, healthy, memory, 0, {"proxy": False, "consumer": True}) is None
-    action = decide(state, healthy, memory, WINDOW, {"proxy": False, "consumer": True})
+    services = {"proxy": "dead", "consumer": "ok"}
+    assert decide(state, healthy, memory, 0, services) is None
+    assert decide(state, healthy, memory, SERVICE_DEAD_SECONDS / 2, services) is None
+    action = decide(state, healthy, memory, SERVICE_DEAD_SECONDS, services)
     assert action is not None and (action.kind, action.node) == ("restart service", "proxy")
+
+
+def test_a_silent_managed_service_gets_longer_before_it_is_restarted(state):
+    """Running but not answering may be busy, not stuck: a slow answer under load must not
+    turn into a restart (of LocalStack, a restore)."""
+    memory = Memory()
+    healthy = {"n1": WRITER_OK, "n2": READER_OK}
+    assert decide(state, healthy, memory, 0, {"aws": "silent"}) is None
+    assert decide(state, healthy, memory, SERVICE_SILENT_SECONDS - 1, {"aws": "silent"}) is None
+    assert decide(state, healthy, memory, SERVICE_SILENT_SECONDS - 0.5, {"aws": "ok"}) is None
+    assert decide(state, healthy, memory, SERVICE_SILENT_SECONDS, {"aws": "silent"}) is None
+    action = decide(state, healthy, memory, 2 * SERVICE_SILENT_SECONDS, {"aws": "silent"})
+    assert action is not None and (action.kind, action.node) == ("restart service", "aws")
+
+
+def test_localstack_back_without_its_queue_is_restored_at_once(state):
+    memory = Memory()
+    healthy = {"n1": WRITER_OK, "n2": READER_OK}
+    action = decide(state, healthy, memory, 0, {"aws": "ok"}, unrestored=True)
+    assert action is not None and (action.kind, action.node) == ("restore", "aws")
+    assert decide(state, healthy, memory, 0, {"aws": "dead"}, unrestored=True) is None
 
 
 def test_the_database_comes_before_the_services(state):
@@ -122,7 +152,7 @@ def test_the_database_comes_before_the_services(state):
     memory = Memory()
     looks(memory, state, (0, WRITER_OK, READER_OK))
     action = looks(
-        memory, state, (1, DEAD, READER_OK), (9, DEAD, READER_OK), services={"proxy": False}
+        memory, state, (1, DEAD, READER_OK), (9, DEAD, READER_OK), services={"proxy": "dead"}
     )
     assert action is not None and action.kind == "fail over"
 

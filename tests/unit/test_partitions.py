@@ -37,8 +37,9 @@ def test_the_native_runtime_has_no_network_to_cut(tmp_path):
         runtime.Native().partition(make_state(tmp_path, "native"), "n1")
 
 
-def test_only_a_compose_stack_offers_the_partitions():
-    assert drill.faults_on("compose") == choices.FAULTS
-    native = drill.faults_on("native")
+def test_only_a_compose_stack_offers_the_partitions_and_only_a_native_one_its_keeper():
+    native, compose = drill.faults_on("native"), drill.faults_on("compose")
     assert not set(native) & set(faults.PARTITIONS)
-    assert set(native) | set(faults.PARTITIONS) == set(choices.FAULTS)
+    assert set(faults.PARTITIONS) <= set(compose)
+    assert "keeper-killed" in native and "keeper-killed" not in compose
+    assert set(native) | set(compose) == set(choices.FAULTS)
