@@ -4,7 +4,9 @@ K orders go to ``POST /orders`` from C concurrent clients as fast as they are an
 loop). Two baselines from the same run and the same client code and concurrency:
 ``GET /health`` (the HTTP server alone: what auth, the producer function and its SQS send add on
 top) and SQS ``SendMessage`` of producer-shaped messages straight to LocalStack (the queue alone:
-what the gateway and function add to the one call they must make).
+what the gateway and function add to the one call they must make). The same sends through a
+client that journals each first (`sandbox.standins.sqs.journal`, as the gateway's does) are set
+against the raw ones: what the durable queue stand-in costs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sandbox.drills.stats import latency
 from sandbox.platform.state import StackState
 
 ORDERS, HEALTH, SEND = "POST /orders", "GET /health", "SQS SendMessage"
+JOURNALLED = "SQS SendMessage, journalled"
 
 
 def measure(
@@ -38,9 +41,17 @@ def run(state: StackState, count: int, clients: int, tick: Tick) -> Section:
     section = Section("api", f"API accept: {count} orders from {clients} concurrent clients")
     prefix = f"api-{uuid.uuid4().hex[:6]}"
     send_url = sqs.create_queue(state, f"bench-send-{uuid.uuid4().hex[:6]}")
+    journalled_url = sqs.create_queue(state, f"bench-journalled-{uuid.uuid4().hex[:6]}")
     results = {
         HEALTH: measure(HEALTH, partial(loops.health, state), count, clients, tick),
         SEND: measure(SEND, partial(sqs.sender, state, send_url, prefix), count, clients, tick),
+        JOURNALLED: measure(
+            JOURNALLED,
+            partial(sqs.journalled_sender, state, journalled_url, f"{prefix}-j"),
+            count,
+            clients,
+            tick,
+        ),
         ORDERS: measure(ORDERS, partial(loops.orders, state, prefix), count, clients, tick),
     }
     rates = {name: stats.rate(len(r.ok), r.elapsed) for name, r in results.items()}
@@ -68,6 +79,13 @@ def run(state: StackState, count: int, clients: int, tick: Tick) -> Section:
                 versus(latencies[ORDERS].get(cut), lambda name, cut=cut: latencies[name].get(cut)),
             )
             for cut in ("p50", "p95", "p99")
+        ),
+        Figure(
+            f"{JOURNALLED}: the durable queue's cost",
+            rates[JOURNALLED],
+            "msg/s",
+            {SEND: stats.ratio(rates[JOURNALLED], rates[SEND])},
+            note=f"each on disk (fdatasync) before it is sent; {_note(results[JOURNALLED])}",
         ),
         *(
             Figure(

@@ -7,6 +7,7 @@ so it never touches the stack's queue and needs no PurgeQueue (rate-limited to o
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,13 +15,15 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+import boto3
+
 from bench.loops import Worker
 from sandbox.functions.orders import accepted, parse_order
 from sandbox.ops.load import order
 from sandbox.platform.state import StackState
 from sandbox.standins import localstack
 from sandbox.standins.aws_lambda.runner import delete, receive_batch
-from sandbox.standins.sqs import depth, ensure_queues
+from sandbox.standins.sqs import depth, ensure_queues, journal
 
 
 def create_queue(state: StackState, name: str) -> str:
@@ -43,6 +46,24 @@ def sender(state: StackState, url: str, prefix: str) -> Iterator[Worker]:
     yield lambda index: bool(
         sqs.send_message(QueueUrl=url, **message(url, f"{prefix}-{index:06d}"))["MessageId"]
     )
+
+
+@contextmanager
+def journalled_sender(state: StackState, url: str, prefix: str) -> Iterator[Worker]:
+    """`sender` through a client of its own that journals each send first, as the gateway's
+    does (`sandbox.standins.sqs.journal`), into a journal of its own (not the stack's)."""
+    sqs = boto3.Session().client(
+        "sqs",
+        endpoint_url=state.aws_endpoint,
+        region_name=state.region,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    with tempfile.TemporaryDirectory(prefix="nzrpo-bench-journal-") as directory:
+        journal.watch(sqs.meta.events, directory)
+        yield lambda index: bool(
+            sqs.send_message(QueueUrl=url, **message(url, f"{prefix}-{index:06d}"))["MessageId"]
+        )
 
 
 @contextmanager

@@ -78,6 +78,13 @@ def mark(run_dir: str, what: str) -> None:
 def install(run_dir: str) -> None:
     """Journal every `SendMessage` of the SQS clients this process makes from now on (from
     boto3's default session, as a Lambda function's module-level client is)."""
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    watch(boto3.DEFAULT_SESSION.events, run_dir)
+
+
+def watch(emitter: Any, run_dir: str) -> None:
+    """Journal every `SendMessage` through ``emitter`` (a session's or one client's events)."""
 
     def journal(params: dict[str, Any], **_: Any) -> None:
         append(
@@ -90,9 +97,7 @@ def install(run_dir: str) -> None:
             },
         )
 
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    boto3.DEFAULT_SESSION.events.register("before-parameter-build.sqs.SendMessage", journal)
+    emitter.register("before-parameter-build.sqs.SendMessage", journal)
 
 
 @dataclass(frozen=True)
