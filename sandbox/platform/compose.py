@@ -7,7 +7,10 @@ host and inside. A container runs ``python -m sandbox.stack.serve SERVICE`` on t
 network (its port published on the host's loopback under the same number; `sandbox.platform.network`
 gives the addresses), in a pid namespace of its own below the engine's init. A server is its
 container: a crash is the container killed, a hang the container paused, its memory the
-container's; nobody signals a pid across the boundary.
+container's; nobody signals a pid across the boundary. The managed services (LocalStack, the
+proxy, the API, the consumer, the control plane, the dashboard) have a restart policy: a crash of
+one is its processes killed from inside its container, so the engine restarts it as after any
+crash, while every stop or kill through the Engine API is one on purpose, which it never restarts.
 
 Compose's own work (build, up, run, down) is the Docker CLI driven as a user would
 (``docker compose ...``); what Compose has no command for (is a service's container running,
@@ -26,6 +29,7 @@ import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +54,23 @@ NETWORK = "stack"  # the file's network; the engine names it ``<project>_stack``
 NO_ENGINE = (
     "Docker engine not reachable: `docker info` failed; the native profile needs none: `make up`"
 )
+#: What a process exec'd into a managed service's container runs to signal every process there
+#: but the init (pid 1, tini, which then exits as its server did): ``kill(-1)`` spares the caller.
+SIGNAL_ALL = "import os, sys; os.kill(-1, int(sys.argv[1]))"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A service's container as the engine tells it: which one, and how often it restarted it."""
+
+    container: str  # its id: a recreate (``up --force-recreate``) makes a new one
+    restarts: int  # the engine's restarts of this container (its restart policy)
+    exited: float  # when its last run ended, epoch seconds (0.0: none has)
+
+
+#: The run of each service this process signalled from inside, before the signal (by project and
+#: service), so that `Compose.exited` tells the engine's restart of it from the same run.
+_signalled: dict[tuple[str, str], Run] = {}
 
 
 class EngineUnreachable(RuntimeError):
@@ -203,9 +224,21 @@ class Compose:
     def alive(self, state: StackState, name: str) -> bool:
         return self.container(state, name) is not None
 
+    def run(self, state: StackState, name: str) -> Run | None:
+        """Service ``name``'s container and its restarts so far; None when none runs."""
+        container = self.container(state, name)
+        if container is None:
+            return None
+        return Run(container.id, container.attrs["RestartCount"], _epoch(container, "FinishedAt"))
+
     def signal(self, state: StackState, name: str, sig: int) -> None:
-        """A container's processes are all below its init: SIGKILL kills the container (the
-        engine kills a frozen one too), SIGSTOP and SIGCONT freeze and thaw it (``pause``)."""
+        """A container's processes are all below its init: SIGSTOP and SIGCONT freeze and thaw
+        it (``pause``). Any other signal, SIGKILL (a crash) above all: a node's container is
+        killed (the engine kills a frozen one too) and stays down, as its policy says; a
+        managed service's processes get it from inside (from a process exec'd there, after a
+        thaw if it was frozen), so the engine sees its server die and restarts it, as after
+        any crash. Killed through the Engine API it never would: the engine counts a container
+        killed there as stopped on purpose, whatever its policy (engine 20.10, measured)."""
         import docker.errors
 
         container = self.container(state, name)
@@ -216,10 +249,18 @@ class Compose:
                 container.pause()
             elif sig == signal.SIGCONT:
                 container.unpause()
+            elif restarted(container):
+                restarts = container.attrs["RestartCount"]
+                _signalled[self.project(state), name] = Run(container.id, restarts, 0.0)
+                if container.status == "paused":  # nothing runs in a frozen one to send it
+                    container.unpause()
+                argv = ["python", "-c", SIGNAL_ALL, str(int(sig))]
+                container.exec_run(argv, user="root")
             else:
                 container.kill(signal=sig)
 
     def stop(self, state: StackState, name: str, *, sig: int, timeout: float) -> None:
+        """Through the Engine API: a stop on purpose, which no restart policy undoes."""
         import docker.errors
         import requests.exceptions
 
@@ -242,9 +283,19 @@ class Compose:
 
     def exited(self, state: StackState, name: str, pid: int, timeout: float) -> bool:
         """``pid`` is the container's own; its processes go with it, so the container is what
-        to wait for."""
+        to wait for: until none runs, or, for a managed service signalled from inside, until
+        the engine has restarted it (at once: a new run, not the one that was signalled)."""
+        before = _signalled.pop((self.project(state), name), None)
+
+        def gone() -> bool:
+            now = self.run(state, name)
+            return now is None or (
+                before is not None
+                and (now.container != before.container or now.restarts > before.restarts)
+            )
+
         try:
-            process.wait_until(lambda: not self.alive(state, name), timeout=timeout, what=name)
+            process.wait_until(gone, timeout=timeout, what=name)
         except TimeoutError:
             return False
         return True
@@ -324,6 +375,23 @@ class Compose:
             engine().networks.get(network).disconnect(container)
         except docker.errors.DockerException as error:
             raise RuntimeError(f"cutting {name} off the network failed: {error}") from None
+
+
+def restarted(container: Container) -> bool:
+    """Whether the engine restarts this container when its server dies (a managed service's
+    restart policy, compose/docker-compose.yml); a node's is "no"."""
+    policy = container.attrs.get("HostConfig", {}).get("RestartPolicy") or {}
+    return policy.get("Name", "") not in ("", "no")
+
+
+def _epoch(container: Container, field: str) -> float:
+    """One of the container's times (``StartedAt``, ``FinishedAt``) in epoch seconds; 0.0 for
+    the engine's zero time (never)."""
+    stamp = container.attrs["State"].get(field, "")
+    if not stamp or stamp.startswith("0001-"):
+        return 0.0
+    head, _, rest = stamp.rstrip("Z").partition(".")  # nanoseconds: Python reads microseconds
+    return datetime.fromisoformat(f"{head}.{(rest + '000000')[:6]}+00:00").timestamp()
 
 
 def exited_at_once(state: StackState, name: str) -> RuntimeError:

@@ -27,7 +27,9 @@ journal, `sandbox.standins.resources`) and the dashboard, when one has died (for
 `SERVICE_DEAD_SECONDS`) or stopped answering (for `SERVICE_SILENT_SECONDS`) without having been
 stopped on purpose: a stop takes its pid off record, a crash or a kill from outside does not.
 Natively its keeper (`sandbox.standins.keeper`) restarts the control plane itself, and it
-restarts the keeper; on the Compose profile the engine's restart policies do both jobs.
+restarts the keeper; on the Compose profile the engine's restart policies do both jobs: there it
+leaves a managed service that is down to the engine, records its restart once it answers again
+(the engine restarts silently), and still restores LocalStack when it is back empty.
 
 While someone else holds the cluster lock (a drill's announced failover, `sandbox failover`),
 it only watches. What it is doing is in ``<run dir>/control-plane.json`` (the phase, since when,
@@ -50,7 +52,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from sandbox.platform import process, runtime
+from sandbox.platform import compose, process, runtime
 from sandbox.platform.lifecycle import Component
 from sandbox.platform.state import StackState, load
 from sandbox.standins import resources
@@ -222,6 +224,10 @@ class ControlPlane:
         self.since = time.time()
         self.detection = state.control_plane.detection_seconds
         self.written = threading.Lock()
+        #: On Compose: each managed service's container as last seen, and those the engine has
+        #: restarted that do not answer yet, with when they went down.
+        self.runs: dict[str, compose.Run] = {}
+        self.back: dict[str, float] = {}
 
     def tick(self) -> None:
         state = self.state
@@ -253,18 +259,57 @@ class ControlPlane:
 
     def services(self) -> dict[str, Health]:
         """The managed services' health. Only a service whose pid is on record: one that
-        `sandbox` stopped (or killed as a drill's announced fault) is not running by choice."""
+        `sandbox` stopped (or killed as a drill's announced fault) is not running by choice.
+        On Compose one that is down is the engine's to restart (its restart policy): left out."""
         state = self.state
         found: dict[str, Health] = {}
         for name, service in SERVICES.items():
             if name not in state.pids or (name == "keeper" and state.runtime != "native"):
                 continue
-            if not runtime.alive(state, name):
+            run = compose.Compose().run(state, name) if state.runtime == "compose" else None
+            if state.runtime == "compose" and run is None:
+                continue
+            if state.runtime != "compose" and not runtime.alive(state, name):
                 found[name] = "dead"
             else:
                 ok = process.passes(functools.partial(service.healthy, state))
                 found[name] = "ok" if ok else "silent"
+            if run is not None:
+                self.engine_restarted(name, run, found[name])
         return found
+
+    def engine_restarted(self, name: str, run: compose.Run, health: Health) -> None:
+        """On Compose: a service's container that the engine restarted since the last look (the
+        same container, restarted more often) is recorded as lost when its server died and
+        restarted once it answers, as natively when this process restarts it."""
+        last = self.runs.get(name)
+        self.runs[name] = run
+        if last is not None and last.container != run.container:
+            self.back.pop(name, None)  # recreated by the sandbox: its own events say so
+        elif last is not None and run.restarts > last.restarts:
+            self.back.setdefault(name, run.exited)
+        if name in self.back and health == "ok":
+            lost = self.back.pop(name)
+            state = self.state
+            why = f"{name} down (its server exited); restarted by the engine"
+            events.record(state, "service-lost", why, node=name, since=lost)
+            events.record(state, "service-restarted", f"{name} restarted", node=name, lost=lost)
+
+    def restarted_itself(self) -> None:
+        """On Compose, at its start: a container the engine restarted (its server, this
+        process's predecessor, had died) is recorded as lost and restarted, as its keeper
+        records it natively."""
+        run = compose.Compose().run(self.state, "control-plane")
+        if run is not None and run.restarts:
+            why = "control-plane down (its server exited); restarted by the engine"
+            events.record(self.state, "service-lost", why, node="control-plane", since=run.exited)
+            events.record(
+                self.state,
+                "service-restarted",
+                "control-plane restarted",
+                node="control-plane",
+                lost=run.exited,
+            )
 
     def act(self, action: Action) -> None:
         state = self.state
@@ -442,6 +487,9 @@ def main() -> None:
             time.sleep(1.0)
 
     threading.Thread(target=heartbeat, name="heartbeat", daemon=True).start()
+    if state.runtime == "compose":
+        with contextlib.suppress(Exception):  # an engine that does not answer: no event
+            plane.restarted_itself()
     while not stopping:
         try:
             plane.tick()

@@ -1,6 +1,7 @@
 """compose/docker-compose.yml and compose/Dockerfile, read as data: one service per component and
 its one-shots, the start order declared, one bridge network, each server's port published on
-loopback under its own number, own pids, named volumes, every variable provided."""
+loopback under its own number, own pids, the managed services restarted by the engine and the
+nodes never, named volumes, every variable provided."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sandbox import stack
 from sandbox.platform import compose
 from sandbox.platform.state import Node, StackState
 from sandbox.stack import serve
+from sandbox.standins import control_plane
 
 FILE = compose.COMPOSE_FILE
 DOCKERFILE = FILE.with_name("Dockerfile")
@@ -86,7 +88,6 @@ def test_the_files_order_is_the_stacks_start_order(services):
     [
         ("networks", ["stack"]),  # the others reach a server by its service name
         ("pid", None),  # a pid namespace of its own: it is controlled as a container
-        ("restart", "no"),  # a crash stays a crash until the sandbox acts
         ("init", True),  # forwards a stop's signal to the server (as pid 1 it ignores SIGTERM)
         ("user", None),  # root, dropping to the image's postgres where a server needs it
         ("group_add", None),
@@ -94,12 +95,26 @@ def test_the_files_order_is_the_stacks_start_order(services):
         ("dns_opt", ["timeout:1", "attempts:1"]),
     ],
 )
-def test_every_service_is_on_the_stacks_network_has_its_own_pids_and_never_restarts(
-    services, key, value
-):
+def test_every_service_is_on_the_stacks_network_and_has_its_own_pids(services, key, value):
     assert {name: spec.get(key) for name, spec in services.items()} == dict.fromkeys(
         services, value
     )
+
+
+#: What AWS keeps running for you: the control plane's managed services (natively it restarts
+#: them; the keeper is native only) and the control plane itself (natively its keeper's job).
+MANAGED = {*control_plane.SERVICES} - {"keeper"} | {"control-plane"}
+
+
+def test_the_engine_restarts_the_managed_services_and_never_a_node(services):
+    """A managed service whose server died comes back by the engine's restart policy, one
+    stopped through the engine's API (on purpose) does not: `unless-stopped`. A node's crash
+    stays a crash until the control plane acts, a one-shot runs once, the CLI and the tools
+    are `run` only: "no"."""
+    assert {"aws", "proxy", "api", "consumer", "control-plane", "dashboard"} == MANAGED
+    policies = {name: spec["restart"] for name, spec in services.items()}
+    assert policies == {name: "unless-stopped" if name in MANAGED else "no" for name in services}
+    assert {policies[name] for name in ("n1", "n2")} == {"no"}
 
 
 def test_no_service_uses_the_hosts_network_and_the_network_is_a_bridge(services):

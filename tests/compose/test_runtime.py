@@ -212,6 +212,49 @@ def test_a_signal_to_a_server_with_no_container_does_nothing(tmp_path, engine):
     assert engine.running["n1"].done == []  # nor done to another server's container
 
 
+class FakeManaged(FakeContainer):
+    """A managed service's container: a restart policy, and processes a command exec'd there
+    can signal; each signal from inside ends its run, which the engine starts again at once."""
+
+    def __init__(self, status: str = "running") -> None:
+        super().__init__(pid=4343, status=status)
+        self.id = "c0ffee"
+        self.attrs = {
+            "State": {"Pid": 4343, "FinishedAt": "0001-01-01T00:00:00Z"},
+            "RestartCount": 0,
+            "HostConfig": {"RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0}},
+        }
+
+    def exec_run(self, argv: list[str], user: str) -> None:
+        self.done.append(("exec", (argv, user)))
+        self.attrs["RestartCount"] += 1  # the engine's restart, as after any crash
+        self.attrs["State"]["FinishedAt"] = "2026-12-07T08:21:34.841725809Z"
+
+
+@pytest.mark.parametrize("status", ["running", "paused"])
+def test_a_managed_services_crash_is_its_processes_killed_inside_so_the_engine_restarts_it(
+    tmp_path, engine, status
+):
+    """Killed through the Engine API, a container stays down whatever its restart policy (the
+    engine counts it as stopped on purpose): a managed service's crash is a SIGKILL to its every
+    process but the init, from inside (a frozen one thawed first), and the wait for its exit
+    ends at the engine's restart of it."""
+    state, runtime_ = make_state(tmp_path), compose.Compose()
+    engine.running["api"] = api = FakeManaged(status)
+    assert runtime_.run(state, "api") == compose.Run("c0ffee", 0, 0.0)
+    runtime_.signal(state, "api", signal.SIGKILL)
+    argv = ["python", "-c", compose.SIGNAL_ALL, str(int(signal.SIGKILL))]
+    thawed = [("unpause", None)] if status == "paused" else []
+    assert api.done == [*thawed, ("exec", (argv, "root"))]
+    assert runtime_.exited(state, "api", pid=7, timeout=1)  # running again: another run
+    assert runtime_.run(state, "api") == compose.Run("c0ffee", 1, 1796631694.841725)
+    api.done.clear()
+    api.status = "running"  # thawed, restarted
+    runtime_.signal(state, "api", signal.SIGSTOP)  # a hang is still the container frozen
+    runtime_.stop(state, "api", sig=signal.SIGTERM, timeout=5)  # on purpose: through the API
+    assert api.done == [("pause", None), ("kill", signal.SIGTERM), ("wait", 5)]
+
+
 def test_stop_signals_waits_and_kills_only_a_container_that_did_not_exit(tmp_path, engine):
     runtime_, state, container = compose.Compose(), make_state(tmp_path), engine.running["n1"]
     runtime_.stop(state, "n1", sig=signal.SIGINT, timeout=20)
@@ -432,3 +475,46 @@ def test_setup_writes_a_new_compose_stacks_state_once_and_keeps_it_after(tmp_pat
     assert again.returncode == 0, again.stderr
     assert "is kept" in again.stdout
     assert load(run_dir).db_password == state.db_password  # a second `up` keeps the stack
+
+
+@dataclass
+class Answering:
+    """A managed service whose health the test sets."""
+
+    name: str
+    answers: bool = True
+
+    def healthy(self, state: StackState) -> bool:
+        return self.answers
+
+
+def test_on_compose_the_control_plane_leaves_a_dead_service_to_the_engine_and_says_it_is_back(
+    tmp_path, monkeypatch
+):
+    """The engine restarts silently: a service down is left out (nothing to restart, no race
+    with the engine), and its container seen again restarted (the same one, one restart more)
+    is recorded lost at its exit and restarted once it answers; a container the sandbox
+    recreated is its own doing, not an event."""
+    from sandbox.standins import control_plane
+    from sandbox.standins.aurora import events
+
+    state = make_state(tmp_path)
+    state.pids = {"api": 7}
+    api = Answering("api")
+    monkeypatch.setattr(control_plane, "SERVICES", {"api": api})
+    runs: dict[str, compose.Run | None] = {"api": compose.Run("c1", 0, 0.0)}
+    monkeypatch.setattr(compose.Compose, "run", lambda self, state, name: runs[name])
+    plane = control_plane.ControlPlane(state)
+    assert plane.services() == {"api": "ok"}
+    runs["api"] = None  # its server died; the engine restarts it
+    assert plane.services() == {}
+    runs["api"], api.answers = compose.Run("c1", 1, 1000.0), False  # restarted, not serving yet
+    assert plane.services() == {"api": "silent"}
+    assert events.read(state) == []
+    api.answers = True
+    assert plane.services() == {"api": "ok"}
+    said = [(e["event"], e["node"], e.get("since", e.get("lost"))) for e in events.read(state)]
+    assert said == [("service-lost", "api", 1000.0), ("service-restarted", "api", 1000.0)]
+    runs["api"] = compose.Run("c2", 0, 0.0)  # recreated by the sandbox (a repair)
+    assert plane.services() == {"api": "ok"}
+    assert len(events.read(state)) == 2

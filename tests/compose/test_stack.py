@@ -3,8 +3,10 @@ server a container of compose/docker-compose.yml (image built once per run), the
 and data root mounted in place of the volumes, then what a workshop does to it, counted: a writer
 killed unannounced and repaired by the control plane in its container, one frozen (its container
 paused) and fenced, the writer and then the reader cut off the network while they run
-(partitions), the dashboard in a real browser crashing the writer from its container, a crash
-failover and failback through the host's own code, and `down` leaving no container or network.
+(partitions), the API and LocalStack killed inside their containers and restarted by the
+engine (the queue restored from its journal), a short `sandbox chaos` run, the dashboard in a
+real browser crashing the writer from its container, a crash failover and failback through the
+host's own code, and `down` leaving no container or network.
 The file alone (1,000 orders, the DLQ, the drills from its CLI service) is test_plain.py.
 
 One stack for the module, its tests in workshop order (pytest runs a module's tests in file
@@ -16,6 +18,9 @@ import json
 import os
 import re
 import subprocess
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
@@ -24,12 +29,12 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from sandbox import stack
-from sandbox.drills import drill
-from sandbox.ops import failover, traffic
+from sandbox.drills import chaos, drill
+from sandbox.ops import failover, faults, traffic
 from sandbox.ops.load import send_orders
 from sandbox.platform import compose, process, runtime
 from sandbox.platform.state import StackState
-from sandbox.standins.aurora import database
+from sandbox.standins.aurora import database, events
 from sandbox.standins.dashboard import dashboard_url
 from tests.conftest import PATIENCE, TEST_QUEUE, TEST_RUNNER, committed, wait_drained, wait_for
 from tests.dashboard.conftest import restore
@@ -44,6 +49,7 @@ from tests.dashboard.test_browser import (
     until,
 )
 from tests.integration.test_control_plane import (
+    RETRYING,
     assert_nothing_lost_or_doubled,
     one_writer_at_a_time,
     wait_healthy,
@@ -203,6 +209,87 @@ def test_a_reader_cut_off_the_network_is_rejoined_and_the_queue_loses_nothing(
     assert "reader-rejoined" in [event["event"] for event in report.events]
     assert state.writer.name == writer
     wait_healthy(state)
+    assert containers(state) == dict.fromkeys(state.pids, "running")
+
+
+def restarted(state: StackState, since: float) -> set[str]:
+    """The services the control plane has said were restarted since ``since``."""
+    return {e["node"] for e in events.read(state, since) if e["event"] == "service-restarted"}
+
+
+def test_the_api_and_localstack_killed_unannounced_are_restarted_by_the_engine(
+    compose_stack: StackState,
+):
+    """A managed service's crash on Compose: its server killed inside its container, as an OOM
+    kill would, and no command. The engine's restart policy brings the same container back
+    within seconds; the control plane restores LocalStack's queue from the SQS stand-in's
+    journal and says what died and when it was back. The consumer, stopped on purpose so the
+    orders stay queued, stays stopped. Counted: the client's ledger against the writer's rows."""
+    state = compose_stack
+    wait_healthy(state)
+    engine = compose.Compose()
+    before = {name: engine.run(state, name) for name in ("api", "aws")}
+    stack.stop(state, "consumer")  # on purpose: the engine must not restart it
+    prefix = f"managed-{uuid.uuid4().hex[:6]}"
+    ledger: list = []
+    sender = threading.Thread(
+        target=lambda: ledger.extend(send_orders(state, 200, 40, prefix=prefix, policy=RETRYING))
+    )
+    since = time.time()
+    sender.start()
+    try:
+        wait_for(lambda: stack.queued(state)[0] >= 50, "50 orders queued")
+        faults.unannounced(state, "api-killed")
+        faults.unannounced(state, "localstack-killed")
+        restored = events.wait_for(state, ("queue-restored",), since=since, timeout=PATIENCE)
+        wait_for(lambda: {"api", "aws"} <= restarted(state, since), "api and aws restarted")
+    finally:
+        sender.join()
+    for name, was in before.items():  # the engine's restart: the same container, once more
+        now = engine.run(state, name)
+        assert was is not None and now is not None, name
+        assert (now.container, now.restarts) == (was.container, was.restarts + 1), name
+        assert since < now.exited < time.time(), name  # what died, and when
+    lost = {e["node"]: e for e in events.read(state, since) if e["event"] == "service-lost"}
+    assert {"api", "aws"} <= set(lost), lost
+    assert containers(state, "-a")["consumer"] == "exited"  # stopped on purpose: still
+    assert "consumer" not in state.pids
+    acked = {s.order_id for s in ledger if s.accepted}
+    assert len(acked) == 200, "the client retries until each order is acknowledged"
+    assert restored["to_queue"] >= 50, restored
+    stack.start(state, "consumer")
+    rows = wait_drained(state, prefix, len(acked))
+    assert set(rows) == acked and max(rows.values()) == 1, "lost or doubled"
+    wait_healthy(state)
+
+
+#: The chaos run's faults: each once (the deck deals every kind before any twice).
+CHAOS_KINDS = [
+    "api-killed",
+    "consumer-killed",
+    "control-plane-killed",
+    "localstack-killed",
+    "writer-killed",
+]
+
+
+def test_a_short_chaos_run_on_the_compose_stack_loses_and_doubles_nothing(
+    compose_stack: StackState,
+):
+    """`sandbox chaos` on the Compose profile, two minutes, seeded: steady traffic through the
+    API, an unannounced fault every 20 s (the managed services' repaired by the engine, the
+    writer's by the control plane), the stack whole again after each; at the end 0 lost,
+    0 duplicates, whole."""
+    state = compose_stack
+    wait_healthy(state)
+    report = chaos.run(state, seed=30, minutes=2, rate=10, interval=20, kinds=CHAOS_KINDS)
+    assert report.ok, report.problems
+    assert sorted(row.fault for row in report.faults) == CHAOS_KINDS, report.faults
+    assert all(row.whole_after_s is not None for row in report.faults), report.faults
+    account = report.account
+    assert account is not None and account.acknowledged > 0
+    assert (account.lost, account.duplicates, account.unexpected) == (0, 0, 0), account
+    assert report.whole_at_end, report.not_whole
     assert containers(state) == dict.fromkeys(state.pids, "running")
 
 
