@@ -59,7 +59,8 @@ def journalled_sender(state: StackState, url: str, prefix: str) -> Iterator[Work
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
-    with tempfile.TemporaryDirectory(prefix="nzrpo-bench-journal-") as directory:
+    # Beside the stack's own journal (the same disk; /tmp may be a tmpfs, where a flush is free).
+    with tempfile.TemporaryDirectory(prefix="bench-journal-", dir=state.run_dir) as directory:
         journal.watch(sqs.meta.events, directory)
         yield lambda index: bool(
             sqs.send_message(QueueUrl=url, **message(url, f"{prefix}-{index:06d}"))["MessageId"]

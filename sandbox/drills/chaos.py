@@ -209,6 +209,10 @@ class ChaosReport:
             for row in self.faults
             if row.whole_after_s is None
         ]
+        if self.account is not None and not self.drained:
+            said.append(  # what is counted "still queued" then may be lost: it is not settled
+                f"the queue did not drain within {SETTLE_BOUND_SECONDS:.0f} s of the traffic's end"
+            )
         if self.stopped_early:
             said.append(self.stopped_early)
         if not self.whole_at_end:

@@ -105,14 +105,19 @@ def redrive(
     """
     if method not in ("auto", "move-task", "manual"):
         raise ValueError("method must be auto, move-task or manual")
-    journal.mark(state.run_dir, "redriven")  # what was parked goes back: a restore knows
+    began = time.time()
+    moved = None
     if method == "move-task" or (method == "auto" and not state.queue.fifo):
         try:
-            return _move_task(state, timeout), "move-task"
+            moved = _move_task(state, timeout), "move-task"
         except ClientError as error:
             if method == "move-task":
                 raise RuntimeError(f"StartMessageMoveTask failed: {error}") from None
-    return _resend(state, timeout), "manual"
+    moved = moved or (_resend(state, timeout), "manual")
+    # Done: what was parked before it began is back in the queue, for a restore to know (one
+    # that failed half-way writes nothing, and a restore puts those back in the DLQ, not lost).
+    journal.mark(state.run_dir, "redriven", began)
+    return moved
 
 
 def _move_task(state: StackState, timeout: float) -> int:
@@ -176,6 +181,7 @@ def purge(state: StackState) -> int:
     """Delete every DLQ message; returns how many there were."""
     sqs = localstack.client(state, "sqs")
     count = depth(sqs, state.dlq_url).total
-    journal.mark(state.run_dir, "purged")  # thrown away on purpose: a restore does not bring it
+    began = time.time()
     sqs.purge_queue(QueueUrl=state.dlq_url)
+    journal.mark(state.run_dir, "purged", began)  # thrown away on purpose: never restored
     return count

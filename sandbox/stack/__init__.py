@@ -219,7 +219,7 @@ def repair(state: StackState, report: Report = print) -> list[str]:
     # order, LocalStack after the nodes: counting what died with it reads the database.
     order = [state.writer.name, *(n.name for n in state.readers)]
     for name in sorted(found, key=lambda name: order.index(name) if name in order else 9):
-        if found[name]:
+        if found[name] and not (name == "aws" and _unrestored(state)):
             continue
         if name in state.nodes:
             with cluster.exclusive(state, "sandbox up"):
@@ -232,8 +232,6 @@ def repair(state: StackState, report: Report = print) -> list[str]:
                     report(f"repairing {name}: rejoining it as a reader")
                     control_plane.rejoin_reader(state, name)
         elif name == "aws":
-            if _healthy(component(name), state):
-                continue
             _repair_localstack(state, report)
         else:
             with cluster.exclusive(state, "sandbox up"):  # the control plane restarts some too
@@ -249,17 +247,27 @@ def repair(state: StackState, report: Report = print) -> list[str]:
 
 
 def _repair_localstack(state: StackState, report: Report) -> None:
-    """Start LocalStack again; what it held comes back from the SQS stand-in's journal."""
-    report(f"repairing aws: {REPAIRS['aws']}")
+    """Start LocalStack again; what it held comes back from the SQS stand-in's journal. Under
+    the cluster lock, as the control plane restarts it: the two never start it twice."""
     item = LocalStack()
-    item.stop(state)
-    item.start(state)
-    item.wait(state)
-    restored = resources.provision(state)
-    state.save()
+    with cluster.exclusive(state, "sandbox up"):
+        if _healthy(item, state) and not _unrestored(state):
+            return  # restarted and restored meanwhile
+        report(f"repairing aws: {REPAIRS['aws']}")
+        if not _healthy(item, state):
+            item.stop(state)
+            item.start(state)
+            item.wait(state)
+        restored = resources.provision(state)
+        state.save()
     if restored:
         events.record(state, "queue-restored", restored.words(), **asdict(restored))
         report(restored.words())
+
+
+def _unrestored(state: StackState) -> bool:
+    """LocalStack answers without the stack's queue: it came back empty, and nobody restored it."""
+    return process.passes(lambda: resources.missing(state))
 
 
 def _has_data(state: StackState) -> bool:
@@ -367,11 +375,14 @@ def down(force: bool = False, report: Report = print, directory: Path | None = N
 
 
 def stop_all(state: StackState, report: Report = print) -> None:
-    for item in reversed(components()):
-        if item.name in state.pids:
-            report(f"stopping {item.name}")
-            item.stop(state)
-            state.save()  # off record at once: the control plane restarts what is on record
+    """Every component, in reverse start order, under the cluster lock: a restart the control
+    plane or its keeper has begun ends first (its new pid on record, so it is stopped too)."""
+    with cluster.exclusive(state, "sandbox down"):
+        for item in reversed(components()):
+            if item.name in state.pids:
+                report(f"stopping {item.name}")
+                item.stop(state)
+                state.save()  # off record at once: the control plane restarts what is on record
     runtime.of(state).remove(state, report)
 
 
@@ -398,8 +409,11 @@ def start(state: StackState, name: str) -> None:
 
 
 def stop(state: StackState, name: str) -> None:
-    component(name).stop(state)
-    state.save()
+    """Stop one component on purpose, under the cluster lock (as `start`): a restart of it the
+    control plane has begun ends first, and it does not start it again (off record)."""
+    with cluster.exclusive(state, f"stopping {name}"):
+        component(name).stop(state)
+        state.save()
 
 
 def restart(state: StackState, name: str) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sandbox.platform import process, runtime
 from sandbox.platform.lifecycle import Component
-from sandbox.platform.state import NotRunning, StackState, load
+from sandbox.platform.state import StackState, load
 
 TICK_SECONDS = 0.5
 #: As the control plane waits for a dead service: a process gone is not coming back by itself.
@@ -64,10 +64,9 @@ def main() -> None:
     lost_since: float | None = None
     while not stopping:
         time.sleep(TICK_SECONDS)
-        try:
-            state.refresh()
-        except NotRunning:  # the stack was taken down
-            return
+        if not state.path("state.json").exists():
+            return  # the stack was taken down (its keeper outlived it): nothing to keep
+        state.refresh()
         if "control-plane" not in state.pids or process.passes(
             functools.partial(plane.healthy, state)
         ):

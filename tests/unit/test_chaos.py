@@ -160,6 +160,7 @@ def report(**account: int) -> chaos.ChaosReport:
         planned=[chaos.Planned(1, 20.0, "writer-killed")],
         faults=[chaos.FaultRow(1, "writer-killed", 20.0, 20.0, 20.0, ["n1"], 7.5)],
         account=chaos.Account(**(counts | account)),
+        drained=True,
         whole_at_end=True,
     )
     return done
@@ -176,4 +177,7 @@ def test_a_run_fails_on_a_loss_a_duplicate_or_a_stack_not_whole() -> None:
     slow = report()
     slow.faults[0].whole_after_s = None
     assert not slow.ok and "not whole within" in slow.problems[0]
+    stuck = report(still_queued=3)
+    stuck.drained = False  # "still queued" is not settled: it may be lost
+    assert stuck.problems == ["the queue did not drain within 600 s of the traffic's end"]
     assert '"ok": true' in report().to_json()

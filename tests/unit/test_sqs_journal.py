@@ -64,12 +64,29 @@ def test_a_send_is_on_disk_before_it_leaves_and_a_failed_write_stops_it(tmp_path
             stub.assert_no_pending_responses()
 
 
-def test_a_line_cut_short_by_a_crash_is_skipped_and_the_rest_read(tmp_path):
+def test_a_record_cut_short_by_a_crash_costs_that_record_alone(tmp_path):
     run_dir = str(tmp_path)
-    journal.append(run_dir, {"queue": "q", "body": '{"order_id": "a"}', "group": "a"})
+    journal.append(run_dir, message("a"))
     with journal.path(run_dir).open("a") as out:
-        out.write('{"t": 1, "queue": "q", "bo')
-    assert list(journal.read(run_dir).messages) == ["a"]
+        out.write('\n{"t": 1, "queue": "q", "bo')  # the crash, mid-write
+    journal.append(run_dir, message("b"))
+    journal.append(run_dir, message("c"))
+    assert [key[0] for key in journal.read(run_dir).messages] == ["a", "b", "c"]
+
+
+def test_a_retry_is_one_message_and_another_order_under_its_id_another(tmp_path):
+    run_dir = str(tmp_path)
+    journal.append(run_dir, message("a", dedup="first"))
+    journal.append(run_dir, message("a", dedup="first"))  # the client's retry
+    journal.append(run_dir, message("a", dedup="other"))  # a different order, the same id
+    assert sorted(journal.read(run_dir).messages) == [("a", "first"), ("a", "other")]
+
+
+def message(order_id: str, dedup: str = "d", at: float | None = None) -> dict:
+    body = json.dumps({"order_id": order_id})
+    return {"queue": "q", "body": body, "group": order_id, "dedup": dedup} | (
+        {"t": at} if at is not None else {}
+    )
 
 
 @pytest.mark.parametrize(
@@ -78,25 +95,38 @@ def test_a_line_cut_short_by_a_crash_is_skipped_and_the_rest_read(tmp_path):
         (4, {}, "queue"),  # receives left: back in the queue
         (5, {}, "dlq"),  # its last receive: parked, or on its way there
         (5, {"redriven": "10:00:02"}, "queue"),  # parked, then redriven
-        (5, {"purged": "10:00:02"}, "gone"),  # parked, then thrown away on purpose
+        (5, {"purged": "10:05:00"}, "gone"),  # parked, then thrown away on purpose
+        (5, {"purged": "10:00:05"}, "dlq"),  # a purge before it surely reached the DLQ
         (5, {"purged": "10:00:00", "redriven": "10:00:00"}, "dlq"),  # parked again since
     ],
 )
 def test_where_a_message_goes_back(tmp_path, receives, marks, where):
     state = fake_state(tmp_path)
     failed(state, "a", receives, "10:00:01")
-    parked, purged = restore._parked(state, {"a"}, {k: epoch(v) for k, v in marks.items()})
-    found = "dlq" if "a" in parked else "gone" if "a" in purged else "queue"
+    pending = {("a", "d"): message("a", at=epoch("09:59:00"))}
+    parked, purged = restore._parked(state, pending, {k: epoch(v) for k, v in marks.items()})
+    found = "dlq" if ("a", "d") in parked else "gone" if ("a", "d") in purged else "queue"
     assert found == where
+
+
+def test_an_order_sent_again_after_its_failures_goes_back_to_the_queue(tmp_path):
+    """Parked, purged, the customer fixed, the order sent again: this send never failed."""
+    state = fake_state(tmp_path)
+    failed(state, "a", 5, "10:00:01")
+    pending = {("a", "d"): message("a", at=epoch("10:10:00"))}
+    marks = {"purged": epoch("10:05:00")}
+    assert restore._parked(state, pending, marks) == (set(), set())
 
 
 def test_a_rewrite_keeps_the_marks_and_drops_what_it_is_told(tmp_path):
     run_dir = str(tmp_path)
     for key in ("a", "b"):
-        journal.append(run_dir, {"queue": "q", "body": f'{{"order_id": "{key}"}}', "group": key})
-    journal.mark(run_dir, "redriven")
+        journal.append(run_dir, message(key))
+    journal.mark(run_dir, "redriven", 123.0)
     held = journal.read(run_dir)
     with journal.locked(run_dir, exclusive=True):
-        journal.rewrite(run_dir, journal.Journal({"b": held.messages["b"]}, held.marks))
+        journal.rewrite(
+            run_dir, journal.Journal({("b", "d"): held.messages[("b", "d")]}, held.marks)
+        )
     again = journal.read(run_dir)
-    assert list(again.messages) == ["b"] and again.marks == held.marks
+    assert list(again.messages) == [("b", "d")] and again.marks == {"redriven": 123.0}

@@ -9,7 +9,7 @@ from typing import Any
 from sandbox.drills.targets import Commit
 from sandbox.ops import dlq, failover, faults
 from sandbox.ops.load import Api
-from sandbox.platform import process, runtime
+from sandbox.platform import process
 from sandbox.platform.state import StackState
 from sandbox.spec.choices import FAILOVER_MODES
 from sandbox.standins import localstack
@@ -120,25 +120,32 @@ class LocalTarget:
         raise ValueError(f"unknown fault {fault!r}")
 
     def _unannounced(self, fault: str) -> tuple[float, float]:
-        """Signal the process, then wait (bounded) for the control plane's repair: its event
-        says when the service was back. A killed control plane has nobody to notice: the
-        write path goes on without it, and `make up` restarts it."""
+        """Signal the process, then wait (bounded) for the repair: the control plane's event
+        (its keeper's, for the control plane itself) says when it was back."""
         state = self.state
         name, _ = faults.unannounced(state, fault)
         at = time.time()
         wanted = faults.UNANNOUNCED[fault].recovered
-        if not wanted:  # the control plane itself: nobody repairs it but `make up`
-            process.wait_until(lambda: not runtime.alive(state, name), timeout=30, what="its exit")
-            return at, at
         bound = max(RECOVERY_BOUND_SECONDS, 20 * state.control_plane.detection_seconds)
+        found: list[dict[str, Any]] = []
+
+        def back() -> bool:  # a service's restart is its own, not another's
+            found[:] = [
+                e
+                for e in events.read(state, since=at)
+                if e["event"] in wanted
+                and (e["event"] != "service-restarted" or e.get("node") == name)
+            ]
+            return bool(found)
+
         try:
-            back = events.wait_for(state, wanted, since=at, timeout=bound)
+            process.wait_until(back, timeout=bound, interval=0.1, what=" or ".join(wanted))
         except TimeoutError:
             raise TimeoutError(
-                f"{fault}: the control plane did not recover within {bound:.0f} s "
+                f"{fault}: the stack did not recover within {bound:.0f} s "
                 f"(no {' or '.join(wanted)} event; see `sandbox status` and its log)"
             ) from None
-        return at, back["epoch"]
+        return at, found[0]["epoch"]
 
     def _lag_until_commits(self, prefix: str, begun: Callable[[], None]) -> cluster.Until:
         """Async: until the writer holds `LAG_COMMITS` orders of each of the drill's paths

@@ -14,14 +14,18 @@ the DLQ if the consumer had spent its receives on it (parked, or on its way ther
 journalled whose send then failed is restored too: its client got an error and retries it with
 the same order id, and the consumer's insert is idempotent, so it commits once either way.
 
-The journal is compacted under an exclusive lock (committed messages dropped), appends take the
-lock shared for their write, so none is lost to a rewrite.
+Each record starts on a line of its own (it is written after a newline, in one write whose
+length is checked), so a record cut short by a crash mid-write costs that record alone. The
+journal is compacted under an exclusive lock (committed messages dropped: by the control plane
+as it grows, and by every restore); appends take the lock shared for their write, so none is
+lost to a rewrite.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import time
@@ -57,22 +61,27 @@ def locked(run_dir: str, exclusive: bool) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def append(run_dir: str, entry: dict[str, Any]) -> None:
-    """One line, in one write, flushed to the disk before this returns."""
-    line = json.dumps({"t": time.time(), **entry}, separators=(",", ":")) + "\n"
+def append(run_dir: str, entry: dict[str, Any], at: float | None = None) -> None:
+    """One record, on a line of its own, in one write, flushed to the disk before this returns;
+    raises if any of it is missing (a short write: the disk is full)."""
+    record = {"t": time.time() if at is None else at, **entry}
+    data = ("\n" + json.dumps(record, separators=(",", ":"))).encode()
     with locked(run_dir, exclusive=False):
         fd = os.open(path(run_dir), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            os.write(fd, line.encode())
+            if os.write(fd, data) != len(data):
+                raise OSError(f"the SQS journal took part of a record ({path(run_dir)})")
             os.fdatasync(fd)
         finally:
             os.close(fd)
 
 
-def mark(run_dir: str, what: str) -> None:
-    """Note a redrive or a purge of the DLQ (one of `MARKS`), for a later restore."""
-    assert what in MARKS
-    append(run_dir, {"mark": what})
+def mark(run_dir: str, what: str, at: float) -> None:
+    """Note a redrive or a purge of the DLQ (one of `MARKS`) done at ``at`` (taken before it
+    began, written once it is done), for a later restore."""
+    if what not in MARKS:
+        raise ValueError(f"a journal mark is one of {MARKS}")
+    append(run_dir, {"mark": what}, at)
 
 
 def install(run_dir: str) -> None:
@@ -100,16 +109,21 @@ def watch(emitter: Any, run_dir: str) -> None:
     emitter.register("before-parameter-build.sqs.SendMessage", journal)
 
 
+#: A message's key: its order id and its deduplication id (a retry of an order is one message;
+#: a different order under a used id is another, which the consumer parks as a conflict).
+Key = tuple[str, str]
+
+
 @dataclass(frozen=True)
 class Journal:
-    """What the journal holds: each message by order id (the last send of it), the marks."""
+    """What the journal holds: each message by `Key` (its last send), and the marks."""
 
-    messages: dict[str, dict[str, Any]]
+    messages: dict[Key, dict[str, Any]]
     marks: dict[str, float]
 
 
 def read(run_dir: str) -> Journal:
-    messages: dict[str, dict[str, Any]] = {}
+    messages: dict[Key, dict[str, Any]] = {}
     marks: dict[str, float] = {}
     try:
         lines = path(run_dir).read_text().splitlines()
@@ -118,13 +132,18 @@ def read(run_dir: str) -> Journal:
     for line in lines:
         try:
             entry = json.loads(line)
-        except ValueError:  # a line cut short by a crash mid-write: its send never left
+        except ValueError:  # a blank line, or one cut short by a crash: its send never left
             continue
         if "mark" in entry:
-            marks[entry["mark"]] = entry["t"]
+            marks[entry["mark"]] = max(entry["t"], marks.get(entry["mark"], 0.0))
         else:
-            messages[order_id(entry)] = entry
+            messages[key(entry)] = entry
     return Journal(messages, marks)
+
+
+def key(entry: dict[str, Any]) -> Key:
+    dedup = entry.get("dedup") or hashlib.sha256(entry["body"].encode()).hexdigest()
+    return order_id(entry), dedup
 
 
 def order_id(entry: dict[str, Any]) -> str:
@@ -141,9 +160,9 @@ def rewrite(run_dir: str, keep: Journal) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         for what, at in keep.marks.items():
-            out.write(json.dumps({"t": at, "mark": what}) + "\n")
+            out.write("\n" + json.dumps({"t": at, "mark": what}))
         for entry in keep.messages.values():
-            out.write(json.dumps(entry, separators=(",", ":")) + "\n")
+            out.write("\n" + json.dumps(entry, separators=(",", ":")))
         out.flush()
         os.fsync(out.fileno())
     tmp.replace(target)

@@ -3,16 +3,20 @@
 A LocalStack that died and started again has no queues. `needed` tells it apart from one that
 has been restored (the queue carries a tag the restore puts on last, so a restore cut short is
 done again, whole); `restore` makes the queue and the DLQ, and puts back each message of the
-journal (`journal`) whose order is not in the writer's table:
+journal (`journal`) that is not committed (its order in the writer's table, the same order: a
+different one under a used id is a conflict the consumer parks):
 
-- into the DLQ if the consumer's log says its last receive was its last (``maxReceiveCount``)
-  after the DLQ's last redrive: it was parked, or on its way there (SQS moves a message on the
-  receive after its last); a purge since then threw it away on purpose, and it stays away;
+- into the DLQ if the consumer's log says this send of it had its last receive
+  (``maxReceiveCount``) after the DLQ's last redrive: it was parked, or on its way there (SQS
+  moves a message on the receive after its last). If the DLQ was purged since it surely got
+  there, it was thrown away on purpose and stays away;
 - into the queue otherwise.
 
-What a restore cannot bring back is what SQS keeps beside a message: its receive count and its
-visibility timer start again (a message restored to the queue has all its receives ahead of it),
-and its message id is new. The journal is compacted on the way: committed messages leave it.
+If the writer does not answer, every journalled message is put back: the consumer's insert is
+idempotent, so one that had committed is ignored when it comes again. What a restore cannot
+bring back is what SQS keeps beside a message: its receive count and its visibility timer start
+again (a message restored to the queue has all its receives ahead of it), and its message id is
+new. The journal is compacted on the way: committed messages leave it.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from botocore.exceptions import ClientError
 
+from sandbox.functions.orders import QueuedOrder
 from sandbox.platform.state import StackState
 from sandbox.standins.aurora import database
 from sandbox.standins.aws_lambda.logs import failures, logged_at
@@ -64,57 +70,86 @@ def needed(sqs: Any, state: StackState) -> bool:
 
 def restore(sqs: Any, state: StackState) -> Restored | None:
     """Make the queue and the DLQ and put the journal's messages back; None if the queue was
-    there already. Sends wait meanwhile (the journal's lock), so none lands half-way. Raises
-    if the writer does not answer: the queue is then not made, and the next call tries again.
+    there already. Appends wait meanwhile (the journal's lock); a send journalled just before
+    may still land during the restore, and FIFO's deduplication (the same dedup id within 5
+    minutes) drops the second copy (on a standard queue the idempotent insert makes it harmless).
     """
     with journal.locked(state.run_dir, exclusive=True):
         if not needed(sqs, state):
             return None
         held = journal.read(state.run_dir)
-        committed = _committed(state, set(held.messages)) if held.messages else set()
+        done = _committed(state, held.messages)
         queues = ensure_queues(sqs, state.queue)
         state.queue_url, state.dlq_url = queues.url, queues.dlq_url
-        pending = {key: entry for key, entry in held.messages.items() if key not in committed}
-        parked, purged = _parked(state, set(pending), held.marks)
+        pending = {key: entry for key, entry in held.messages.items() if key not in done}
+        parked, purged = _parked(state, pending, held.marks)
         keep = {key: entry for key, entry in pending.items() if key not in purged}
         _send(sqs, queues.url, [entry for key, entry in keep.items() if key not in parked])
         _send(sqs, queues.dlq_url, [keep[key] for key in sorted(parked)])
         journal.rewrite(state.run_dir, journal.Journal(keep, held.marks))
         sqs.tag_queue(QueueUrl=queues.url, Tags={TAG: "yes"})
-    return Restored(len(keep) - len(parked), len(parked), len(committed), len(purged))
+    return Restored(len(keep) - len(parked), len(parked), len(done), len(purged))
 
 
 def compact(state: StackState) -> int:
     """Drop the committed messages from the journal (a restore then has less to read); returns
-    how many. Raises if the writer does not answer."""
+    how many (none if the writer does not answer)."""
     with journal.locked(state.run_dir, exclusive=True):
         held = journal.read(state.run_dir)
-        committed = _committed(state, set(held.messages))
-        if committed:
-            keep = {key: e for key, e in held.messages.items() if key not in committed}
+        done = _committed(state, held.messages)
+        if done:
+            keep = {key: e for key, e in held.messages.items() if key not in done}
             journal.rewrite(state.run_dir, journal.Journal(keep, held.marks))
-    return len(committed)
+    return len(done)
 
 
-def _committed(state: StackState, ids: set[str]) -> set[str]:
-    """The orders of ``ids`` in the writer's table."""
-    with database.connect(state, state.writer.name, connect_timeout=3) as conn:
-        rows = conn.execute(
-            "SELECT order_id FROM orders WHERE order_id = ANY(%s)", (list(ids),)
-        ).fetchall()
-    return {row[0] for row in rows}
+def _committed(state: StackState, messages: dict[journal.Key, dict]) -> set[journal.Key]:
+    """The messages whose order is in the writer's table, that very order; none if the writer
+    does not answer within `database.LOOK_SECONDS` (a frozen one would hold the journal's lock,
+    and every send behind it, for good)."""
+    if not messages:
+        return set()
+    ids = list({order_id for order_id, _ in messages})
+
+    def stored(conn: psycopg.Connection) -> dict[str, dict]:
+        query = "SELECT order_id, payload FROM orders WHERE order_id = ANY(%s)"
+        return dict(conn.execute(query, (ids,)).fetchall())
+
+    try:
+        rows = database.quickly(state, state.writer.name, stored)
+    except psycopg.Error:
+        return set()
+    return {key for key, entry in messages.items() if _same(entry, rows.get(key[0]))}
 
 
-def _parked(state: StackState, ids: set[str], marks: dict[str, float]) -> tuple[set, set]:
-    """(parked or on their way to the DLQ, purged on purpose) among ``ids``, from the
-    consumer's last failure of each and the DLQ's last redrive and purge."""
+def _same(entry: dict[str, Any], payload: dict | None) -> bool:
+    """Whether the committed ``payload`` is the order this message carries."""
+    if payload is None:
+        return False
+    try:
+        return QueuedOrder.model_validate_json(entry["body"], strict=False).same_as(payload)
+    except ValueError:  # not an order: the consumer parks it, never commits it
+        return False
+
+
+def _parked(
+    state: StackState, pending: dict[journal.Key, dict], marks: dict[str, float]
+) -> tuple[set[journal.Key], set[journal.Key]]:
+    """(parked or on their way to the DLQ, purged on purpose) among ``pending``, from the
+    consumer's last failure of each order and the DLQ's last redrive and purge."""
     parked, purged = set(), set()
-    last = state.queue.max_receive_count
-    for key, failure in failures(state).items():
-        if key not in ids or int(failure.get("receive_count", 0)) < last:
+    known = failures(state)
+    # From a message's last receive to its move into the DLQ: a visibility timeout, the next
+    # receive's long poll, and LocalStack's lateness (about 1 s), with room to spare.
+    moving = state.queue.visibility_timeout_seconds + 30.0
+    for key, entry in pending.items():
+        failure = known.get(key[0])
+        if not failure or int(failure.get("receive_count", 0)) < state.queue.max_receive_count:
             continue
         at = logged_at(failure)
-        if at < marks.get("purged", 0.0):
+        if at < entry["t"]:
+            continue  # a failure of an earlier send of the order: this one has not failed
+        if at + moving < marks.get("purged", 0.0):
             purged.add(key)
         elif at >= marks.get("redriven", 0.0):
             parked.add(key)
