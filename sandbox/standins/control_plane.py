@@ -64,6 +64,7 @@ from sandbox.standins.dashboard import Dashboard
 from sandbox.standins.keeper import Keeper
 from sandbox.standins.localstack import LocalStack
 from sandbox.standins.rds_proxy import Proxy
+from sandbox.standins.sqs import journal, restore
 
 #: Between two looks at the nodes; a frozen node makes a look take `database.ANSWER_SECONDS`.
 TICK_SECONDS = 0.5
@@ -86,6 +87,13 @@ SERVICES: dict[str, Component] = {
 #: (frozen, or too busy to) after this long, so a slow answer under load is not a restart.
 SERVICE_DEAD_SECONDS = 1.0
 SERVICE_SILENT_SECONDS = 15.0
+#: The services a restart of which waits while the writer is lost (they would only find it
+#: gone); the others (the API, LocalStack, the dashboard, the keeper) are restarted meanwhile.
+NEEDS_THE_WRITER = ("proxy", "consumer")
+#: The SQS stand-in's journal is compacted (committed orders dropped) at most this often, once
+#: it holds more than `COMPACT_BYTES`: a restore then reads little, holding the sends back less.
+COMPACT_EVERY_SECONDS = 60.0
+COMPACT_BYTES = 1 << 20
 Health = Literal["ok", "dead", "silent"]
 
 
@@ -170,8 +178,9 @@ def decide(
         memory.eligible = tuple(sorted(r for r, how in looked.replicas.items() if how in wanted))
     else:
         since = memory.writer_lost_since = memory.writer_lost_since or now
-        if now - since < window:
-            return None
+        if now - since < window:  # meanwhile what needs no database is still repaired
+            independent = {k: v for k, v in (services or {}).items() if k not in NEEDS_THE_WRITER}
+            return _service_action(memory, independent, now, unrestored)
         why = f"writer {writer} {_trouble(looked)} for {now - since:.1f} s"
         for reader in memory.eligible:
             if seen[reader].answers and seen[reader].in_recovery:
@@ -188,9 +197,15 @@ def decide(
         if now - since >= window:
             why = f"reader {reader.name} {_trouble(looked)} for {now - since:.1f} s"
             return Action("rejoin reader", reader.name, why, since)
-    for name in set(memory.service_lost_since) - set(services or {}):
+    return _service_action(memory, services or {}, now, unrestored)
+
+
+def _service_action(
+    memory: Memory, services: dict[str, Health], now: float, unrestored: bool
+) -> Action | None:
+    for name in set(memory.service_lost_since) - set(services):
         del memory.service_lost_since[name]  # taken off record (stopped on purpose) meanwhile
-    for name, health in (services or {}).items():
+    for name, health in services.items():
         if health == "ok":
             memory.service_lost_since.pop(name, None)
             continue
@@ -200,7 +215,7 @@ def decide(
             how = "down" if health == "dead" else "not answering"
             why = f"{name} {how} for {now - since:.1f} s"
             return Action("restart service", name, why, since)
-    if unrestored and (services or {}).get("aws", "ok") == "ok":
+    if unrestored and services.get("aws", "ok") == "ok":
         return Action("restore", "aws", "LocalStack answers without the queue", now)
     return None
 
@@ -228,6 +243,7 @@ class ControlPlane:
         #: restarted that do not answer yet, with when they went down.
         self.runs: dict[str, compose.Run] = {}
         self.back: dict[str, float] = {}
+        self.compacted = time.time()
 
     def tick(self) -> None:
         state = self.state
@@ -248,6 +264,7 @@ class ControlPlane:
                 self.say("writer lost", f"{state.writer.name} not answering")
             else:
                 self.say("watching", "")
+                self.compact()
             return
         try:
             with cluster.exclusive(state, "the control plane", wait=False):
@@ -255,7 +272,20 @@ class ControlPlane:
                     self.act(action)
         except cluster.Busy:
             pass
-        self.memory.forget()
+        if action.kind in ("restart service", "restore"):  # the writer's window runs on
+            self.memory.service_lost_since.clear()
+        else:
+            self.memory.forget()
+
+    def compact(self) -> None:
+        """The journal's committed orders dropped, now and then (`COMPACT_EVERY_SECONDS`)."""
+        if time.time() - self.compacted < COMPACT_EVERY_SECONDS:
+            return
+        self.compacted = time.time()
+        with contextlib.suppress(FileNotFoundError):
+            if journal.path(self.state.run_dir).stat().st_size > COMPACT_BYTES:
+                dropped = restore.compact(self.state)
+                print(f"journal compacted: {dropped} committed order(s) dropped", flush=True)
 
     def services(self) -> dict[str, Health]:
         """The managed services' health. Only a service whose pid is on record: one that

@@ -157,6 +157,18 @@ def test_the_database_comes_before_the_services(state):
     assert action is not None and action.kind == "fail over"
 
 
+def test_while_the_writer_is_lost_what_needs_no_database_is_still_repaired(state):
+    """A dead API or LocalStack is restarted within the writer's window (the queue must take
+    the orders the failover will let through); the proxy waits for the writer it would find."""
+    memory = Memory()
+    looks(memory, state, (0, WRITER_OK, READER_OK))
+    services = {"proxy": "dead", "api": "dead"}
+    assert looks(memory, state, (1, DEAD, READER_OK), services=services) is None
+    action = looks(memory, state, (1 + SERVICE_DEAD_SECONDS, DEAD, READER_OK), services=services)
+    assert action is not None and (action.kind, action.node) == ("restart service", "api")
+    assert memory.writer_lost_since == 1  # its window runs on
+
+
 @pytest.mark.parametrize(
     ("said", "refused"),
     [
