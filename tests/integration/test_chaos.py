@@ -9,7 +9,7 @@ from sandbox.ops import dlq
 from tests.conftest import wait_drained, wait_for
 
 SEED = 30
-INTERVAL = 20.0
+INTERVAL = 15.0
 
 
 def test_chaos_with_a_fixed_seed_loses_nothing_doubles_nothing_and_ends_whole(live):
