@@ -62,7 +62,10 @@ def control_plane(snapshot: Snapshot) -> str:
     """What the Aurora control plane stand-in is doing, and since when, in one line."""
     plane = (snapshot.status or {}).get("control_plane")
     if not plane or not snapshot.healthy("control-plane"):
-        return "control plane: not running (`make up` starts it): nobody fails a lost writer over"
+        return (
+            "control plane: not running (its keeper restarts it; else `make up`): nobody fails "
+            "a lost writer over meanwhile"
+        )
     return describe(plane)
 
 
@@ -79,6 +82,19 @@ def components(snapshot: Snapshot) -> None:
         for c in (snapshot.status or {}).get("components", [])
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    if note := restored(snapshot.status or {}):
+        st.caption(note)
+
+
+def restored(status: dict[str, Any]) -> str | None:
+    """What the SQS stand-in's journal has put back into a LocalStack that died, if anything."""
+    count = status.get("restored_with_localstack", 0)
+    if not count:
+        return None
+    return (
+        f"LocalStack died with orders in it: {count} acknowledged order(s) restored to the "
+        "queue or the DLQ from the SQS journal (nothing lost; `sandbox events`)"
+    )
 
 
 def _replication(node: dict[str, Any], mode: str) -> str:

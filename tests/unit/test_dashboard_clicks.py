@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dashboard import clicks, controls
+from dashboard import clicks, controls, panels
 
 
 @pytest.fixture(autouse=True)
@@ -108,3 +108,10 @@ def test_the_session_acting_now_is_never_the_one_forgotten(monkeypatch):
     monkeypatch.setattr(clicks, "_session", lambda: "one tab more")
     controls._act("stop traffic", lambda state: "stopped")  # past the limit: the oldest goes
     assert "the host's tab" in clicks._acted and "tab 0" not in clicks._acted
+
+
+def test_the_page_says_how_many_orders_the_journal_restored_and_nothing_before():
+    restored = panels.restored
+    assert restored({}) is None and restored({"restored_with_localstack": 0}) is None
+    said = restored({"restored_with_localstack": 12})
+    assert said is not None and "12 acknowledged order(s) restored" in said
