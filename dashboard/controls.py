@@ -130,7 +130,7 @@ def _chaos(state: StackState) -> None:
     st.multiselect("faults to draw from", possible, default=list(possible), key="chaos_kinds")
     st.number_input("minutes", 0.5, actions.CHAOS_MAX_MINUTES, 3.0, 0.5, key="chaos_minutes")
     st.number_input("seconds between faults", 10.0, 300.0, 30.0, 5.0, key="chaos_interval")
-    st.number_input("rate (orders/s)", 1.0, 100.0, 20.0, 5.0, key="chaos_rate")
+    st.number_input("orders/s during the run", 1.0, 100.0, 20.0, 5.0, key="chaos_rate")
     st.number_input("seed", 0, 1_000_000, 1, 1, key="chaos_seed")
     _button("Start chaos run", "chaos", _run_chaos, type="primary")
 
