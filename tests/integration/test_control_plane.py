@@ -24,6 +24,7 @@ from sandbox.platform import process
 from sandbox.standins import control_plane
 from sandbox.standins.aurora import database, events
 from sandbox.standins.keeper import Keeper
+from sandbox.standins.sqs import journal, restore
 from tests.conftest import (
     PATIENCE,
     TEST_QUEUE,
@@ -215,6 +216,11 @@ def test_localstack_killed_under_traffic_comes_back_with_every_acknowledged_orde
     assert client.post(order(parked, POISON_CUSTOMER_ID)).accepted
     client.close()
     wait_for(lambda: [p.order_id for p in dlq.peek(live)] == [parked], f"{parked} parked")
+    early = f"ls-early-{uuid.uuid4().hex[:6]}"
+    wait_drained(live, early, sum(s.accepted for s in send_orders(live, 20, 20, prefix=early)))
+    held = journal.read(live.run_dir).messages
+    mine = {key: entry for key, entry in held.items() if key[0].startswith(early)}
+    assert len(mine) == 20 and restore._committed(live, mine) == set(mine), "not seen committed"
     stack.stop(live, "consumer")  # on purpose: the orders stay queued
     prefix = f"ls-{uuid.uuid4().hex[:6]}"
     ledger: list = []
@@ -232,6 +238,10 @@ def test_localstack_killed_under_traffic_comes_back_with_every_acknowledged_orde
     acked = {s.order_id for s in ledger if s.accepted}
     assert len(acked) == 300, "the client retries until each order is acknowledged"
     assert restored["to_dlq"] == 1 and restored["to_queue"] >= 100, restored
+    with database.connect(live, live.writer.name) as conn:  # nothing commits meanwhile
+        back = [key[0] for key in journal.read(live.run_dir).messages]
+        done = conn.execute("SELECT count(*) FROM orders WHERE order_id = ANY(%s)", (back,))
+        assert done.fetchone() == (0,), "a committed order was put back"
     assert [p.order_id for p in dlq.peek(live)] == [parked]  # back where it was
     stack.start(live, "consumer")
     rows = wait_drained(live, prefix, len(acked))

@@ -365,14 +365,14 @@ def replication_status(state: StackState) -> dict[str, dict[str, Any]]:
 ANSWER_SECONDS = 2
 
 
-def connect_quickly(state: StackState, name: str) -> psycopg.Connection:
+def connect_quickly(state: StackState, name: str, dbname: str = "postgres") -> psycopg.Connection:
     """An admin connection to node ``name`` that must connect and answer each statement within
     `ANSWER_SECONDS`: a look at a node that may be dead, frozen or cut off. Use it through
     `quickly`: the statements' deadline is the server's, which a frozen server never keeps."""
     return connect(
         state,
         name,
-        dbname="postgres",
+        dbname=dbname,
         hostaddr=address_quickly(state.host(name)),
         connect_timeout=ANSWER_SECONDS,
         options=f"-c statement_timeout={ANSWER_SECONDS * 1000}",
@@ -384,14 +384,17 @@ def connect_quickly(state: StackState, name: str) -> psycopg.Connection:
 LOOK_SECONDS = 3 * ANSWER_SECONDS
 
 
-def quickly[T](state: StackState, name: str, work: Callable[[psycopg.Connection], T]) -> T:
-    """``work`` on a `connect_quickly` connection to node ``name``, all within `LOOK_SECONDS`,
-    else `psycopg.OperationalError`. A node frozen after it accepted the connection answers no
-    statement and never times one out: it held the control plane's look for good (in CI). The
-    look's thread is left to end on its own, with its connection, once the node is fenced."""
+def quickly[T](
+    state: StackState, name: str, work: Callable[[psycopg.Connection], T], dbname: str = "postgres"
+) -> T:
+    """``work`` on a `connect_quickly` connection to node ``name`` (its ``dbname``), all within
+    `LOOK_SECONDS`, else `psycopg.OperationalError`. A node frozen after it accepted the
+    connection answers no statement and never times one out: it held the control plane's look
+    for good (in CI). The look's thread is left to end on its own, with its connection, once
+    the node is fenced."""
 
     def look() -> T:
-        with connect_quickly(state, name) as conn:
+        with connect_quickly(state, name, dbname) as conn:
             return work(conn)
 
     return _within(LOOK_SECONDS, look, f"{name} did not answer")

@@ -116,7 +116,7 @@ def _committed(state: StackState, messages: dict[journal.Key, dict]) -> set[jour
         return dict(conn.execute(query, (ids,)).fetchall())
 
     try:
-        rows = database.quickly(state, state.writer.name, stored)
+        rows = database.quickly(state, state.writer.name, stored, state.db_name)
     except psycopg.Error:
         return set()
     return {key for key, entry in messages.items() if _same(entry, rows.get(key[0]))}
