@@ -128,7 +128,7 @@ def test_a_whole_look_at_a_node_is_bounded_even_when_it_freezes_after_connecting
     released = threading.Event()
 
     @contextlib.contextmanager
-    def connected(_state, _name):
+    def connected(_state, _name, _dbname):
         yield "a connection"
 
     def refused(_conn):
