@@ -209,13 +209,28 @@ WRITER_WAIT_SECONDS = 300.0
 
 
 def wait_for_writer(state: StackState, name: str) -> None:
-    """Until the writer answers (bounded), for ``name`` to clone or rewind from it."""
+    """Until the writer answers (bounded), for ``name`` to clone or rewind from it. Natively a
+    writer whose process is gone will not answer: it fails at once, so a rejoin whose new writer
+    died meanwhile (a second fault) ends, and the control plane restarts that writer, instead of
+    waiting `WRITER_WAIT_SECONDS` with the cluster locked and no writer at all."""
+    writer = state.writer.name
+
+    def ready() -> bool:
+        if state.runtime == "native" and not runtime.alive(state, writer):
+            raise WriterGone(f"the writer {writer} is down: {name} has nothing to copy from")
+        return answers(state, writer)
+
     process.wait_until(
-        lambda: answers(state, state.writer.name),
+        ready,
         timeout=WRITER_WAIT_SECONDS,
         interval=1.0,
-        what=f"the writer {state.writer.name}, for {name} to copy from",
+        what=f"the writer {writer}, for {name} to copy from",
+        fatal=WriterGone,
     )
+
+
+class WriterGone(RuntimeError):
+    """The writer a reader would copy from has no process any more."""
 
 
 def clone(state: StackState, name: str) -> None:
