@@ -68,3 +68,13 @@ class Component:
 
     def stop(self, state: StackState) -> None:
         runtime.stop(state, self.name, sig=self.stop_signal, timeout=self.stop_timeout(state))
+
+    def restart(self, state: StackState) -> None:
+        """Start it again after it crashed, unasked: what is left of it (a frozen process) goes
+        first. Its pid stays on record until the new one replaces it: a start that fails is
+        tried again, not taken for a stop on purpose."""
+        last = state.pids.get(self.name)
+        runtime.stop(state, self.name, sig=self.stop_signal, timeout=self.stop_timeout(state))
+        if last:
+            state.pids[self.name] = last
+        self.start(state)

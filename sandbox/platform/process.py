@@ -9,6 +9,7 @@ import pwd
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -139,6 +140,15 @@ def module_command(module: str, run_dir: str, log_name: str) -> Command:
         log=Path(run_dir, "logs", f"{log_name}.log"),
         env={"SANDBOX_RUN_DIR": run_dir, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def on_stop() -> threading.Event:
+    """An event that SIGTERM or SIGINT sets: a server's loop runs until it is set, and ends
+    its step first."""
+    asked = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: asked.set())
+    return asked
 
 
 def alive(pid: int | None) -> bool:

@@ -43,7 +43,6 @@ import dataclasses
 import functools
 import json
 import os
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -365,10 +364,7 @@ class ControlPlane:
             events.record(state, "service-lost", action.why, node=action.node, since=action.since)
             self.say("repairing", f"restarting {action.node}")
             service = SERVICES[action.node]
-            pids = dict(state.pids)
-            service.stop(state)  # whatever is left of it: a frozen process goes first
-            state.pids[action.node] = pids[action.node]  # stopped, still not on purpose
-            service.start(state)
+            service.restart(state)
             if action.node == "aws":
                 service.wait(state)
                 restore_localstack(state)
@@ -492,14 +488,7 @@ class ControlPlaneService(Component):
 def main() -> None:
     state = load(Path(os.environ["SANDBOX_RUN_DIR"]))
     plane = ControlPlane(state)
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = process.on_stop()
     events.record(
         state,
         "control-plane-started",
@@ -511,7 +500,7 @@ def main() -> None:
         state.save()
 
     def heartbeat() -> None:
-        while not stopping:
+        while not stopping.is_set():
             with contextlib.suppress(Exception):
                 plane.beat()
             time.sleep(1.0)
@@ -520,7 +509,7 @@ def main() -> None:
     if state.runtime == "compose":
         with contextlib.suppress(Exception):  # an engine that does not answer: no event
             plane.restarted_itself()
-    while not stopping:
+    while not stopping.is_set():
         try:
             plane.tick()
         except Exception as error:  # logged, and tried again: the control plane must not die

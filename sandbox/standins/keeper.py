@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,17 +51,10 @@ def main() -> None:
 
     state = load(Path(os.environ["SANDBOX_RUN_DIR"]))
     plane = ControlPlaneService()
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = process.on_stop()
     print("keeping the control plane", flush=True)
     lost_since: float | None = None
-    while not stopping:
+    while not stopping.is_set():
         time.sleep(TICK_SECONDS)
         if not state.path("state.json").exists():
             return  # the stack was taken down (its keeper outlived it): nothing to keep
@@ -85,10 +77,7 @@ def main() -> None:
                 continue  # stopped, or restarted by `make up`, meanwhile
             print(why, flush=True)
             events.record(state, "service-lost", why, node=plane.name, since=lost_since)
-            pid = state.pids[plane.name]
-            runtime.stop(state, plane.name, timeout=2.0)  # whatever is left of it goes first
-            state.pids[plane.name] = pid
-            plane.start(state)
+            plane.restart(state)  # not its stop: that would stop this keeper first
             state.save()
             events.record(
                 state,

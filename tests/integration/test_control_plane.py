@@ -21,6 +21,7 @@ from sandbox.drills import drill as drills
 from sandbox.ops import dlq, failover, faults, status
 from sandbox.ops.load import POISON_CUSTOMER_ID, Client, ClientPolicy, order, send_orders
 from sandbox.platform import process
+from sandbox.platform.state import StackState
 from sandbox.standins import control_plane
 from sandbox.standins.aurora import database, events
 from sandbox.standins.keeper import Keeper
@@ -215,6 +216,14 @@ def test_localstack_killed_under_traffic_comes_back_with_every_acknowledged_orde
     parked = f"ls-poison-{uuid.uuid4().hex[:6]}"
     assert client.post(order(parked, POISON_CUSTOMER_ID)).accepted
     client.close()
+    try:
+        _localstack_killed_with_orders_queued(live, parked)
+    finally:  # the tests after this one start with the consumer running and an empty DLQ
+        stack.start(live, "consumer")
+        dlq.purge(live)
+
+
+def _localstack_killed_with_orders_queued(live: StackState, parked: str) -> None:
     wait_for(lambda: [p.order_id for p in dlq.peek(live)] == [parked], f"{parked} parked")
     early = f"ls-early-{uuid.uuid4().hex[:6]}"
     wait_drained(live, early, sum(s.accepted for s in send_orders(live, 20, 20, prefix=early)))
