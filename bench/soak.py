@@ -2,16 +2,19 @@
 
 It answers what a short test cannot: does anything leak, and does the account stay exact over
 many faults of every kind. Each component's memory (PSS of its process tree, as `sandbox status`
-measures it) is read after `WARM_UP_SECONDS` of the same traffic without faults (PostgreSQL's
-shared buffers and the Python servers' caches fill in the first minute: that is not a leak)
-and after the queue has drained at the end; a component that grew by more than `GROWTH_LIMIT`
-is named. A component restarted by a fault is measured as the new process. The chaos run's
-account (acknowledged, committed once, duplicates, parked, queued, lost) and each fault's time
-to whole are in the section; it fails if anything was lost or doubled, or the stack was not whole.
+measures it) is read every `SAMPLE_SECONDS`, with its pid: a fault restarts processes, and a
+new process fills its caches again (PostgreSQL's shared buffers, the Python servers' imports and
+clients: in their first minute, or on their first restore or failover), so growth is judged per
+process, from its first sample to its last, and only for one that lived `LEAK_WINDOW_SECONDS`
+or more; one that grew by more than `GROWTH_LIMIT` is named. The chaos run's account
+(acknowledged, committed once, duplicates, parked, queued, lost) and each fault's time to whole
+are in the section; it fails if anything was lost or doubled, or the stack was not whole.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 
@@ -28,6 +31,10 @@ GROWTH_LIMIT = 0.20
 SEED = 30
 INTERVAL_SECONDS = 60.0
 WARM_UP_SECONDS = 60.0
+SAMPLE_SECONDS = 60.0
+LEAK_WINDOW_SECONDS = 600.0
+#: One look at the memory: when, and each component's (pid, PSS in MiB).
+Sample = tuple[float, dict[str, tuple[int, float]]]
 
 
 def run(minutes: float, rate: float, tick: Tick, log: Callable[[str], None]) -> Section:
@@ -37,7 +44,10 @@ def run(minutes: float, rate: float, tick: Tick, log: Callable[[str], None]) -> 
         stack.start(state, "dashboard")  # own_stack stops it; a chaos run kills it too
         log(f"soak: warming up, {WARM_UP_SECONDS:g} s of {rate:g} orders/s without faults")
         send_orders(state, int(rate * WARM_UP_SECONDS), rate, prefix="soak-warm-up")
-        before = memory(state)
+        samples: list[Sample] = []
+        done = threading.Event()
+        sampler = threading.Thread(target=sample, args=(state, samples, done), daemon=True)
+        sampler.start()
         total = int(minutes * 60)
 
         def progress(step: str, info: dict) -> None:
@@ -46,18 +56,25 @@ def run(minutes: float, rate: float, tick: Tick, log: Callable[[str], None]) -> 
             elif step == "fault":
                 log(f"soak: fault {info['row'].index} of {info['of']}: {info['row'].fault}")
 
-        report = chaos.run(state, SEED, minutes, rate, INTERVAL_SECONDS, progress=progress)
-        after = memory(state)
+        try:
+            report = chaos.run(state, SEED, minutes, rate, INTERVAL_SECONDS, progress=progress)
+        finally:
+            done.set()
+            sampler.join()
+        samples.append((time.time(), memory(state)))
+    lives = lifetimes(samples)
     section.figures = [
         Figure(
             f"{name} PSS at the end",
-            after.get(name),
+            samples[-1][1][name][1],
             "MiB",
-            versus={"at the start": after[name] / before[name] if before.get(name) else None},
-            note=f"{before.get(name, 0):.0f} MiB at the start",
+            versus={"at its first look": life[-1][1] / life[0][1] if life[0][1] else None},
+            note=f"{samples[0][1].get(name, (0, 0.0))[1]:.0f} MiB at the start; this process "
+            f"{life[0][1]:.0f} MiB at its first look, {(life[-1][0] - life[0][0]) / 60:.0f} "
+            f"min before; peak {max(p for _, p in life):.0f} MiB",
         )
-        for name in sorted(set(before) | set(after))
-        if name in after
+        for name, life in sorted(lives.items())
+        if name in samples[-1][1]
     ]
     if report.account:
         counted = asdict(report.account)
@@ -86,27 +103,56 @@ def run(minutes: float, rate: float, tick: Tick, log: Callable[[str], None]) -> 
     section.details = {
         "account": asdict(report.account) if report.account else None,
         "faults": [asdict(row) for row in report.faults],
-        "memory_mib": {"start": before, "end": after},
+        "memory_samples": [{"time": at, "mib": seen} for at, seen in samples],
         "peak_queue_depth": report.peak_queue_depth,
     }
-    grew = [
-        name
-        for name in after
-        if before.get(name) and after[name] > before[name] * (1 + GROWTH_LIMIT)
-    ]
     problems = report.problems + [
-        f"{name} grew {after[name] / before[name] - 1:.0%} over the soak" for name in grew
+        f"{name} (pid {pid}) grew {grew:.0%} in {minutes_:.0f} min"
+        for name, pid, grew, minutes_ in leaks(samples)
     ]
     section.error = "; ".join(problems)
     return section
 
 
-def memory(state: StackState) -> dict[str, float]:
-    """Each running component's PSS, in MiB (the keeper too)."""
+def memory(state: StackState) -> dict[str, tuple[int, float]]:
+    """Each running component's pid and PSS, in MiB (the keeper too)."""
     state.refresh()
     where = runtime.of(state)
     return {
-        name: round(where.memory_mib(state, name), 1)
+        name: (state.pids[name], round(where.memory_mib(state, name), 1))
         for name in sorted(state.pids)
         if runtime.alive(state, name)
     }
+
+
+def sample(state: StackState, samples: list[Sample], done: threading.Event) -> None:
+    """Every `SAMPLE_SECONDS` until ``done``: each component's pid and PSS."""
+    while True:
+        samples.append((time.time(), memory(state)))
+        if done.wait(SAMPLE_SECONDS):
+            return
+
+
+def lifetimes(samples: list[Sample]) -> dict[str, list[tuple[float, float]]]:
+    """Each component's last process: its (time, PSS) looks, from its first to the end."""
+    last = samples[-1][1]
+    return {
+        name: [(at, seen[name][1]) for at, seen in samples if seen.get(name, (0,))[0] == pid]
+        for name, (pid, _) in last.items()
+    }
+
+
+def leaks(samples: list[Sample]) -> list[tuple[str, int, float, float]]:
+    """(component, pid, growth, minutes) of each process seen for `LEAK_WINDOW_SECONDS` or
+    more that grew by more than `GROWTH_LIMIT` from its first look to its last."""
+    lives: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for at, seen in samples:
+        for name, (pid, mib) in seen.items():
+            lives.setdefault((name, pid), []).append((at, mib))
+    return [
+        (name, pid, life[-1][1] / life[0][1] - 1, (life[-1][0] - life[0][0]) / 60)
+        for (name, pid), life in lives.items()
+        if life[-1][0] - life[0][0] >= LEAK_WINDOW_SECONDS
+        and life[0][1]
+        and life[-1][1] > life[0][1] * (1 + GROWTH_LIMIT)
+    ]

@@ -239,8 +239,7 @@ def repair(state: StackState, report: Report = print) -> list[str]:
                 if _healthy(item, state):  # restarted meanwhile, by it or by a repair before
                     continue
                 report(f"repairing {name}: {REPAIRS[name]}")
-                item.stop(state)  # whatever is left of it (a hung process) goes first
-                item.start(state)
+                item.restart(state)  # whatever is left of it (a hung process) goes first
         state.save()
         repaired.append(name)
     return repaired
@@ -255,8 +254,7 @@ def _repair_localstack(state: StackState, report: Report) -> None:
             return  # restarted and restored meanwhile
         report(f"repairing aws: {REPAIRS['aws']}")
         if not _healthy(item, state):
-            item.stop(state)
-            item.start(state)
+            item.restart(state)
             item.wait(state)
         restored = resources.provision(state)
         state.save()

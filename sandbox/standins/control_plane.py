@@ -45,6 +45,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -86,6 +87,11 @@ SERVICES: dict[str, Component] = {
 #: (frozen, or too busy to) after this long, so a slow answer under load is not a restart.
 SERVICE_DEAD_SECONDS = 1.0
 SERVICE_SILENT_SECONDS = 15.0
+#: A service that answered (its health check; on Compose its container, as the engine reports
+#: it) is asked again after this long, not every tick: whether its process is alive is looked
+#: at every tick (a crash is the common fault, and cheap to see), an HTTP round trip, a look for
+#: the restored queue in LocalStack or an Engine API call is not needed twice a second.
+ASK_EVERY_SECONDS = 2.0
 #: The services a restart of which waits while the writer is lost (they would only find it
 #: gone); the others (the API, LocalStack, the dashboard, the keeper) are restarted meanwhile.
 NEEDS_THE_WRITER = ("proxy", "consumer")
@@ -243,6 +249,8 @@ class ControlPlane:
         self.runs: dict[str, compose.Run] = {}
         self.back: dict[str, float] = {}
         self.compacted = time.time()
+        #: When each service (and "restored": LocalStack's queue) last answered well.
+        self.answered: dict[str, float] = {}
 
     def tick(self) -> None:
         state = self.state
@@ -254,8 +262,8 @@ class ControlPlane:
             return
         seen = {name: watch(state, name) for name in state.nodes}
         services = self.services()
-        unrestored = services.get("aws") == "ok" and process.passes(
-            functools.partial(resources.missing, state)
+        unrestored = services.get("aws") == "ok" and not self.asked(
+            "restored", lambda: not resources.missing(state)
         )
         action = decide(state, seen, self.memory, time.time(), services, unrestored)
         if action is None:
@@ -295,17 +303,37 @@ class ControlPlane:
         for name, service in SERVICES.items():
             if name not in state.pids or (name == "keeper" and state.runtime != "native"):
                 continue
-            run = compose.Compose().run(state, name) if state.runtime == "compose" else None
-            if state.runtime == "compose" and run is None:
-                continue
-            if state.runtime != "compose" and not runtime.alive(state, name):
+            if state.runtime == "compose":
+                if self.fresh(name):  # answered lately: no engine call either
+                    found[name] = "ok"
+                    continue
+                run = compose.Compose().run(state, name)
+                if run is None:
+                    continue
+                ok = self.asked(name, functools.partial(service.healthy, state))
+                found[name] = "ok" if ok else "silent"
+                self.engine_restarted(name, run, found[name])
+            elif not runtime.alive(state, name):
+                self.answered.pop(name, None)
                 found[name] = "dead"
             else:
-                ok = process.passes(functools.partial(service.healthy, state))
+                ok = self.asked(name, functools.partial(service.healthy, state))
                 found[name] = "ok" if ok else "silent"
-            if run is not None:
-                self.engine_restarted(name, run, found[name])
         return found
+
+    def fresh(self, name: str) -> bool:
+        """Whether ``name`` answered well within `ASK_EVERY_SECONDS`."""
+        return time.time() - self.answered.get(name, 0.0) < ASK_EVERY_SECONDS
+
+    def asked(self, name: str, check: Callable[[], object]) -> bool:
+        """``check``'s verdict, or yes without asking if it said yes `ASK_EVERY_SECONDS` ago."""
+        if self.fresh(name):
+            return True
+        if process.passes(check):
+            self.answered[name] = time.time()
+            return True
+        self.answered.pop(name, None)
+        return False
 
     def engine_restarted(self, name: str, run: compose.Run, health: Health) -> None:
         """On Compose: a service's container that the engine restarted since the last look (the

@@ -8,6 +8,7 @@ import pytest
 
 from bench import profiles as bench_profiles
 from bench import runtimes as bench_runtimes
+from bench import soak
 from bench.drain import Drained, Invocation, parse_invocations
 from bench.loops import Call, LoopResult, closed_loop
 from bench.stats import rate, ratio, spread
@@ -162,3 +163,21 @@ def test_the_compose_stack_is_set_against_the_native_one_and_the_cold_build_the_
     stats_row = rows["compose: stack memory idle (docker stats)"]
     assert stats_row.versus == {"native PSS": pytest.approx(2)}
     assert "native: stack memory idle (docker stats)" not in rows
+
+
+def test_the_soak_judges_growth_per_process_not_across_a_restart():
+    """A restarted process that starts bigger is no leak; one that grows over its life is."""
+    minute = 60.0
+    samples = [
+        (
+            i * minute,
+            {"api": (10 if i < 5 else 11, 50.0 if i < 5 else 70.0), "cp": (20, 50.0 + i * 2)},
+        )
+        for i in range(16)
+    ]
+    assert soak.leaks(samples) == [("cp", 20, pytest.approx(0.6), 15.0)]
+    lives = soak.lifetimes(samples)
+    assert lives["api"] == [(i * minute, 70.0) for i in range(5, 16)]  # the last process only
+    assert len(lives["cp"]) == 16
+    short = [(i * minute, {"cp": (20, 50.0 + i * 10)}) for i in range(5)]  # under 10 min
+    assert soak.leaks(short) == []

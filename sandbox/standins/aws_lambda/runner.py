@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sandbox.platform import process
 from sandbox.platform.state import StackState, load
 from sandbox.spec import profiles
 from sandbox.spec.event_source import RunnerSettings
@@ -147,18 +148,11 @@ def _die_with_parent() -> None:
 def supervise(state: StackState) -> None:
     """Keep ``concurrency`` instances running until SIGTERM, then let each finish its batch."""
     context = multiprocessing.get_context("spawn")
-    stopping = False
-
-    def request_stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stopping = process.on_stop()
     workers: dict[int, multiprocessing.process.BaseProcess] = {}
     emit("runner started", concurrency=state.runner.concurrency, batch_size=state.runner.batch_size)
     started: dict[int, float] = {}
-    while not stopping:
+    while not stopping.is_set():
         for index in range(state.runner.concurrency):
             # A new instance at most once a second per slot: one that dies at start (the queue
             # unreachable, say) must not turn into a fork loop.
@@ -170,7 +164,7 @@ def supervise(state: StackState) -> None:
                 workers[index] = context.Process(target=worker, args=(state.run_dir, index))
                 workers[index].start()
                 started[index] = time.monotonic()
-        time.sleep(0.2)
+        stopping.wait(0.2)
     for instance in workers.values():
         if instance.pid:
             os.kill(instance.pid, signal.SIGTERM)
