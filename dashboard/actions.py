@@ -11,10 +11,9 @@ from sandbox.drills import chaos
 from sandbox.drills import drill as drills
 from sandbox.ops import dlq, failover, faults, traffic
 from sandbox.ops.dlq import Parked
-from sandbox.ops.load import POISON_CUSTOMER_ID, Client, order
+from sandbox.ops.load import Client, order, poison_customer
 from sandbox.platform.state import StackState
 from sandbox.spec.choices import FAILOVER_MODES, words
-from sandbox.standins.aurora import database
 
 
 def start_traffic(state: StackState, rate: float, max_seconds: float) -> str:
@@ -32,15 +31,20 @@ def stop_traffic(state: StackState) -> str:
 
 
 def send_poison(state: StackState) -> str:
-    """`sandbox send --poison`: an order for a customer the database does not know."""
+    """`sandbox send --poison`: an order for a new customer the database does not know."""
+    customer = poison_customer()
     client = Client(state)
     try:
-        sent = client.post(order(f"order-{uuid.uuid4().hex[:12]}", POISON_CUSTOMER_ID))
+        sent = client.post(order(f"order-{uuid.uuid4().hex[:12]}", customer))
     finally:
         client.close()
     if not sent.accepted:
         raise RuntimeError(f"the API answered {sent.status} {sent.error}".strip())
-    return f"poison order {sent.order_id} accepted ({sent.status}): it will end in the DLQ"
+    return (
+        f"poison order {sent.order_id} accepted ({sent.status}): customer {customer} does not "
+        f"exist, so it ends in the DLQ after {state.queue.max_receive_count} receives. The fix: "
+        f"{dlq.fix_command(customer)}, or the button that adds the parked orders' customers"
+    )
 
 
 def fail_over(state: StackState, mode: str, outage: float, lag: float = 0.0) -> jobs.Job:
@@ -171,9 +175,16 @@ def redrive(state: StackState) -> str:
 
 
 def add_poison_customer(state: StackState) -> str:
-    """`sandbox customer add 999999999`: the fix that lets parked poison orders commit."""
-    database.add_customer(state, POISON_CUSTOMER_ID, "added in the workshop")
-    return f"customer {POISON_CUSTOMER_ID} added: redrive the DLQ to commit its orders"
+    """The fix: `sandbox customer add` for each customer the orders in the DLQ (and those
+    failing in the queue) wait for, named with what it did."""
+    done = dlq.fix_parked(state)
+    if not done:
+        return "nothing to fix: no order in the DLQ or failing in the queue waits for a customer"
+    added = [str(customer) for customer, new in done if new]
+    existed = [str(customer) for customer, new in done if not new]
+    said = [f"customer(s) {', '.join(added)} added"] if added else []
+    said += [f"customer(s) {', '.join(existed)} existed already"] if existed else []
+    return f"{'; '.join(said)}: redrive the DLQ to commit their parked orders"
 
 
 def purge(state: StackState) -> str:

@@ -1,19 +1,24 @@
-"""`sandbox dlq list`, `show`, `redrive`, `purge`: the dead-letter queue."""
+"""`sandbox dlq list`, `show`, `redrive`, `purge`: the dead-letter queue.
+
+`list` and `show` print one record per message, a field a line, wrapped at the terminal's width
+between words only: an id is never cut, whatever the width, so it can be copied from any line.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+import textwrap
 import time
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from sandbox import stack
 from sandbox.cli.app import app, console
 from sandbox.ops import dlq
-from sandbox.platform.state import load
+from sandbox.ops.dlq import Failing, Parked
+from sandbox.platform.state import StackState, load
 from sandbox.spec.errors import StackError
 
 dlq_app = typer.Typer(help="Inspect, redrive or purge the dead-letter queue.", no_args_is_help=True)
@@ -21,51 +26,119 @@ dlq_app = typer.Typer(help="Inspect, redrive or purge the dead-letter queue.", n
 
 app.add_typer(dlq_app, name="dlq")
 
+LABEL = 14  # "  last error  ": the values start in one column
+
 
 @dlq_app.command("list")
 def dlq_list() -> None:
-    """Messages in the DLQ: order id, receives, first received, last error."""
-    parked = dlq.peek(load())
-    table = Table(
-        "message id",
-        "order id",
-        "receives",
-        "first received",
-        "last error",
-        title=f"DLQ: {len(parked)} message(s)",
-    )
-    for p in parked:
-        first = (
-            time.strftime("%H:%M:%S", time.localtime(p.first_received)) if p.first_received else "-"
-        )
-        table.add_row(p.message_id, p.order_id, str(p.receives), first, p.last_error[:80])
-    console.print(table)
+    """Messages in the DLQ (ids, receives, sent, last error, the fix), then the orders failing in
+    the queue, their receive count climbing towards the DLQ."""
+    state = load()
+    parked = dlq.peek(state)
+    climbing = dlq.failing(state, parked)
+    print(f"DLQ: {len(parked)} message(s)")
+    for message in parked:
+        print()
+        _record(message.order_id, _parked_fields(state, message, detail=False))
+    if climbing:
+        print(f"\nFailing in the queue, not parked yet: {len(climbing)} order(s)")
+        for order in climbing:
+            print()
+            _record(order.order_id, _failing_fields(state, order))
 
 
 @dlq_app.command("show")
-def dlq_show(key: Annotated[str, typer.Argument(help="Message id or order id")]) -> None:
-    """One DLQ message: body, attributes and the consumer's last error."""
-    parked = dlq.show(load(), key)
-    print(
-        json.dumps(
-            {
-                "message_id": parked.message_id,
-                "order_id": parked.order_id,
-                "receives": parked.receives,
-                "last_error": parked.last_error,
-                "body": json.loads(parked.body),
-                "attributes": parked.attributes,
-            },
-            indent=2,
+def dlq_show(
+    key: Annotated[str, typer.Argument(help="Message id or order id, or a unique prefix of one")],
+) -> None:
+    """One DLQ message: what `list` says of it, then its body and SQS's attributes."""
+    state = load()
+    parked = dlq.show(state, key)
+    _record(parked.order_id, _parked_fields(state, parked, detail=True))
+    print("\nbody:")
+    try:
+        print(json.dumps(json.loads(parked.body), indent=2))
+    except ValueError:  # not an order (sent to the DLQ by hand?): as it is
+        print(parked.body)
+    print("\nSQS's attributes:")
+    print(json.dumps(parked.attributes, indent=2))
+
+
+def _parked_fields(state: StackState, parked: Parked, *, detail: bool) -> list[tuple[str, str]]:
+    """What `list` says of a parked message; ``detail`` (`show`): the date too, and what SQS's
+    own receive count adds to the consumer's."""
+    limit = state.queue.max_receive_count
+    sent = _time(parked.sent, "%Y-%m-%d %H:%M:%S" if detail else "%H:%M:%S")
+    fields = [("message id", parked.message_id), ("sent", sent)]
+    if parked.last_failed is None:  # no failure of it in the consumer's log
+        fields.append(("receives", "not in the consumer's log"))
+    else:
+        fields.append(
+            (
+                "receives",
+                f"{parked.receives} before SQS parked it (maxReceiveCount {limit}), the last "
+                f"at {_time(parked.last_failed, '%H:%M:%S')}",
+            )
         )
+    looks = parked.receives_in_dlq
+    if looks is not None and detail:
+        total = parked.attributes["ApproximateReceiveCount"]
+        fields.append(
+            (
+                "in the DLQ",
+                f"received {looks} time(s) since, by looks at the DLQ (each `dlq list`, `dlq "
+                f"show` and dashboard listing receives it once); SQS's ApproximateReceiveCount "
+                f"({total}) counts both",
+            )
+        )
+    fields.append(("last error", parked.last_error or "-"))
+    if parked.missing_customer is not None:
+        fix = dlq.fix_command(parked.missing_customer)
+        fields.append(("fix", f"{fix}, then sandbox dlq redrive"))
+    return fields
+
+
+def _failing_fields(state: StackState, order: Failing) -> list[tuple[str, str]]:
+    limit = state.queue.max_receive_count
+    at = _time(order.last_failed, "%H:%M:%S")
+    receives = (
+        f"{order.receives} of {limit} so far, the last at {at}"
+        if order.receives < limit
+        else f"{order.receives} of {limit}, the last at {at}: SQS parks it at its next receive"
     )
+    fields = [("receives", receives), ("last error", order.last_error or "-")]
+    if order.missing_customer is not None:
+        fix = dlq.fix_command(order.missing_customer)
+        fields.append(("fix", f"{fix} (it then commits at its next receive)"))
+    return fields
+
+
+def _record(title: str, fields: list[tuple[str, str]]) -> None:
+    """A title line, then ``label  value`` lines, each value wrapped between words only."""
+    print(title)
+    width = max(console.width, LABEL + 20)
+    for label, value in fields:
+        print(
+            textwrap.fill(
+                value,
+                width=width,
+                initial_indent=f"  {label:<{LABEL - 2}}",
+                subsequent_indent=" " * LABEL,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+
+
+def _time(epoch: float, clock: str) -> str:
+    return time.strftime(clock, time.localtime(epoch))
 
 
 @dlq_app.command("redrive")
 def dlq_redrive(
     method: Annotated[str, typer.Option(help="auto, move-task or manual")] = "auto",
 ) -> None:
-    """Send every DLQ message back to the queue (fix the cause first: `sandbox customer add`)."""
+    """Send every DLQ message back to the queue (fix the cause first: the fix `dlq list` names)."""
     moved, used = dlq.redrive(load(), method)  # type: ignore[arg-type]
     console.print(f"redrove {moved} message(s) ({used})")
 

@@ -4,6 +4,7 @@ poison one."""
 from __future__ import annotations
 
 import json
+import textwrap
 import uuid
 from collections import Counter
 from typing import Annotated
@@ -13,34 +14,72 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from sandbox.cli.app import app, console
 from sandbox.ops import traffic
-from sandbox.ops.load import POISON_CUSTOMER_ID, Client, order, send_orders
-from sandbox.platform.state import load
+from sandbox.ops.dlq import fix_command
+from sandbox.ops.load import POISON_CUSTOMERS, Client, Sent, order, poison_customer, send_orders
+from sandbox.platform.state import StackState, load
+from sandbox.spec.errors import StackError
 from sandbox.standins.aurora import database
+
+BIGINT_MAX = 2**63 - 1  # the largest customer id the database and the API take
+POISON_HELP = (
+    f"An order for a new customer no one has added ({POISON_CUSTOMERS.start}-"
+    f"{POISON_CUSTOMERS.stop - 1}): parked in the DLQ after maxReceiveCount receives, until "
+    "`sandbox customer add` adds that customer (printed)"
+)
 
 
 @app.command()
 def send(
-    customer_id: Annotated[int, typer.Option(help="Customer (1-1000 exist)")] = 1,
+    customer_id: Annotated[
+        int | None,
+        typer.Option(min=1, max=BIGINT_MAX, help="Customer (1-1000 exist)  [default: 1]"),
+    ] = None,
     amount: Annotated[str, typer.Option(help="Amount, e.g. 12.50")] = "19.99",
     order_id: Annotated[str | None, typer.Option(help="Idempotency key (default: random)")] = None,
     note: Annotated[str, typer.Option(help="Free text, stored verbatim")] = "",
-    poison: Annotated[
-        bool, typer.Option("--poison", help="An unknown customer: ends in the DLQ")
-    ] = False,
+    poison: Annotated[bool, typer.Option("--poison", help=POISON_HELP)] = False,
 ) -> None:
     """Send one order through the API and print the answer."""
-    client = Client(load())
-    body = order(
-        order_id or f"order-{uuid.uuid4().hex[:12]}",
-        POISON_CUSTOMER_ID if poison else customer_id,
-        amount,
-        note,
-    )
-    result = client.post(body)
-    client.close()
+    if poison and customer_id is not None:
+        raise typer.BadParameter("--poison picks a customer of its own: leave out --customer-id")
+    state = load()
+    customer = poison_customer() if poison else customer_id or 1
+    client = Client(state)
+    try:
+        result = client.post(
+            order(order_id or f"order-{uuid.uuid4().hex[:12]}", customer, amount, note)
+        )
+    finally:
+        client.close()
+    if result.status == 0:
+        raise StackError(_no_answer(state, result))
     print(f"{result.status} {result.error or json.dumps({'order_id': result.order_id})}")
     if not result.accepted:
         raise typer.Exit(1)
+    if poison:
+        said = (
+            f"customer {customer} does not exist, so this order cannot commit: SQS parks it in "
+            f"the DLQ after {state.queue.max_receive_count} receives."
+        )
+        print(textwrap.fill(said, console.width, break_long_words=False, break_on_hyphens=False))
+        print(f"fix: {fix_command(customer)}, then sandbox dlq redrive once it is parked")
+
+
+def _no_answer(state: StackState, sent: Sent) -> str:
+    """The sentence for a send the API never answered (``sent.error``: httpx's exception name).
+    A connection that failed sent nothing; any later failure may have queued the order, and
+    sending it again under its id is safe (the id is its idempotency key)."""
+    where = f"the API at {state.api_url}"
+    if sent.error.startswith("Connect"):
+        said = "refused the connection" if sent.error == "ConnectError" else "did not connect"
+        return (
+            f"{where} {said}: the order was not sent. `sandbox status` says what is down; "
+            "`make up` repairs it"
+        )
+    return (
+        f"{where} did not answer ({sent.error}): order {sent.order_id} may or may not be "
+        "queued; the same order sent again under that --order-id is safe (an id commits once)"
+    )
 
 
 @app.command("load")
@@ -75,11 +114,22 @@ app.add_typer(customer_app, name="customer")
 
 @customer_app.command("add")
 def customer_add(
-    customer_id: int, name: Annotated[str, typer.Option()] = "added in the workshop"
+    customer_id: Annotated[int, typer.Argument(min=1, max=BIGINT_MAX)],
+    name: Annotated[str, typer.Option()] = "added in the workshop",
 ) -> None:
-    """Add a customer, so orders waiting for it (in the DLQ) can commit after a redrive."""
-    database.add_customer(load(), customer_id, name)
-    console.print(f"customer {customer_id} added")
+    """Add a customer, so orders waiting for it can commit: in the queue at their next receive,
+    in the DLQ after `sandbox dlq redrive`. One that exists is left as it is, and says so (exit
+    0: what the fix is for, the customer existing, holds; a script that applies it twice goes
+    on)."""
+    # print, not the console: a line wider than the terminal is left whole, never broken
+    # inside the command it names.
+    if database.add_customer(load(), customer_id, name):
+        print(f"customer {customer_id} added: its parked orders commit after `sandbox dlq redrive`")
+    else:
+        print(
+            f"customer {customer_id} exists already: nothing added (its parked orders commit "
+            "after `sandbox dlq redrive`)"
+        )
 
 
 traffic_app = typer.Typer(

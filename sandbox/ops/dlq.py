@@ -2,28 +2,34 @@
 
 SQS does not keep why a message failed; the consumer logs it ("order failed", with the order id
 and the error), as a Lambda function's failures land in CloudWatch Logs, and the listing joins the
-two by order id.
+two by order id. The same log shows the orders failing in the queue before they are parked, their
+receive count climbing towards maxReceiveCount.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
 from sandbox.platform.state import StackState
 from sandbox.standins import localstack
-from sandbox.standins.aws_lambda.logs import failures
+from sandbox.standins.aurora import database
+from sandbox.standins.aws_lambda.logs import failures, logged_at, outcomes
 from sandbox.standins.sqs import arn, depth, journal, snapshot
 
 Method = Literal["auto", "move-task", "manual"]
 PEEK_LIMIT = 1000
 #: A bound, not a wait: a redrive ends as soon as the DLQ is empty.
 REDRIVE_TIMEOUT = 600.0
+#: PostgreSQL's word for an order whose customer does not exist (the foreign key's DETAIL line).
+MISSING_CUSTOMER = re.compile(r"Key \(customer_id\)=\((\d+)\) is not present")
 
 
 @dataclass
@@ -32,14 +38,40 @@ class Parked:
 
     message_id: str
     order_id: str
-    # Locally: deliveries to the consumer, from its log. On AWS (no log to read): SQS's
-    # ApproximateReceiveCount, which also counts every peek, the one that listed it included.
+    # Locally: deliveries to the consumer before SQS parked it (maxReceiveCount), from its log.
+    # On AWS (no log to read): SQS's ApproximateReceiveCount, which also counts every peek.
     receives: int
+    # SQS's ApproximateFirstReceiveTimestamp: in LocalStack's DLQ the first look at it there (a
+    # peek), not its first delivery to the consumer; not shown for that reason.
     first_received: float | None
-    sent: float
+    sent: float  # when the order was queued: the API's acceptance in its body, else SentTimestamp
     last_error: str  # locally the consumer's; on AWS where to find it (SQS does not keep it)
     body: str = field(repr=False)
     attributes: dict[str, str] = field(repr=False)
+    last_failed: float | None = None  # the consumer's last failure (locally), before SQS parked it
+    missing_customer: int | None = None  # the customer its insert did not find: the fix adds it
+
+    @property
+    def receives_in_dlq(self) -> int | None:
+        """Receives since it was parked (SQS's ApproximateReceiveCount beyond the consumer's):
+        every look at the DLQ (`dlq list`, `dlq show`, the dashboard) receives each message once.
+        None where the two counts are one (on AWS)."""
+        total = self.attributes.get("ApproximateReceiveCount")
+        if self.last_failed is None or total is None:
+            return None
+        return max(0, int(total) - self.receives)
+
+
+@dataclass(frozen=True)
+class Failing:
+    """An order the consumer failed on that is not parked (yet): in the queue, retried after
+    each visibility timeout until SQS parks it at maxReceiveCount, or it commits."""
+
+    order_id: str
+    receives: int  # so far, of maxReceiveCount
+    last_failed: float
+    last_error: str
+    missing_customer: int | None
 
 
 def peek(state: StackState) -> list[Parked]:
@@ -51,13 +83,16 @@ def peek(state: StackState) -> list[Parked]:
 
 
 def _parked(message: dict[str, Any], known: dict[str, dict[str, Any]]) -> Parked:
-    failure = known.get(order_id(message), {})
-    error = failure.get("error", "")
-    return from_sqs(
+    failure = known.get(order_id(message))
+    parked = from_sqs(
         message,
-        receives=int(failure.get("receive_count", 0)),
-        last_error=error.splitlines()[0] if error else "",
+        receives=int(failure.get("receive_count", 0)) if failure else 0,
+        last_error=first_line(failure.get("error", "")) if failure else "",
     )
+    if failure:
+        parked.last_failed = logged_at(failure) or None
+        parked.missing_customer = missing_customer(failure.get("error", ""))
+    return parked
 
 
 def from_sqs(message: dict[str, Any], *, receives: int, last_error: str) -> Parked:
@@ -69,7 +104,7 @@ def from_sqs(message: dict[str, Any], *, receives: int, last_error: str) -> Park
         order_id=order_id(message),
         receives=receives,
         first_received=int(first) / 1000 if first else None,
-        sent=int(attributes.get("SentTimestamp", 0)) / 1000,
+        sent=_accepted(message) or int(attributes.get("SentTimestamp", 0)) / 1000,
         last_error=last_error,
         body=message["Body"],
         attributes=attributes,
@@ -84,12 +119,93 @@ def order_id(message: dict[str, Any]) -> str:
         return "?"
 
 
+def _accepted(message: dict[str, Any]) -> float | None:
+    """When the API accepted the order (its body's ``accepted_at``): when it was sent to the
+    queue, whatever a move to the DLQ did to SQS's own timestamps."""
+    try:
+        return datetime.fromisoformat(json.loads(message["Body"])["accepted_at"]).timestamp()
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def first_line(error: str) -> str:
+    return error.splitlines()[0] if error else ""
+
+
+def missing_customer(error: str) -> int | None:
+    """The customer a failed insert did not find (the poison order's), if that is why."""
+    found = MISSING_CUSTOMER.search(error)
+    return int(found.group(1)) if found else None
+
+
+def fix_command(customer_id: int) -> str:
+    """The command that lets an order for an unknown ``customer_id`` commit."""
+    return f"sandbox customer add {customer_id}"
+
+
+def failing(state: StackState, parked: list[Parked], now: float | None = None) -> list[Failing]:
+    """Orders failing in the queue, not parked: the consumer's last word on them is a failure
+    from the last few visibility timeouts (an older one is of a message gone since). One at
+    maxReceiveCount is parked at its next receive."""
+    now = time.time() if now is None else now
+    window = 3 * state.queue.visibility_timeout_seconds + 30
+    in_dlq = {p.order_id for p in parked}
+    found = []
+    for order, entry in outcomes(state).items():
+        at = logged_at(entry)
+        if entry.get("message") != "order failed" or order in in_dlq or now - at > window:
+            continue
+        error = entry.get("error", "")
+        found.append(
+            Failing(
+                order,
+                int(entry.get("receive_count", 0)),
+                at,
+                first_line(error),
+                missing_customer(error),
+            )
+        )
+    return sorted(found, key=lambda f: f.last_failed)
+
+
+def find(parked: list[Parked], key: str) -> Parked:
+    """The one parked message whose message id or order id is ``key``, or starts with it (a
+    prefix copied from a listing cut short); refuses an ambiguous or unknown key, in words."""
+    exact = [p for p in parked if key in (p.message_id, p.order_id)]
+    if len(exact) == 1:
+        return exact[0]
+    matches = exact or [
+        p for p in parked if key and (p.message_id.startswith(key) or p.order_id.startswith(key))
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        # One order parked twice (sent again under its id) is told apart by its message ids.
+        ids = {p.order_id for p in matches} if len({p.order_id for p in matches}) > 1 else None
+        named = sorted(ids or {p.message_id for p in matches})
+        listed = ", ".join(named[:3]) + (", ..." if len(named) > 3 else "")
+        raise LookupError(
+            f"{key!r} matches {len(matches)} messages in the DLQ ({listed}): give more of the id"
+        )
+    raise LookupError(
+        f"no message {key!r} in the DLQ ({len(parked)} there: `sandbox dlq list` names them)"
+    )
+
+
+def fix_parked(state: StackState) -> list[tuple[int, bool]]:
+    """Add the customers that the parked orders, and those failing in the queue, wait for: the
+    dashboard's fix. Returns each customer and whether it was added (False: it existed)."""
+    parked = peek(state)
+    waiting = [p.missing_customer for p in parked] + [
+        f.missing_customer for f in failing(state, parked)
+    ]
+    customers = sorted({c for c in waiting if c is not None})
+    return [(c, database.add_customer(state, c, "added in the workshop")) for c in customers]
+
+
 def show(state: StackState, key: str) -> Parked:
-    """One parked message, by message id or order id."""
-    for parked in peek(state):
-        if key in (parked.message_id, parked.order_id):
-            return parked
-    raise LookupError(f"no message {key!r} in the DLQ")
+    """One parked message, by message id or order id, or a unique prefix of one (`find`)."""
+    return find(peek(state), key)
 
 
 def redrive(

@@ -7,6 +7,7 @@ or, given an `Api`, to a deployed stack's CloudFront URL.
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 import uuid
@@ -22,7 +23,17 @@ import httpx
 from sandbox.platform.state import StackState
 from sandbox.standins import cognito
 
-POISON_CUSTOMER_ID = 999_999_999  # valid at the API, unknown to the database: can never commit
+#: Customers valid at the API that the database is never seeded with (it has 1-1000) and that
+#: nothing adds but the fix: each poison order names a new one from here, so it cannot commit
+#: until `sandbox customer add` adds *its* customer, however many were fixed before it.
+POISON_CUSTOMERS = range(900_000_000, 1_000_000_000)
+
+
+def poison_customer() -> int:
+    """A customer no one has added, drawn at random from `POISON_CUSTOMERS` (one in a hundred
+    million: a repeat is unlikely in any number of workshops). ``secrets``, not ``random``: a
+    test's seeded ``random`` would draw the same customer, already fixed, every time."""
+    return POISON_CUSTOMERS.start + secrets.randbelow(len(POISON_CUSTOMERS))
 
 
 @dataclass

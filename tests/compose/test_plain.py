@@ -11,6 +11,7 @@ fixture's ``build``: cached layers when the code has not changed)."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import uuid
@@ -24,7 +25,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 from testcontainers.compose import DockerCompose
 
-from sandbox.ops.load import POISON_CUSTOMER_ID, Api, send_orders
+from sandbox.ops.load import Api, send_orders
 from sandbox.platform import compose
 from sandbox.stack import DEFAULT_PORTS
 from tests.conftest import PATIENCE, wait_for
@@ -197,13 +198,15 @@ def test_a_poison_order_parks_in_the_dlq_and_a_redrive_from_the_cli_service_comm
 ):
     queue = plain.state()["queue"]  # the env file's budget, as setup wrote it for the stack
     assert (queue["max_receive_count"], queue["visibility_timeout_seconds"]) == (8, 2)
-    sent = plain.run("sandbox", "send", "--poison")
-    order_id = json.loads(sent.split(" ", 1)[1])["order_id"]  # 202 {"order_id": ...}
+    said = plain.run("sandbox", "send", "--poison")
+    order_id = json.loads(said.splitlines()[0].split(" ", 1)[1])["order_id"]  # 202 {...}
+    fix = re.search(r"^fix: \S*sandbox customer add (\d+),", said, re.M)  # its own customer
+    assert fix, said
     wait_for(
         lambda: "DLQ: 1 visible" in plain.run("sandbox", "status"), "the poison order in the DLQ"
     )
     assert order_id in plain.run("sandbox", "dlq", "list")
-    plain.run("sandbox", "customer", "add", str(POISON_CUSTOMER_ID))
+    assert "added" in plain.run("sandbox", "customer", "add", fix.group(1))
     assert "redrove 1" in plain.run("sandbox", "dlq", "redrive")
     assert wait_for(lambda: plain.committed(order_id), "the redriven order") == {order_id: 1}
 

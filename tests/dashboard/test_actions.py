@@ -4,6 +4,7 @@ where it happens (the traffic process, the queues, the database), not only on th
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,10 +14,9 @@ from streamlit.testing.v1 import AppTest
 
 from sandbox import stack
 from sandbox.drills import drill
-from sandbox.ops import failover, traffic
-from sandbox.ops.load import POISON_CUSTOMER_ID
+from sandbox.ops import dlq, failover, traffic
+from sandbox.ops.load import POISON_CUSTOMERS
 from sandbox.platform.state import StackState, load
-from sandbox.standins.aurora import database
 from tests.conftest import PATIENCE, committed, wait_for
 from tests.dashboard.conftest import click, notices, wait_page
 
@@ -41,50 +41,66 @@ def test_traffic_starts_at_the_chosen_rate_and_stops(live: StackState, page: App
 
 
 def in_dlq(order_id: str):
-    """The page lists ``order_id`` in its DLQ table."""
+    """The page lists ``order_id`` in its DLQ table (not the table of orders failing in the
+    queue, which comes after it)."""
 
     def listed(at: AppTest) -> bool:
-        tables = [f.value for f in at.dataframe if "order id" in f.value.columns]
+        tables = [f.value for f in at.dataframe if "receives before parked" in f.value.columns]
         return bool(tables) and order_id in set(tables[0]["order id"])
 
     return listed
 
 
-def send_poison(page: AppTest) -> str:
+def send_poison(page: AppTest) -> tuple[str, int]:
+    """Click the button; returns the order id and the new customer it waits for, as said."""
     click(page, "poison")
     (sent,) = page.success
-    assert sent.value.startswith("poison order order-") and "(202)" in sent.value
-    return sent.value.split()[2]
+    said = re.fullmatch(
+        r"poison order (\S+) accepted \(202\): customer (\d+) does not exist, so it ends in "
+        r"the DLQ after \d+ receives\. The fix: (.+), or the button that adds the parked "
+        r"orders' customers",
+        sent.value,
+    )
+    assert said, sent.value
+    customer = int(said.group(2))
+    assert said.group(3) == dlq.fix_command(customer)  # `sandbox customer add CUSTOMER`
+    return said.group(1), customer
 
 
 def test_a_poison_order_is_parked_shown_fixed_and_redriven(live: StackState, page: AppTest):
-    order_id = send_poison(page)
+    order_id, customer = send_poison(page)
+    assert customer in POISON_CUSTOMERS
     wait_page(page, in_dlq(order_id), f"{order_id} in the DLQ table")
     page.selectbox(key="dlq_choice").set_value(order_id).run()
     body, attributes = (json.loads(j.value) for j in page.json)
-    assert body["order_id"] == order_id and body["customer_id"] == POISON_CUSTOMER_ID
+    assert body["order_id"] == order_id and body["customer_id"] == customer
     assert "SentTimestamp" in attributes
-    row = next(f.value for f in page.dataframe if "order id" in f.value.columns).iloc[0]
-    assert row["receives"] == live.queue.max_receive_count and "foreign key" in row["last error"]
-    try:
-        click(page, "add_customer")
-        assert [s.value for s in page.success] == [
-            f"customer {POISON_CUSTOMER_ID} added: redrive the DLQ to commit its orders"
-        ]
-        click(page, "redrive")
-        assert [s.value for s in page.success] == ["redrove 1 message(s) (manual)"]
-        wait_page(page, lambda at: committed(live, order_id), f"{order_id} committed")
-        assert committed(live, order_id) == {order_id: 1}
-        wait_page(page, lambda at: stack.queued(live) == (0, 0), "empty queues")
-        assert any(c.value == "The DLQ is empty." for c in page.caption)
-    finally:  # the next test's poison must stay poison
-        with database.connect(live, live.writer.name) as conn:
-            conn.execute("DELETE FROM orders WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
-            conn.execute("DELETE FROM customers WHERE customer_id = %s", (POISON_CUSTOMER_ID,))
+    table = next(f.value for f in page.dataframe if "receives before parked" in f.value.columns)
+    row = table.iloc[0]
+    assert row["receives before parked"] == live.queue.max_receive_count
+    assert "foreign key" in row["last error"] and row["fix"] == dlq.fix_command(customer)
+    click(page, "add_customer")
+    assert [s.value for s in page.success] == [
+        f"customer(s) {customer} added: redrive the DLQ to commit their parked orders"
+    ]
+    click(page, "add_customer")  # again, before the redrive: nothing added twice
+    assert [s.value for s in page.success] == [
+        f"customer(s) {customer} existed already: redrive the DLQ to commit their parked orders"
+    ]
+    click(page, "redrive")
+    assert [s.value for s in page.success] == ["redrove 1 message(s) (manual)"]
+    wait_page(page, lambda at: committed(live, order_id), f"{order_id} committed")
+    assert committed(live, order_id) == {order_id: 1}
+    wait_page(page, lambda at: stack.queued(live) == (0, 0), "empty queues")
+    assert any(c.value == "The DLQ is empty." for c in page.caption)
+    click(page, "add_customer")
+    assert [s.value for s in page.success] == [
+        "nothing to fix: no order in the DLQ or failing in the queue waits for a customer"
+    ]
 
 
 def test_purge_asks_for_a_confirmation_first(live: StackState, page: AppTest):
-    order_id = send_poison(page)
+    order_id, _ = send_poison(page)
     wait_page(page, in_dlq(order_id), f"{order_id} in the DLQ table")
     assert page.button(key="purge").disabled
     page.checkbox(key="purge_confirm").check().run()

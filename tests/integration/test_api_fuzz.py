@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 from sandbox import stack
 from sandbox.functions.orders import InvalidOrder, parse_order
 from sandbox.ops import dlq
-from sandbox.ops.load import POISON_CUSTOMER_ID
+from sandbox.ops.load import POISON_CUSTOMERS
 from sandbox.platform.state import StackState
 from sandbox.standins import cognito
 from sandbox.standins.api_gateway import openapi
@@ -59,9 +59,9 @@ def prepare(live: StackState, body: object) -> object:
         return body  # sent as generated: the API must refuse it
     number = next(numbers)
     changes = {"order_id": f"fz{RUN}-{number}-{order.order_id}"[:64]}
-    # Hypothesis draws integers from the constants in our own code too, the poison customer's
-    # among them: added, it would turn every later test's poison order into a commit.
-    if number % 10 and order.customer_id != POISON_CUSTOMER_ID:
+    # Hypothesis draws integers from the constants in our own code too, the poison customers'
+    # bounds among them: one added would turn a later poison order that drew it into a commit.
+    if number % 10 and order.customer_id not in POISON_CUSTOMERS:
         database.add_customer(live, order.customer_id, "fuzz")
     else:
         changes["customer_id"] = UNKNOWN + number

@@ -19,7 +19,7 @@ import pytest
 from sandbox import stack
 from sandbox.drills import drill as drills
 from sandbox.ops import dlq, failover, faults, status
-from sandbox.ops.load import POISON_CUSTOMER_ID, Client, ClientPolicy, order, send_orders
+from sandbox.ops.load import Client, ClientPolicy, order, poison_customer, send_orders
 from sandbox.platform import process
 from sandbox.platform.state import StackState
 from sandbox.standins import control_plane
@@ -214,7 +214,7 @@ def test_localstack_killed_under_traffic_comes_back_with_every_acknowledged_orde
     wait_healthy(live)
     client = Client(live)
     parked = f"ls-poison-{uuid.uuid4().hex[:6]}"
-    assert client.post(order(parked, POISON_CUSTOMER_ID)).accepted
+    assert client.post(order(parked, poison_customer())).accepted
     client.close()
     try:
         _localstack_killed_with_orders_queued(live, parked)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from sandbox.ops.load import POISON_CUSTOMER_ID, Client, order
+from sandbox.ops.load import Client, order, poison_customer
 from sandbox.standins import localstack
 from tests.conftest import wait_drained, wait_for
 
@@ -27,7 +27,7 @@ def test_a_poison_order_reaches_the_dlq_after_max_receive_count(live):
     prefix = f"poison-{uuid.uuid4().hex[:6]}"
     client = Client(live)
     before = [client.post(order(f"{prefix}-a{i}")) for i in range(10)]
-    poison = client.http.post("/orders", json=order(f"{prefix}-x", POISON_CUSTOMER_ID))
+    poison = client.http.post("/orders", json=order(f"{prefix}-x", poison_customer()))
     after = [client.post(order(f"{prefix}-b{i}")) for i in range(10)]
     client.close()
     assert poison.status_code == 202

@@ -542,10 +542,14 @@ def rewind(state: StackState, name: str) -> None:
     )
 
 
-def add_customer(state: StackState, customer_id: int, name: str) -> None:
+def add_customer(state: StackState, customer_id: int, name: str) -> bool:
+    """Add a customer (the poison order's fix); False if it existed already (nothing changed)."""
     with connect(state, state.writer.name) as conn:
-        conn.execute(
-            "INSERT INTO customers (customer_id, name) VALUES (%s, %s) "
-            "ON CONFLICT (customer_id) DO NOTHING",
-            (customer_id, name),
+        return (
+            conn.execute(
+                "INSERT INTO customers (customer_id, name) VALUES (%s, %s) "
+                "ON CONFLICT (customer_id) DO NOTHING",
+                (customer_id, name),
+            ).rowcount
+            == 1
         )

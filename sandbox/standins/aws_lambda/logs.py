@@ -20,18 +20,30 @@ TIMESTAMP = "%Y-%m-%d %H:%M:%S,%f%z"
 
 def failures(state: StackState) -> dict[str, dict[str, Any]]:
     """The consumer's last failure per order id: its receive count, error and time."""
+    return _latest(state, ("order failed",))
+
+
+def outcomes(state: StackState) -> dict[str, dict[str, Any]]:
+    """The consumer's last word per order id: a failure, or a commit (a duplicate ignored is one
+    too). An order whose last word is a failure is still failing: in the queue, its receive
+    count climbing, or parked in the DLQ."""
+    return _latest(state, ("order failed", "order committed", "duplicate ignored"))
+
+
+def _latest(state: StackState, messages: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     latest: dict[str, dict[str, Any]] = {}
     try:
         lines = state.path("logs", "consumer.log").read_text().splitlines()
     except FileNotFoundError:
         return latest
     for line in lines:
-        if '"order failed"' in line:
+        if any(f'"{message}"' in line for message in messages):
             try:
                 entry = json.loads(line)
             except ValueError:  # a line cut short by a process killed mid-write
                 continue
-            latest[entry["order_id"]] = entry
+            if entry.get("message") in messages and "order_id" in entry:
+                latest[entry["order_id"]] = entry
     return latest
 
 
