@@ -3,6 +3,9 @@ SHELL := /bin/bash
 VENV := .venv
 LS_VENV := .venv-localstack
 SANDBOX := $(VENV)/bin/sandbox
+# Before the first `make up` there is no CLI (no .venv), and so no stack either: a target that
+# runs the CLI says so in one line and fails, instead of the shell's "No such file" (Error 127).
+NEED_CLI = @test -x $(SANDBOX) || { echo "no stack here: $(1)" >&2; exit 1; }
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
@@ -23,9 +26,11 @@ up: $(if $(filter compose,$(PROFILE)),$(VENV)/.installed docker,install)  ## Ins
 	@$(SANDBOX) up $(if $(filter compose,$(PROFILE)),--runtime compose) $(UP_ARGS)
 
 down:  ## Stop the stack (FORCE=1 to drop queued messages)
+	$(call NEED_CLI,nothing to stop (\`make up\` starts one))
 	@$(SANDBOX) down $(if $(FORCE),--force)
 
 status:  ## Health, roles, replication, queue and DLQ depth
+	$(call NEED_CLI,run \`make up\` first)
 	@$(SANDBOX) status
 
 demo: up  ## The guidance's demo at workshop length: a 5 s client, no retry, a 20 s crash failover; both paths accounted for
@@ -33,7 +38,8 @@ demo: up  ## The guidance's demo at workshop length: a 5 s client, no retry, a 2
 
 # Without STACK: the local stack's page (the stack must be up). STACK=NAME [REGION=...] [PORT=...]:
 # a deployed stack's read-only page instead, served in the foreground until Ctrl-C.
-dashboard: $(if $(STACK),$(VENV)/.installed,install)  ## Start the dashboard if needed, print its URL (STACK=NAME: a deployed stack's, read-only)
+dashboard: $(if $(STACK),$(VENV)/.installed)  ## Start the dashboard if needed, print its URL (STACK=NAME: a deployed stack's, read-only)
+	$(call NEED_CLI,run \`make up\` first (it starts the dashboard too))
 	@$(SANDBOX) dashboard $(if $(STACK),--target aws --stack $(STACK)) $(if $(REGION),--region $(REGION)) $(if $(PORT),--port $(PORT))
 
 test: install browser docker  ## Run the test suite on a real stack of its own (and one in Docker)

@@ -1,5 +1,7 @@
 """The `sandbox` command's app: its options shared by several commands, and `main`, which turns
-every known failure into one line on stderr and a non-zero exit, never a traceback."""
+every known failure into one line on stderr and a non-zero exit, never a traceback: 2 for bad
+usage (click's own, or a `UsageError` a command finds), 130 for Ctrl-C (saying how the stack
+stands), 1 for the rest."""
 
 from __future__ import annotations
 
@@ -8,9 +10,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Column, Table
 from typer.exceptions import TyperException
 
+from sandbox.drills import chaos
 from sandbox.drills.targets.aws import DEFAULT_REGION
+from sandbox.platform.hints import command as hint
+from sandbox.platform.state import NotRunning, load
 from sandbox.spec.errors import StackError
 
 app = typer.Typer(
@@ -23,6 +29,49 @@ app = typer.Typer(
 
 
 console = Console()
+
+
+class UsageError(StackError):
+    """Bad usage that a command finds itself (a value, or a mix of options, that no option's
+    type refuses): one line and exit 2, as click's own usage errors."""
+
+
+def table(*columns: str | Column, **options) -> Table:
+    """A table that never cuts a cell short: a value too long for the terminal wraps (folds)
+    instead of ending in "…", so an id, a time, a name or a path is always there whole."""
+    return Table(
+        *(Column(c, overflow="fold") if isinstance(c, str) else c for c in columns), **options
+    )
+
+
+class Interrupted(Exception):
+    """Ctrl-C in a command that says what it had done: `main` prints ``said``, exits 130.
+
+    Not a KeyboardInterrupt: typer turns those into a silent exit 130, as it does for any
+    command that does not catch its Ctrl-C (`main` then says how the stack stands)."""
+
+    def __init__(self, said: str) -> None:
+        super().__init__(said)
+        self.said = said
+
+
+def interrupted(done: str) -> Interrupted:
+    """Ctrl-C in a long command: what it had done and how the stack stands, to raise.
+
+    ``done`` completes "interrupted ...", e.g. "after 340 of 1000 orders, during the fault"."""
+    return Interrupted(f"interrupted {done}. {_stands()}")
+
+
+def _stands() -> str:
+    """How the stack stands (`chaos.standing`, the one place that says it), or why unknown."""
+    try:
+        return chaos.standing(load())
+    except NotRunning:
+        return "There is no stack."
+    except KeyboardInterrupt:
+        return f"(Ctrl-C again: not checked; `{hint('status')}` shows how the stack stands)"
+    except Exception as error:  # a look that failed must not hide the interruption
+        return f"How the stack stands is unknown ({error}); `{hint('status')}` shows it."
 
 
 # What `drill` and `dashboard` share: which stack (this sandbox, or one deployed from aws/).
@@ -43,29 +92,32 @@ RegionOption = Annotated[
 
 def check_target(target: str, stack_name: str | None, region: str | None) -> None:
     if target not in ("local", "aws"):
-        raise StackError("--target must be local or aws")
+        raise UsageError("--target must be local or aws")
     if target == "aws" and not stack_name:
-        raise StackError("--target aws needs --stack NAME (the CloudFormation stack)")
+        raise UsageError("--target aws needs --stack NAME (the CloudFormation stack)")
     if target == "local" and (stack_name or region):
-        raise StackError("--stack and --region are for --target aws")
+        raise UsageError("--stack and --region are for --target aws")
 
 
 def main() -> None:
-    """Entry point: known failures become one line on stderr and exit code 1, never a traceback."""
+    """Entry point: known failures become one line on stderr and a non-zero exit code (2 for bad
+    usage, 130 for Ctrl-C, else 1), never a traceback."""
     try:
         code = app(standalone_mode=False)  # returns the code of a typer.Exit
-        sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as done:
         sys.exit(done.exit_code)
+    except Interrupted as stopped:
+        print(stopped.said, file=sys.stderr)
+        sys.exit(130)
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(1)
     except TyperException as error:  # bad usage: one line, not a box
         if type(error).__name__ != "NoArgsIsHelpError":  # (the help is already printed)
-            print(
-                f"error: {error.format_message()} (see `sandbox {_command()}--help`)",
-                file=sys.stderr,
-            )
+            print(f"error: {error.format_message()} ({_see_help()})", file=sys.stderr)
+        sys.exit(2)
+    except UsageError as error:
+        print(f"error: {error} ({_see_help()})", file=sys.stderr)
         sys.exit(2)
     except (
         StackError,
@@ -80,11 +132,20 @@ def main() -> None:
     except Exception as error:  # anything else: still one line, with where to look
         print(f"error: {type(error).__name__}: {error} (logs: .run/logs)", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt:  # (before or after the command: typer answers one inside it)
+        code = 130
+    if code == 130:  # typer's answer to a Ctrl-C that the command did not catch itself
+        print(f"interrupted. {_stands()}", file=sys.stderr)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
-def _command() -> str:
-    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
-    return f"{command} " if command in typer.main.get_command(app).commands else ""
+def _see_help() -> str:
+    """Where the help of the command typed is: `sandbox drill --help`, `sandbox dlq show --help`."""
+    words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    path, group = [], typer.main.get_command(app)
+    for word in words:
+        group = getattr(group, "commands", {}).get(word)
+        if group is None:
+            break
+        path.append(word)
+    return f"see `{hint(' '.join([*path, '--help']))}`"

@@ -9,20 +9,31 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column
 
-from sandbox.cli.app import RegionOption, StackOption, TargetOption, app, check_target, console
+from sandbox.cli.app import (
+    Interrupted,
+    RegionOption,
+    StackOption,
+    TargetOption,
+    UsageError,
+    app,
+    check_target,
+    console,
+    interrupted,
+    table,
+)
 from sandbox.drills import chaos as chaos_runs
 from sandbox.drills import drill as drills
 from sandbox.drills.targets.aws import DEFAULT_REGION, AwsTarget
 from sandbox.ops.load import PATIENT, ClientPolicy
+from sandbox.platform.hints import command as hint
 from sandbox.platform.state import load
 from sandbox.spec.choices import (
     FAULTS,
     PATHS,
     words,
 )
-from sandbox.spec.errors import StackError
 from sandbox.standins.aurora import events
 
 
@@ -76,50 +87,94 @@ def drill(
 ) -> None:
     """Traffic, a fault mid-stream, recovery, then an exact account of every write."""
     if fault not in FAULTS:
-        raise StackError(f"--fault must be one of {', '.join(FAULTS)}")
+        raise UsageError(f"--fault must be one of {', '.join(FAULTS)}")
     if path not in PATHS:
-        raise StackError(f"--path must be {words(PATHS)}")
+        raise UsageError(f"--path must be {words(PATHS)}")
     check_target(target, stack_name, region)
     aws = AwsTarget(stack_name, region or DEFAULT_REGION) if stack_name else None
-    if aws:
-        aws.check(fault, outage)  # a fault AWS cannot inject: one line, before any progress bar
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("sending", total=None)  # sized when the drill names its paths
-
-        def on(step: str, info: dict) -> None:
-            if step == "sent":
-                progress.advance(task)
-            elif step == "paths":
-                progress.update(task, total=count * len(info["paths"]))
-            else:
-                progress.update(
-                    task,
-                    description={
-                        "fault": f"fault: {fault}",
-                        "settling": "settling",
-                        "redriving": "redriving DLQ",
-                    }.get(step, step),
+    state = None if aws else load()
+    background = None if state is None else drills.background_rate(state)
+    if background is not None:
+        console.print(
+            f"background traffic is running ({background:g} orders/s; "
+            f"`{hint('traffic stop')}` stops it): the drill accounts for its own orders only, "
+            "and its peak queue depth includes the traffic's",
+            soft_wrap=True,
+        )
+    shown = _DrillProgress(fault, count)
+    client = ClientPolicy(timeout=client_timeout, retries=retries, in_flight=in_flight)
+    try:
+        try:
+            if aws:
+                report = drills.run_on(
+                    aws, fault, path, count, rate, outage, redrive, progress=shown, client=client
                 )
-
-        client = ClientPolicy(timeout=client_timeout, retries=retries, in_flight=in_flight)
-        if aws:
-            report = drills.run_on(
-                aws, fault, path, count, rate, outage, redrive, progress=on, client=client
-            )
-        else:
-            report = drills.run(
-                load(), fault, path, count, rate, outage, redrive, progress=on, client=client
-            )
+            else:
+                report = drills.run(
+                    state, fault, path, count, rate, outage, redrive, progress=shown, client=client
+                )
+        finally:
+            shown.stop()
+    except ValueError as refused:
+        if shown.began:
+            raise
+        raise UsageError(str(refused)) from None  # the options asked for what cannot be done
+    except KeyboardInterrupt:
+        raise interrupted(f"{shown.where()}; the drill's orders are not accounted for") from None
     _print_report(report)
     if json_file:
         json_file.write_text(report.to_json())
         console.print(f"report written to {json_file}")
+
+
+#: A drill's steps after the traffic starts: the bar's label, and where a Ctrl-C found it.
+_STEPS = {"fault": "fault: {}", "settling": "settling", "redriving": "redriving DLQ"}
+_PHASES = {
+    "fault": "during the fault ({})",
+    "settling": "after the traffic, while the queue drained",
+    "redriving": "while the DLQ was redriven",
+}
+
+
+class _DrillProgress:
+    """The drill's progress bar, drawn from the drill's first step on: whatever the drill
+    refuses (a fault this stack cannot take, a mix of options) it refuses before that, in one
+    line with no bar. It also knows how far the drill got, for a Ctrl-C."""
+
+    def __init__(self, fault: str, count: int) -> None:
+        self.fault, self.count = fault, count
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.task = self.bar.add_task("sending", total=None)
+        self.began = False
+        self.phase = "while sending" if fault == "none" else "while sending, before the fault"
+
+    def __call__(self, step: str, info: dict) -> None:
+        if step == "paths":  # every check passed: the traffic starts
+            self.bar.update(self.task, total=self.count * len(info["paths"]))
+            self.bar.start()
+            self.began = True
+        elif step == "sent":
+            self.bar.advance(self.task)
+        elif step == "fault" and self.fault == "none":
+            return
+        else:
+            self.phase = _PHASES.get(step, step).format(self.fault)
+            self.bar.update(self.task, description=_STEPS.get(step, step).format(self.fault))
+
+    def where(self) -> str:
+        """How far the drill got: "after 340 of 2000 orders, during the fault (crash)"."""
+        done = self.bar.tasks[0]
+        return f"after {done.completed:.0f} of {done.total or self.count:.0f} orders, {self.phase}"
+
+    def stop(self) -> None:
+        if self.began:  # (a bar never drawn is not closed: that would print a blank line)
+            self.bar.stop()
 
 
 @app.command()
@@ -153,7 +208,7 @@ def demo(
 
 
 def _print_report(report: drills.DrillReport) -> None:
-    table = Table(
+    shown = table(
         "",
         *(p.path for p in report.paths),
         title=f"drill{'' if report.target == 'local' else f' ({report.target})'}: "
@@ -174,22 +229,22 @@ def _print_report(report: drills.DrillReport) -> None:
         ("errored but committed", "errored_but_committed"),
     ]
     for label, key in rows:
-        table.add_row(label, *(str(getattr(p, key)) for p in report.paths))
-    table.add_row(
+        shown.add_row(label, *(str(getattr(p, key)) for p in report.paths))
+    shown.add_row(
         "error window (s after fault)",
         *(
             f"{p.errors_from_s} .. {p.errors_to_s}" if p.client_errors else "-"
             for p in report.paths
         ),
     )
-    table.add_row(
+    shown.add_row(
         "latency p50/p95/p99 ms",
         *(
             "/".join(str(p.latency_ms.get(k, "-")) for k in ("p50", "p95", "p99"))
             for p in report.paths
         ),
     )
-    table.add_row(
+    shown.add_row(
         "client wait p50/p95/p99 ms",
         *(
             "/".join(str(p.client_wait_ms.get(k, "-")) for k in ("p50", "p95", "p99"))
@@ -197,19 +252,19 @@ def _print_report(report: drills.DrillReport) -> None:
         ),
     )
     if report.client.retries:
-        table.add_row("retried by the client", *(str(p.retried) for p in report.paths))
-    table.add_row(
+        shown.add_row("retried by the client", *(str(p.retried) for p in report.paths))
+    shown.add_row(
         "every stored row a counted request",
         *("yes" if p.balanced else f"[red]NO: {p.unexpected} not[/red]" for p in report.paths),
     )
-    table.add_row(
+    shown.add_row(
         "guidance's check: rows + DLQ >= requests",
         *(
             f"{'passes' if p.guidance_check else 'FAILS'} ({p.rows_written} + {p.in_dlq})"
             for p in report.paths
         ),
     )
-    console.print(table)
+    console.print(shown)
     console.print(
         "[dim]The guidance's check counts rows, not orders: a duplicate row can hide a lost "
         "order, and it never says which one is missing. The account above matches every "
@@ -224,12 +279,17 @@ def _print_report(report: drills.DrillReport) -> None:
         )
     console.print(
         f"RTO (fault -> first commit after recovery): {_seconds(report.rto_seconds)};  "
-        f"peak queue depth: {report.peak_queue_depth};  "
+        f"peak queue depth{_with_traffic(report)}: {report.peak_queue_depth};  "
         f"drain: {_seconds(report.drain_seconds)};  redriven from DLQ: {report.redriven}",
         soft_wrap=True,
     )
     for note in report.notes:
         console.print(f"[dim]note: {note}[/dim]")
+
+
+def _with_traffic(report: drills.DrillReport) -> str:
+    """The peak's label over background traffic: the queue held the traffic's orders too."""
+    return "" if report.background_rate is None else " (with the background traffic's)"
 
 
 def _seconds(value: float | None) -> str:
@@ -239,10 +299,16 @@ def _seconds(value: float | None) -> str:
 @app.command("events")
 def events_cmd() -> None:
     """Cluster events (failover started / completed ...), oldest first."""
-    table = Table("time", "code", "event", title="events")
+    shown = table(
+        # A time and a code are copied whole: the message wraps instead.
+        Column("time", no_wrap=True, overflow="fold"),
+        Column("code", no_wrap=True, overflow="fold"),
+        "event",
+        title="events",
+    )
     for event in events.read(load()):
-        table.add_row(event["time"], event["code"], event["message"])
-    console.print(table)
+        shown.add_row(event["time"], event["code"], event["message"])
+    console.print(shown)
 
 
 @app.command()
@@ -297,35 +363,36 @@ def chaos(
         f"{interval:g} s apart, seed {seed}, drawn from {', '.join(chosen)}",
         soft_wrap=True,
     )
-    with console.status("checking that the stack is whole") as status:
+    try:
+        with console.status("checking that the stack is whole") as status:
 
-        def on(step: str, info: dict) -> None:
-            if step == "live":
-                status.update(_live_line(info))
-            elif step == "fault":
-                row = info["row"]
-                console.print(
-                    f"fault {row.index}/{info['of']} at {row.at_s:.1f} s: {row.fault} "
-                    f"({', '.join(row.hit)})",
-                    soft_wrap=True,
-                )
-            elif step == "whole":
-                row = info["row"]
-                console.print(
-                    f"  whole again after {row.whole_after_s} s"
-                    if row.whole_after_s is not None
-                    else f"  [red]not whole within {chaos_runs.WHOLE_BOUND_SECONDS:.0f} s[/red]"
-                    f"{f': {row.note}' if row.note else ''}",
-                    soft_wrap=True,
-                )
-            elif step == "draining":
-                status.update("traffic stopped: waiting for the queue to drain, then accounting")
+            def on(step: str, info: dict) -> None:
+                if step == "live":
+                    status.update(_live_line(info))
+                elif step == "fault":
+                    row = info["row"]
+                    console.print(
+                        f"fault {row.index}/{info['of']} at {row.at_s:.1f} s: {row.fault} "
+                        f"({', '.join(row.hit)})",
+                        soft_wrap=True,
+                    )
+                elif step == "whole":
+                    row = info["row"]
+                    console.print(
+                        f"  whole again after {row.whole_after_s} s"
+                        if row.whole_after_s is not None
+                        else f"  [red]not whole within {chaos_runs.WHOLE_BOUND_SECONDS:.0f} s[/red]"
+                        f"{f': {row.note}' if row.note else ''}",
+                        soft_wrap=True,
+                    )
+                elif step == "draining":
+                    status.update(
+                        "traffic stopped: waiting for the queue to drain, then accounting"
+                    )
 
-        try:
             report = chaos_runs.run(state, seed, minutes, rate, interval, chosen, progress=on)
-        except chaos_runs.Interrupted as stopped:
-            console.print(stopped.summary, soft_wrap=True)
-            raise typer.Exit(130) from None
+    except chaos_runs.Interrupted as stopped:  # it says what it did and how the stack stands
+        raise Interrupted(stopped.summary) from None
     _print_chaos(report)
     if json_file:
         json_file.write_text(report.to_json())
@@ -349,7 +416,7 @@ def _live_line(info: dict) -> str:
 
 
 def _print_chaos(report: chaos_runs.ChaosReport) -> None:
-    table = Table(
+    shown = table(
         "#",
         "at (s)",
         "fault",
@@ -361,7 +428,7 @@ def _print_chaos(report: chaos_runs.ChaosReport) -> None:
         f"{report.replication} replication, orders {report.prefix}-*",
     )
     for row in report.faults:
-        table.add_row(
+        shown.add_row(
             str(row.index),
             "-" if row.at_s is None else f"{row.at_s:.1f}",
             row.fault,
@@ -370,14 +437,14 @@ def _print_chaos(report: chaos_runs.ChaosReport) -> None:
             str(row.client_errors),
             str(row.retried),
         )
-    console.print(table)
+    console.print(shown)
     for row in report.faults:
         if row.note:
             console.print(f"[dim]fault {row.index}: {row.note}[/dim]", soft_wrap=True)
     done = report.account
     if done is None:
         return
-    counts = Table("", "orders", title="every order, one by one (a retried order is one order)")
+    counts = table("", "orders", title="every order, one by one (a retried order is one order)")
     for label, value in (
         ("sent", done.sent),
         ("acknowledged", done.acknowledged),

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from sandbox.cli.app import app, console
+from sandbox.cli.app import UsageError, app, console, interrupted
 from sandbox.ops import failover, faults, traffic
+from sandbox.platform.hints import command as hint
 from sandbox.platform.state import load
 from sandbox.spec.choices import (
     FAILOVER_MODES,
@@ -40,9 +41,9 @@ def failover_cmd(
 ) -> None:
     """Fail the writer over to the reader; the old writer rejoins as the reader."""
     if mode not in FAILOVER_MODES:
-        raise StackError(f"--mode must be {words(FAILOVER_MODES)}")
+        raise UsageError(f"--mode must be {words(FAILOVER_MODES)}")
     if lag and mode != "crash":
-        raise StackError("--lag is for --mode crash")
+        raise UsageError("--lag is for --mode crash")
     state = load()
     writer = state.writer.name
     try:
@@ -58,6 +59,8 @@ def failover_cmd(
     except failover.AlreadyFailedOver as already:
         console.print(f"nothing to do: {already}")
         return
+    except KeyboardInterrupt:
+        raise interrupted(f"during the failover ({mode}) of the writer {writer}") from None
     console.print(
         f"{done.old_writer} -> {done.new_writer}: writes back after {done.seconds:.2f} s; "
         f"{done.old_writer} is the reader now"
@@ -82,7 +85,7 @@ def failback() -> None:
 def replication(mode: Annotated[str, typer.Argument(help="sync (Aurora-like) or async")]) -> None:
     """Switch between synchronous and asynchronous replication."""
     if mode not in REPLICATIONS:
-        raise StackError(f"mode must be {words(REPLICATIONS)}")
+        raise UsageError(f"MODE must be {words(REPLICATIONS)}")
     state = load()
     with cluster.exclusive(state, "sandbox replication"):  # never halfway through a failover
         database.set_replication(state, mode)
@@ -127,7 +130,7 @@ def fault_lock_stall(
     if seconds is None and not traffic.running(state):
         raise StackError(
             "lock-stall lasts until the consumer times out on an insert, and nothing is being "
-            "written: start traffic first (sandbox traffic start), or give --seconds"
+            f"written: start traffic first (`{hint('traffic start')}`), or give --seconds"
         )
     until = seconds if seconds is not None else faults.consumer_timed_out(state)
     with console.status(f"inserts on {state.writer.name} wait on a lock"):
@@ -137,8 +140,15 @@ def fault_lock_stall(
 
 def _unannounced(fault: str, what: str) -> None:
     def command() -> None:
-        name, pid = faults.unannounced(load(), fault)
-        console.print(f"{fault}: {name} (pid {pid}); watch `sandbox status` and `sandbox events`")
+        state = load()
+        refused = faults.refusal(fault, state.runtime)
+        if refused:  # a fault this stack cannot take: the command asked for, not the stack, fails
+            raise UsageError(refused)
+        name, pid = faults.unannounced(state, fault)
+        console.print(
+            f"{fault}: {name} (pid {pid}); watch `{hint('status')}` and `{hint('events')}`",
+            soft_wrap=True,
+        )
 
     how = "a cut in the network" if fault in faults.PARTITIONS else "a signal to all of it"
     command.__doc__ = (

@@ -12,8 +12,18 @@ from rich.table import Table
 
 from sandbox import stack
 from sandbox.cli import aws_dashboard
-from sandbox.cli.app import RegionOption, StackOption, TargetOption, app, check_target, console
+from sandbox.cli.app import (
+    RegionOption,
+    StackOption,
+    TargetOption,
+    UsageError,
+    app,
+    check_target,
+    console,
+    table,
+)
 from sandbox.drills.targets.aws import DEFAULT_REGION
+from sandbox.platform.hints import command as hint
 from sandbox.platform.state import PACES, NotRunning, load
 from sandbox.spec import profiles
 from sandbox.spec.choices import (
@@ -86,15 +96,15 @@ def up(
 ) -> None:
     """Start the whole stack; repair whatever is down if it is partly up (else a no-op)."""
     if runtime not in RUNTIMES:
-        raise StackError(f"--runtime must be {words(RUNTIMES)}")
+        raise UsageError(f"--runtime must be {words(RUNTIMES)}")
     if pace not in PACES:
-        raise StackError(f"--pace must be one of {', '.join(PACES)}")
+        raise UsageError(f"--pace must be one of {', '.join(PACES)}")
     if queue_type not in QUEUE_TYPES:
-        raise StackError(f"--queue-type must be {words(QUEUE_TYPES)}")
+        raise UsageError(f"--queue-type must be {words(QUEUE_TYPES)}")
     if replication not in REPLICATIONS:
-        raise StackError(f"--replication must be {words(REPLICATIONS)}")
+        raise UsageError(f"--replication must be {words(REPLICATIONS)}")
     if consumer is not None and consumer not in profiles.NAMES:
-        raise StackError(f"--consumer must be one of {', '.join(profiles.NAMES)}")
+        raise UsageError(f"--consumer must be one of {', '.join(profiles.NAMES)}")
     with contextlib.suppress(NotRunning):  # a stack that exists keeps its functions
         running = load().consumer
         if consumer is not None and consumer != running:
@@ -149,8 +159,8 @@ def up(
         "AWS endpoint": f"{state.aws_endpoint}  (region {state.region})",
         "Queue": state.queue_url,
         "Dashboard": dashboard_url(state),
-        "Token": "`sandbox token` (or `.venv/bin/sandbox token`)",
-        "Try": "`sandbox send` then `sandbox load --count 100 --rate 20`",
+        "Token": f"`{hint('token')}`",
+        "Try": f"`{hint('send')}` then `{hint('load --count 100 --rate 20')}`",
     }
     for label, value in endpoints.items():
         # soft_wrap: a DSN or URL split over two lines cannot be copied
@@ -185,17 +195,18 @@ def status(
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    table = Table("component", "health", "pid", "memory", "endpoint", title="components")
-    for row in report["components"]:
-        memory = f"{row['memory_mib']:.0f} MiB"
-        table.add_row(
-            row["name"], _ok(row["healthy"]), str(row["pid"] or "-"), memory, row["endpoint"]
-        )
-    total = sum(row["memory_mib"] for row in report["components"])
-    table.caption = f"whole stack: {total:.0f} MiB (PSS)"
-    console.print(table)
-    nodes = Table(
-        "node", "role", "up", "port", "replication", "lag (bytes)", "committed", title="database"
+    _print_components(report["components"])
+    nodes = table(
+        "node",
+        "role",
+        "up",
+        "port",
+        "replication",
+        "lag (bytes)",
+        "committed here",
+        title="database",
+        caption="committed here: the orders this node committed while it was the writer "
+        "(counted in the writer's table)",
     )
     for name, node in report["nodes"].items():
         replication = (
@@ -234,9 +245,47 @@ def status(
     if report["restored_with_localstack"]:
         console.print(
             f"{report['restored_with_localstack']} acknowledged order(s) restored from the "
-            "queue's journal after LocalStack died with them (`sandbox events`)",
+            f"queue's journal after LocalStack died with them (`{hint('events')}`)",
             soft_wrap=True,
         )
+
+
+def _print_components(rows: list[dict]) -> None:
+    """One row per component; where the endpoints make it wider than the terminal, they are
+    listed under the table instead, one a line, whole (a path or URL to copy)."""
+    total = sum(row["memory_mib"] for row in rows)
+
+    def components(with_endpoint: bool) -> Table:
+        shown = table(
+            "component",
+            "health",
+            "pid",
+            "memory",
+            *(["endpoint"] if with_endpoint else []),
+            title="components",
+            caption=f"whole stack: {total:.0f} MiB (PSS)",
+        )
+        for row in rows:
+            shown.add_row(
+                row["name"],
+                _ok(row["healthy"]),
+                str(row["pid"] or "-"),
+                f"{row['memory_mib']:.0f} MiB",
+                *([row["endpoint"]] if with_endpoint else []),
+            )
+        return shown
+
+    whole = components(with_endpoint=True)
+    wanted = console.measure(whole, options=console.options.update_width(10_000)).maximum
+    if wanted <= console.width:
+        console.print(whole)
+        return
+    console.print(components(with_endpoint=False))
+    console.print("endpoints:")
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        line = f"  {row['name']:<{width}}  {row['endpoint']}"
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 def _cluster_line(report: dict) -> str:
@@ -291,7 +340,7 @@ def dashboard(
         code = aws_dashboard.serve(stack_name, region or DEFAULT_REGION, port)
         raise typer.Exit(code)
     if port is not None:
-        raise StackError("--port is for --target aws (the local dashboard's is fixed)")
+        raise UsageError("--port is for --target aws (the local dashboard's is fixed)")
     state = load()
     if not stack.health(state).get("dashboard"):
         stack.start(state, "dashboard")

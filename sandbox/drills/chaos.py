@@ -34,6 +34,7 @@ from sandbox.drills.drill import SETTLE_BOUND_SECONDS, account, settle
 from sandbox.drills.targets.local import LocalTarget
 from sandbox.ops import faults
 from sandbox.ops.load import Api, ClientPolicy, Sent, send_orders
+from sandbox.platform.hints import command as hint
 from sandbox.platform.state import StackState
 from sandbox.standins import cognito, control_plane
 from sandbox.standins.aurora import database, events
@@ -261,7 +262,7 @@ def run(
     missing = _wait_whole(state, min(whole_bound, 120.0))
     if missing:
         raise RuntimeError(
-            f"the stack is not whole: {'; '.join(missing)} (see `sandbox status`; `make up` "
+            f"the stack is not whole: {'; '.join(missing)} (see `{hint('status')}`; `make up` "
             "repairs what the control plane does not)"
         )
     report = ChaosReport(
@@ -614,7 +615,6 @@ def _interrupted(state: StackState, report: ChaosReport, traffic: _Traffic, watc
     current = watch.now
     ledger = traffic.stop()
     watch.stop()
-    missing = whole(state)
     acked = sum(1 for s in ledger if s.accepted)
     elapsed = time.time() - report.started
     made = [row for row in report.faults if row.at is not None]
@@ -629,15 +629,21 @@ def _interrupted(state: StackState, report: ChaosReport, traffic: _Traffic, watc
         f"{f'; then: {current}' if current else ''}. Traffic stopped: {len(ledger)} "
         f"order(s) sent, {acked} acknowledged (ids {report.prefix}-*), not accounted for. "
     )
-    if missing:
-        said += (
-            f"The stack is not whole: {'; '.join(missing)}; the control plane repairs it by "
-            "itself (`sandbox status` shows it; `make up` repairs the rest)."
-        )
-    else:
-        said += "The stack is whole."
+    said += standing(state)
     _save(state, {"status": "interrupted", "summary": said})
     return said
+
+
+def standing(state: StackState) -> str:
+    """How the stack stands, in a sentence for whoever just stopped a command half-way (this
+    run, a drill, a failover): whole, or what it lacks and who repairs it."""
+    missing = whole(state)
+    if not missing:
+        return "The stack is whole."
+    return (
+        f"The stack is not whole: {'; '.join(missing)}; the control plane repairs it by itself "
+        f"(`{hint('status')}` shows it; `make up` repairs the rest)."
+    )
 
 
 def _save(state: StackState, report: dict[str, Any]) -> None:

@@ -23,10 +23,18 @@ from typing import Any
 from sandbox.drills import stats
 from sandbox.drills.targets import Commit, Target
 from sandbox.drills.targets.local import LocalTarget
-from sandbox.ops import faults
+from sandbox.ops import faults, traffic
 from sandbox.ops.load import PATIENT, ClientPolicy, Sent, send_orders
 from sandbox.platform.state import StackState
 from sandbox.spec.choices import FAULTS, PATHS, words
+
+
+def background_rate(state: StackState) -> float | None:
+    """Orders/s of the background traffic running now (`sandbox traffic start`, the dashboard's
+    button), or None. A drill over it says so: its account counts only its own orders, but the
+    queue's depth counts the traffic's too."""
+    report = traffic.stats(state)
+    return float(report["rate"]) if report and report["running"] else None
 
 
 def faults_on(runtime: str) -> tuple[str, ...]:
@@ -125,6 +133,7 @@ class DrillReport:
     detection_seconds: float | None = None  # fault -> the control plane saw it (its event)
     failover_seconds: float | None = None  # RDS-EVENT-0073 -> RDS-EVENT-0071
     client: ClientPolicy = PATIENT  # how the drill's client waits
+    background_rate: float | None = None  # orders/s of background traffic when it started
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -146,6 +155,7 @@ def run(
     client: ClientPolicy = PATIENT,
 ) -> DrillReport:
     """Run one drill on the local stack; the report is also saved as the run dir's drill.json."""
+    background = background_rate(state)
     return run_on(
         LocalTarget(state),
         fault,
@@ -158,6 +168,7 @@ def run(
         progress,
         record=lambda report: _save(state, report),
         client=client,
+        background=background,
     )
 
 
@@ -173,9 +184,11 @@ def run_on(
     progress: Progress | None = None,
     record: Callable[[dict[str, Any]], None] | None = None,
     client: ClientPolicy = PATIENT,
+    background: float | None = None,
 ) -> DrillReport:
     """Run one drill on any target; ``record`` gets the status as it starts, then the report.
-    ``client``: the timeout and retries of every request the drill sends."""
+    ``client``: the timeout and retries of every request the drill sends; ``background``: the
+    rate of other traffic running beside it (`background_rate`), said in the report."""
     if fault not in FAULTS:
         raise ValueError(f"fault must be one of {', '.join(FAULTS)}")
     if path not in PATHS:
@@ -282,11 +295,16 @@ def run_on(
             ],
             events=seen,
             target=target.name,
-            notes=[*target.notes, *_unsettled(drained_at, budget, in_queue)],
+            notes=[
+                *target.notes,
+                *_unsettled(drained_at, budget, in_queue),
+                *_beside(background),
+            ],
             prefix=prefix,
             detection_seconds=_detection(seen, fault_at),
             failover_seconds=_failover_seconds(seen, fault_at),
             client=client,
+            background_rate=background,
         )
     except BaseException as error:
         cancel.set()
@@ -318,6 +336,16 @@ def _unsettled(drained_at: float | None, budget: float, in_queue: int) -> list[s
         f"the queue had not settled after {budget:.0f} s: 'still queued' is the queue's depth "
         f"({in_queue}) set against the unplaced orders, not matched by id; run the drill again "
         "to account for them one by one"
+    ]
+
+
+def _beside(background: float | None) -> list[str]:
+    """Said in the report when background traffic ran beside the drill."""
+    if background is None:
+        return []
+    return [
+        f"background traffic ({background:g} orders/s) was running when the drill started: the "
+        "peak queue depth includes its orders; the account above counts the drill's own only"
     ]
 
 
