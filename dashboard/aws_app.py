@@ -14,6 +14,7 @@ import streamlit as st
 from dashboard import aws_live, clicks, layout
 from dashboard.errors import readable
 from sandbox.drills.targets.aws import DEFAULT_REGION
+from sandbox.platform.hints import command as hint
 from sandbox.standins.dashboard import REGION_ENV, STACK_ENV
 
 clicks.done()
@@ -21,7 +22,9 @@ layout.setup("near-zero-RPO sandbox on AWS")
 st.title("Near-zero-RPO sandbox on AWS")
 stack = os.environ.get(STACK_ENV)
 if not stack:
-    st.warning("No stack named: start this page with `sandbox dashboard --target aws --stack NAME`")
+    st.warning(
+        f"No stack named: start this page with `{hint('dashboard --target aws --stack NAME')}`"
+    )
     st.stop()
 region = os.environ.get(REGION_ENV) or DEFAULT_REGION
 try:

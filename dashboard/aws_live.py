@@ -14,6 +14,7 @@ import streamlit as st
 from dashboard import charts, clicks, controls, dlq_view, history, jobs, panels
 from dashboard.errors import readable
 from sandbox.drills.targets.aws import AwsTarget
+from sandbox.platform.hints import command as hint
 
 REFRESH_SECONDS = 5.0
 REPEEK_SECONDS = 60.0
@@ -36,9 +37,9 @@ def sidebar(target: AwsTarget) -> None:
         )
         st.header("Not on this page")
         st.caption(
-            "Drills run from the CLI: `sandbox drill --target aws --stack "
-            f"{target.stack}`. A drill sends traffic through CloudFront and fails the Aurora "
-            "cluster over: that is for a terminal and its report, not a button on a shared page."
+            f"Drills run from the CLI: `{hint(f'drill --target aws --stack {target.stack}')}`. "
+            "A drill sends traffic through CloudFront and fails the Aurora cluster over: that "
+            "is for a terminal and its report, not a button on a shared page."
         )
         st.caption(
             "No purge: on a deployed stack it deletes real orders for good, and SQS cannot undo "

@@ -13,6 +13,7 @@ The steps themselves (the cluster lock, fencing, promotion, the rejoin) are
 
 from __future__ import annotations
 
+from sandbox.platform.hints import command as hint
 from sandbox.platform.state import StackState
 from sandbox.spec.choices import FAILOVER_MODES, FailoverMode, words
 from sandbox.standins import control_plane
@@ -58,7 +59,7 @@ def failover(
         if expect and state.writer.name != expect:
             raise AlreadyFailedOver(
                 f"{expect} is no longer the writer: it was failed over to {state.writer.name} "
-                "(see `sandbox events`)"
+                f"(see `{hint('events')}`)"
             )
         old, new = state.writer.name, state.readers[0].name
         if database.answers(state, old):

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sandbox.platform import compose, network, process, runtime
+from sandbox.platform.hints import command as hint
 from sandbox.platform.lifecycle import Component
 from sandbox.platform.state import (
     ControlPlaneSettings,
@@ -325,7 +326,7 @@ def _check_ports(ports: dict[str, int]) -> dict[str, int]:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 raise StackError(
                     f"port {port} ({name}) is in use: stop what holds it, "
-                    "or use `sandbox up --auto-ports`"
+                    f"or use `{hint('up --auto-ports')}`"
                 )
     return dict(ports)
 
@@ -366,7 +367,7 @@ def down(force: bool = False, report: Report = print, directory: Path | None = N
     if (in_queue or in_dlq) and not force:
         raise StackError(
             f"{waiting}: drain or redrive them, or force with `make down FORCE=1` "
-            "(sandbox down --force)"
+            f"(`{hint('down --force')}`)"
         )
     stop_all(state, report)
     _remove(state)

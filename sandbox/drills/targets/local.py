@@ -10,6 +10,7 @@ from sandbox.drills.targets import Commit
 from sandbox.ops import dlq, failover, faults
 from sandbox.ops.load import Api
 from sandbox.platform import process
+from sandbox.platform.hints import command as hint
 from sandbox.platform.state import StackState
 from sandbox.spec.choices import FAILOVER_MODES
 from sandbox.standins import localstack
@@ -143,7 +144,7 @@ class LocalTarget:
         except TimeoutError:
             raise TimeoutError(
                 f"{fault}: the stack did not recover within {bound:.0f} s "
-                f"(no {' or '.join(wanted)} event; see `sandbox status` and its log)"
+                f"(no {' or '.join(wanted)} event; see `{hint('status')}` and its log)"
             ) from None
         return at, found[0]["epoch"]
 

@@ -24,6 +24,7 @@ import psycopg
 from psycopg import sql
 
 from sandbox.platform import network, process, runtime
+from sandbox.platform.hints import command as hint
 from sandbox.platform.lifecycle import Component
 from sandbox.platform.runtime import pg
 from sandbox.platform.state import Node, StackState
@@ -102,7 +103,7 @@ class PostgresNode(Component):
         elif not has_data:  # an empty writer would hide every order the reader holds
             raise RuntimeError(
                 f"the writer {self.name} has lost its data ({node.data_dir}): not starting an "
-                "empty one; fail over to the reader (sandbox failover --mode crash)"
+                f"empty one; fail over to the reader (`{hint('failover --mode crash')}`)"
             )
 
     def command(self, state: StackState) -> process.Command:
