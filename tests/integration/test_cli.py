@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 from sandbox import stack
+from sandbox.drills import drill as drills
 from sandbox.standins.aurora import database
-from tests.conftest import PATIENCE, wait_drained
+from tests.conftest import PATIENCE, wait_drained, wait_for
 
 SANDBOX = str(Path(sys.executable).parent / "sandbox")
 
@@ -84,19 +88,63 @@ def test_down_refuses_while_messages_are_queued(live):
     assert len(wait_drained(live, prefix, 3)) == 3
 
 
-def test_bad_usage_is_one_line_and_non_zero(live, tmp_path):
+def test_bad_usage_is_one_line_and_exit_2(live, tmp_path):
     cases = [
-        (("load", "--count", "-5"), "--count"),
-        (("up", "--queue-type", "lifo"), "fifo or standard"),
-        (("frobnicate",), "No such command"),
-        (("token",), "run `make up` first"),
-        (("failover", "--mode", "switchover", "--lag", "2"), "--lag is for --mode crash"),
-        (("drill", "--fault", "lagging-crash", "--target", "aws", "--stack", "X"), "not possible"),
+        (("load", "--count", "-5"), "--count", 2),
+        (("up", "--queue-type", "lifo"), "fifo or standard", 2),
+        (("frobnicate",), "No such command", 2),
+        (("token",), "run `make up` first", 1),  # not usage: there is no stack
+        (("failover", "--mode", "switchover", "--lag", "2"), "--lag is for --mode crash", 2),
+        (
+            ("drill", "--fault", "lagging-crash", "--target", "aws", "--stack", "X"),
+            "not possible",
+            2,
+        ),
+        # natively refused before a single order, and before any progress bar (issue 31)
+        (("drill", "--fault", "writer-partitioned"), "needs a network between the servers", 2),
     ]
-    for args, expected in cases:
+    for args, expected, code in cases:
         run_dir = str(tmp_path) if args == ("token",) else None
         result = sandbox(live, *args, run_dir=run_dir)
-        assert result.returncode != 0, args
+        assert result.returncode == code, (args, result.stderr)
         assert expected in result.stderr, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "Traceback" not in result.stderr
+        assert result.stdout == "", (args, result.stdout)
+
+
+def test_ctrl_c_in_a_drill_says_how_far_it_got_and_how_the_stack_stands(live):
+    """Exit 130 and one line: what was sent, and the stack's state as `chaos.standing` says it
+    (here whole: the drill's fault is none, so the rest of the suite finds the stack as it was)."""
+    began = time.time()
+    drill = subprocess.Popen(
+        [SANDBOX, "drill", "--fault", "none", "--path", "queue", "--count", "2000", "--rate", "20"],
+        env=os.environ | {"SANDBOX_RUN_DIR": live.run_dir, "COLUMNS": "80"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Ctrl-C as a terminal sends it, even where this test's own SIGINT came in ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        wait_for(
+            lambda: (
+                (drills.last(live) or {}).get("started", 0) >= began
+                and drills.last(live)["status"] == "running"
+            ),
+            "the drill running",
+        )
+        drill.send_signal(signal.SIGINT)
+        _, err = drill.communicate(timeout=PATIENCE)
+    finally:
+        if drill.poll() is None:
+            drill.kill()
+            drill.wait()
+    assert drill.returncode == 130, err
+    assert re.fullmatch(
+        r"interrupted after \d+ of 2000 orders, while sending; the drill's orders are not "
+        r"accounted for\. The stack is (whole|not whole: .+)\.\n",
+        err,
+    ), err
+    wait_for(lambda: stack.queued(live)[0] == 0, "the drill's orders drained")
