@@ -74,8 +74,8 @@ def test_plain_sandbox_outside_a_virtualenv_of_the_project(tmp_path, monkeypatch
 
 
 def _printed_strings(path: Path) -> list[tuple[int, str]]:
-    """Every string literal of a module that is not a docstring (those are the --help, read
-    inside the CLI already), f-strings' literal parts included."""
+    """Every string literal of a module, f-strings' literal parts included, but docstrings and
+    ``help=`` texts (or a ``..._HELP`` constant's): the CLI's --help names its own commands."""
     tree = ast.parse(path.read_text())
     docstrings = {
         id(node.body[0].value)
@@ -85,12 +85,22 @@ def _printed_strings(path: Path) -> list[tuple[int, str]]:
         and isinstance(node.body[0], ast.Expr)
         and isinstance(node.body[0].value, ast.Constant)
     }
+    helps = {
+        id(inner)
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.keyword) and node.arg == "help")
+        or (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id.endswith("_HELP") for t in node.targets)
+        )
+        for inner in ast.walk(node.value)
+    }
     return [
         (node.lineno, node.value)
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant)
         and isinstance(node.value, str)
-        and id(node) not in docstrings
+        and id(node) not in docstrings | helps
     ]
 
 
