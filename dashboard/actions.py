@@ -174,14 +174,14 @@ def redrive(state: StackState) -> str:
     return f"redrove {moved} message(s) ({method})"
 
 
-def add_poison_customer(state: StackState) -> str:
-    """The fix: `sandbox customer add` for each customer the orders in the DLQ (and those
-    failing in the queue) wait for, named with what it did."""
+def fix_parked(state: StackState) -> str:
+    """`sandbox customer add --parked`: each customer the orders in the DLQ (and those failing
+    in the queue) wait for, named with what was done."""
     done = dlq.fix_parked(state)
     if not done:
         return "nothing to fix: no order in the DLQ or failing in the queue waits for a customer"
-    added = [str(customer) for customer, new in done if new]
-    existed = [str(customer) for customer, new in done if not new]
+    added = [str(fixed.customer_id) for fixed in done if fixed.added]
+    existed = [str(fixed.customer_id) for fixed in done if not fixed.added]
     said = [f"customer(s) {', '.join(added)} added"] if added else []
     said += [f"customer(s) {', '.join(existed)} existed already"] if existed else []
     return f"{'; '.join(said)}: redrive the DLQ to commit their parked orders"

@@ -149,7 +149,7 @@ def _run_chaos(state: StackState) -> Job:
 
 def _dlq() -> None:
     st.header("Dead-letter queue")
-    _button("Add the poison customer (the fix)", "add_customer", actions.add_poison_customer)
+    _button("Add the parked orders' customers (the fix)", "add_customer", actions.fix_parked)
     _button("Redrive the DLQ", "redrive", actions.redrive)
     sure = st.checkbox("I am sure: delete every DLQ message", key="purge_confirm")
     _button("Purge the DLQ", "purge", _purge, disabled=not sure)

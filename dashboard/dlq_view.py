@@ -37,7 +37,7 @@ def show(state: StackState, snapshot: Snapshot, busy: bool) -> None:
         st.caption("The DLQ cannot be read right now (LocalStack down?).")
         return
     total = depth["visible"] + depth["in_flight"]
-    parked = listing(lambda: dlq.peek(state), total, busy)
+    parked = listing(lambda: dlq.mark_fixed(state, dlq.peek(state)), total, busy)
     if parked is None:
         return
     contents(parked, lambda key: _detail(state, key, total), receives="receives before parked")
@@ -113,7 +113,9 @@ def contents(
         "last error": [p.last_error for p in parked],
     }
     if any(p.missing_customer is not None for p in parked):
-        columns["fix"] = [_fix(p.missing_customer) for p in parked]
+        columns["fix"] = [
+            "redrive (customer added)" if p.fixed else _fix(p.missing_customer) for p in parked
+        ]
     frame = pd.DataFrame(columns)
     st.dataframe(frame, hide_index=True, width="stretch")
     key = st.selectbox("Message", [p.order_id for p in parked], key="dlq_choice")

@@ -34,7 +34,7 @@ def dlq_list() -> None:
     """Messages in the DLQ (ids, receives, sent, last error, the fix), then the orders failing in
     the queue, their receive count climbing towards the DLQ."""
     state = load()
-    parked = dlq.peek(state)
+    parked = dlq.mark_fixed(state, dlq.peek(state))
     climbing = dlq.failing(state, parked)
     print(f"DLQ: {len(parked)} message(s)")
     for message in parked:
@@ -53,7 +53,7 @@ def dlq_show(
 ) -> None:
     """One DLQ message: what `list` says of it, then its body and SQS's attributes."""
     state = load()
-    parked = dlq.show(state, key)
+    (parked,) = dlq.mark_fixed(state, [dlq.show(state, key)])
     _record(parked.order_id, _parked_fields(state, parked, detail=True))
     print("\nbody:")
     try:
@@ -92,7 +92,11 @@ def _parked_fields(state: StackState, parked: Parked, *, detail: bool) -> list[t
             )
         )
     fields.append(("last error", parked.last_error or "-"))
-    if parked.missing_customer is not None:
+    if parked.fixed:
+        fields.append(
+            ("fix", f"customer {parked.missing_customer} added since: sandbox dlq redrive")
+        )
+    elif parked.missing_customer is not None:
         fix = dlq.fix_command(parked.missing_customer)
         fields.append(("fix", f"{fix}, then sandbox dlq redrive"))
     return fields

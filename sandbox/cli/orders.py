@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from sandbox.cli.app import app, console
 from sandbox.ops import traffic
-from sandbox.ops.dlq import fix_command
+from sandbox.ops.dlq import fix_command, fix_parked
 from sandbox.ops.load import POISON_CUSTOMERS, Client, Sent, order, poison_customer, send_orders
 from sandbox.platform.state import StackState, load
 from sandbox.spec.errors import StackError
@@ -114,22 +114,43 @@ app.add_typer(customer_app, name="customer")
 
 @customer_app.command("add")
 def customer_add(
-    customer_id: Annotated[int, typer.Argument(min=1, max=BIGINT_MAX)],
+    customer_id: Annotated[
+        int | None,
+        typer.Argument(min=1, max=BIGINT_MAX, help="The customer (`send --poison` prints it)"),
+    ] = None,
+    parked: Annotated[
+        bool,
+        typer.Option(
+            "--parked",
+            help="Instead: every customer the orders in the DLQ (or failing in the queue) wait "
+            "for, each named (the dashboard's fix)",
+        ),
+    ] = False,
     name: Annotated[str, typer.Option()] = "added in the workshop",
 ) -> None:
     """Add a customer, so orders waiting for it can commit: in the queue at their next receive,
     in the DLQ after `sandbox dlq redrive`. One that exists is left as it is, and says so (exit
     0: what the fix is for, the customer existing, holds; a script that applies it twice goes
     on)."""
+    if (customer_id is None) != parked:
+        raise typer.BadParameter("give a CUSTOMER_ID or --parked (one of the two)")
     # print, not the console: a line wider than the terminal is left whole, never broken
     # inside the command it names.
-    if database.add_customer(load(), customer_id, name):
-        print(f"customer {customer_id} added: its parked orders commit after `sandbox dlq redrive`")
+    state = load()
+    if customer_id is not None:
+        added = database.add_customer(state, customer_id, name)
+        print(f"customer {customer_id} {'added' if added else 'exists already: nothing added'}")
     else:
-        print(
-            f"customer {customer_id} exists already: nothing added (its parked orders commit "
-            "after `sandbox dlq redrive`)"
-        )
+        fixed = fix_parked(state, name)
+        if not fixed:
+            print(
+                "nothing to add: no order in the DLQ or failing in the queue waits for a customer"
+            )
+            return
+        for one in fixed:
+            done = "added" if one.added else "exists already: nothing added"
+            print(f"customer {one.customer_id} {done} ({', '.join(one.order_ids)} wait(s) for it)")
+    print("Its parked orders commit after `sandbox dlq redrive` (queued ones on their own).")
 
 
 traffic_app = typer.Typer(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import psycopg
 from botocore.exceptions import ClientError
 
 from sandbox.platform.state import StackState
@@ -50,6 +51,7 @@ class Parked:
     attributes: dict[str, str] = field(repr=False)
     last_failed: float | None = None  # the consumer's last failure (locally), before SQS parked it
     missing_customer: int | None = None  # the customer its insert did not find: the fix adds it
+    fixed: bool = False  # that customer exists now (`mark_fixed`): a redrive is what is left
 
     @property
     def receives_in_dlq(self) -> int | None:
@@ -138,6 +140,29 @@ def missing_customer(error: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def mark_fixed(state: StackState, parked: list[Parked]) -> list[Parked]:
+    """``parked``, each whose missing customer has been added since marked `Parked.fixed`: one
+    bounded look at the writer; while it does not answer, none is marked (the listing then
+    names the fix, which says that the customer exists if it does)."""
+    waiting = sorted({p.missing_customer for p in parked if p.missing_customer is not None})
+    if not waiting:
+        return parked
+
+    def known(conn: psycopg.Connection) -> set[int]:
+        rows = conn.execute(
+            "SELECT customer_id FROM customers WHERE customer_id = ANY(%s)", (waiting,)
+        )
+        return {row[0] for row in rows}
+
+    try:
+        added = database.quickly(state, state.writer.name, known, dbname=state.db_name)
+    except psycopg.Error:
+        return parked
+    for message in parked:
+        message.fixed = message.missing_customer in added
+    return parked
+
+
 def fix_command(customer_id: int) -> str:
     """The command that lets an order for an unknown ``customer_id`` commit."""
     return f"sandbox customer add {customer_id}"
@@ -192,15 +217,27 @@ def find(parked: list[Parked], key: str) -> Parked:
     )
 
 
-def fix_parked(state: StackState) -> list[tuple[int, bool]]:
-    """Add the customers that the parked orders, and those failing in the queue, wait for: the
-    dashboard's fix. Returns each customer and whether it was added (False: it existed)."""
+@dataclass(frozen=True)
+class Fixed:
+    """A customer the fix added, or found there already, and the orders that wait for it."""
+
+    customer_id: int
+    added: bool  # False: it existed already (added since the orders failed), nothing changed
+    order_ids: tuple[str, ...]
+
+
+def fix_parked(state: StackState, name: str = "added in the workshop") -> list[Fixed]:
+    """Add the customers that the parked orders, and those failing in the queue, wait for (the
+    dashboard's fix, `sandbox customer add --parked`), by customer id."""
     parked = peek(state)
-    waiting = [p.missing_customer for p in parked] + [
-        f.missing_customer for f in failing(state, parked)
+    waiting: dict[int, list[str]] = {}
+    for order in [*parked, *failing(state, parked)]:
+        if order.missing_customer is not None:
+            waiting.setdefault(order.missing_customer, []).append(order.order_id)
+    return [
+        Fixed(customer, database.add_customer(state, customer, name), tuple(orders))
+        for customer, orders in sorted(waiting.items())
     ]
-    customers = sorted({c for c in waiting if c is not None})
-    return [(c, database.add_customer(state, c, "added in the workshop")) for c in customers]
 
 
 def show(state: StackState, key: str) -> Parked:

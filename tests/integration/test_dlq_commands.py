@@ -147,7 +147,11 @@ def test_the_dlq_step_three_times_in_a_row_on_one_stack(live):
         assert order_id in listed.splitlines() and f"fix {fix}, then" in words(listed)
         assert committed(live, order_id) == {}, "parked, not committed"
         added = at_80(live, fix)
-        assert (added.returncode, added.stdout.split(":")[0]) == (0, f"customer {customer} added")
+        assert (
+            added.returncode == 0 and added.stdout.splitlines()[0] == f"customer {customer} added"
+        )
+        listed = words(at_80(live, "sandbox dlq list").stdout)
+        assert f"fix customer {customer} added since: sandbox dlq redrive" in listed
         again = at_80(live, fix)  # the fix applied twice: says so, and the script goes on
         assert again.returncode == 0 and f"customer {customer} exists already" in again.stdout
         redrove = at_80(live, "sandbox dlq redrive")
@@ -186,8 +190,11 @@ def test_manual_redrive_after_the_fix_commits_every_parked_order(live):
     wait_alarm(live, "OK")  # the DLQ is empty: no alarm
     orders = park(live, 3)
     wait_alarm(live, "ALARM")  # as AWS would page the operator
-    # The dashboard's fix: the customers the parked orders wait for, each named, each added once.
-    assert dlq.fix_parked(live) == [(c, True) for c in sorted(orders.values())]
+    # The dashboard's fix, from the CLI: the customers the parked orders wait for, each named.
+    fixed = sandbox(live, "customer", "add", "--parked")
+    assert fixed.returncode == 0
+    for order_id, customer in orders.items():
+        assert f"customer {customer} added ({order_id} wait(s) for it)" in fixed.stdout.splitlines()
     result = sandbox(live, "dlq", "redrive")  # FIFO: auto means the manual path
     assert result.returncode == 0 and "redrove 3" in result.stdout and "manual" in result.stdout
     rows = wait_drained(live, next(iter(orders)).rsplit("-", 1)[0], 3)

@@ -104,6 +104,7 @@ def test_the_listing_at_80_columns_cuts_no_id_and_no_error(monkeypatch, capsys):
     monkeypatch.setattr(dlq_cli, "load", lambda: state)
     monkeypatch.setattr(dlq_cli, "console", Console(width=80))
     monkeypatch.setattr(dlq, "peek", lambda state: listing)
+    monkeypatch.setattr(dlq, "mark_fixed", lambda state, parked: parked)  # no writer to ask
     monkeypatch.setattr(dlq, "failing", lambda state, listed: [climbing])
     dlq_cli.dlq_list()
     printed = capsys.readouterr().out
@@ -118,3 +119,16 @@ def test_the_listing_at_80_columns_cuts_no_id_and_no_error(monkeypatch, capsys):
         "Failing in the queue, not parked yet: 1 order(s) order-climbing receives 7 of 25" in text
     )
     assert f"fix {dlq.fix_command(923456789)} (it then commits at its next receive)" in text
+
+
+def test_a_parked_order_whose_customer_was_added_since_needs_only_the_redrive(monkeypatch, capsys):
+    fixed = parked("o-1", "m-1")
+    fixed.fixed = True
+    monkeypatch.setattr(dlq_cli, "load", lambda: SimpleNamespace(queue=QueueSettings()))
+    monkeypatch.setattr(dlq, "peek", lambda state: [fixed])
+    monkeypatch.setattr(dlq, "mark_fixed", lambda state, parked: parked)
+    monkeypatch.setattr(dlq, "failing", lambda state, listed: [])
+    dlq_cli.dlq_list()
+    assert "  fix         customer 912345678 added since: sandbox dlq redrive" in (
+        capsys.readouterr().out.splitlines()
+    )
