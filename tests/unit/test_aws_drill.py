@@ -498,7 +498,7 @@ def test_the_cli_refuses_in_one_line(monkeypatch, capsys, args, message) -> None
     monkeypatch.setattr(sys, "argv", ["sandbox", "drill", *args])
     with pytest.raises(SystemExit) as exited:
         cli.main()
-    assert exited.value.code == 1
+    assert exited.value.code == 2  # usage errors, as click's own
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err
 
