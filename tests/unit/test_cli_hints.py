@@ -5,13 +5,16 @@ every `make` target that runs the CLI says in one line what to do where `make up
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import typer
 
+from sandbox.cli import app
 from sandbox.platform import hints
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,15 +108,18 @@ def _printed_strings(path: Path) -> list[tuple[int, str]]:
 
 
 def test_no_tool_prints_a_sandbox_command_spelled_by_hand():
-    """A bare `sandbox X` in a message is "command not found" on a fresh clone's shell."""
+    """A bare `sandbox X` in a message is "command not found" on a fresh clone's shell. (A
+    string that is only "sandbox up" names who holds the cluster lock: not a command to run.)"""
+    commands = "|".join(map(re.escape, typer.main.get_command(app).commands))
+    spelled = re.compile(rf"(?<![\w./-])sandbox (?:{commands})\b")
     by_hand = [
         f"{path.relative_to(ROOT)}:{line}: {text!r}"
         for folder in ("sandbox", "dashboard")
         for path in sorted((ROOT / folder).rglob("*.py"))
         for line, text in _printed_strings(path)
-        if "`sandbox " in text or "(sandbox " in text
+        if spelled.search(text) and not re.fullmatch(r"sandbox \w+", text)
     ]
-    assert by_hand == []
+    assert by_hand == [], "spell these with sandbox.platform.hints.command, e.g. hint('status')"
 
 
 @pytest.mark.parametrize(
