@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sandbox.cli.app import app, console
+from sandbox.cli.app import app, console, interrupted
 from sandbox.ops import traffic
 from sandbox.ops.dlq import fix_command, fix_parked
 from sandbox.ops.load import POISON_CUSTOMERS, Client, Sent, order, poison_customer, send_orders
@@ -93,9 +93,17 @@ def load_traffic(
     columns = (TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("orders", total=count)
-        ledger = send_orders(
-            state, count, rate, max_seconds=max_seconds, progress=lambda _: progress.advance(task)
-        )
+        try:
+            ledger = send_orders(
+                state,
+                count,
+                rate,
+                max_seconds=max_seconds,
+                progress=lambda _: progress.advance(task),
+            )
+        except KeyboardInterrupt:
+            answered = progress.tasks[0].completed
+            raise interrupted(f"after {answered:.0f} of {count} orders were answered") from None
     statuses = Counter(sent.status for sent in ledger)
     accepted = sum(sent.accepted for sent in ledger)
     console.print(

@@ -136,6 +136,20 @@ def test_ctrl_c_in_a_drill_says_how_far_it_got_and_how_the_stack_stands(
     )
 
 
+def test_ctrl_c_in_a_load_says_how_many_orders_were_answered(monkeypatch, capsys, native):
+    cli_orders = importlib.import_module("sandbox.cli.orders")
+    monkeypatch.setattr(cli_orders, "load", lambda: native)
+
+    def interrupted_load(state, count, rate, max_seconds, progress):
+        for _ in range(209):
+            progress(None)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_orders, "send_orders", interrupted_load)
+    code, _, err = run(monkeypatch, capsys, "load", "--count", "1000")
+    assert (code, err) == (130, f"interrupted after 209 of 1000 orders were answered. {STANDS}\n")
+
+
 def test_ctrl_c_in_a_failover_names_it(monkeypatch, capsys, native):
     def interrupted_failover(*args, **kwargs):
         raise KeyboardInterrupt
