@@ -18,6 +18,7 @@ from sandbox import stack
 from sandbox.cli.app import app, console
 from sandbox.ops import dlq
 from sandbox.ops.dlq import Failing, Parked
+from sandbox.platform.hints import command as hint
 from sandbox.platform.state import StackState, load
 from sandbox.spec.errors import StackError
 
@@ -94,11 +95,11 @@ def _parked_fields(state: StackState, parked: Parked, *, detail: bool) -> list[t
     fields.append(("last error", parked.last_error or "-"))
     if parked.fixed:
         fields.append(
-            ("fix", f"customer {parked.missing_customer} added since: sandbox dlq redrive")
+            ("fix", f"customer {parked.missing_customer} added since: {hint('dlq redrive')}")
         )
     elif parked.missing_customer is not None:
         fix = dlq.fix_command(parked.missing_customer)
-        fields.append(("fix", f"{fix}, then sandbox dlq redrive"))
+        fields.append(("fix", f"{fix}, then {hint('dlq redrive')}"))
     return fields
 
 

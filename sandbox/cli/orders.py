@@ -16,6 +16,7 @@ from sandbox.cli.app import app, console, interrupted
 from sandbox.ops import traffic
 from sandbox.ops.dlq import fix_command, fix_parked
 from sandbox.ops.load import POISON_CUSTOMERS, Client, Sent, order, poison_customer, send_orders
+from sandbox.platform.hints import command as hint
 from sandbox.platform.state import StackState, load
 from sandbox.spec.errors import StackError
 from sandbox.standins.aurora import database
@@ -62,7 +63,7 @@ def send(
             f"the DLQ after {state.queue.max_receive_count} receives."
         )
         print(textwrap.fill(said, console.width, break_long_words=False, break_on_hyphens=False))
-        print(f"fix: {fix_command(customer)}, then sandbox dlq redrive once it is parked")
+        print(f"fix: {fix_command(customer)}, then {hint('dlq redrive')} once it is parked")
 
 
 def _no_answer(state: StackState, sent: Sent) -> str:
@@ -73,7 +74,7 @@ def _no_answer(state: StackState, sent: Sent) -> str:
     if sent.error.startswith("Connect"):
         said = "refused the connection" if sent.error == "ConnectError" else "did not connect"
         return (
-            f"{where} {said}: the order was not sent. `sandbox status` says what is down; "
+            f"{where} {said}: the order was not sent. `{hint('status')}` says what is down; "
             "`make up` repairs it"
         )
     return (
@@ -158,7 +159,7 @@ def customer_add(
         for one in fixed:
             done = "added" if one.added else "exists already: nothing added"
             print(f"customer {one.customer_id} {done} ({', '.join(one.order_ids)} wait(s) for it)")
-    print("Its parked orders commit after `sandbox dlq redrive` (queued ones on their own).")
+    print(f"Its parked orders commit after `{hint('dlq redrive')}` (queued ones on their own).")
 
 
 traffic_app = typer.Typer(

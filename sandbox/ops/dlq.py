@@ -19,6 +19,7 @@ from typing import Any, Literal
 import psycopg
 from botocore.exceptions import ClientError
 
+from sandbox.platform.hints import command as hint
 from sandbox.platform.state import StackState
 from sandbox.standins import localstack
 from sandbox.standins.aurora import database
@@ -165,7 +166,7 @@ def mark_fixed(state: StackState, parked: list[Parked]) -> list[Parked]:
 
 def fix_command(customer_id: int) -> str:
     """The command that lets an order for an unknown ``customer_id`` commit."""
-    return f"sandbox customer add {customer_id}"
+    return hint(f"customer add {customer_id}")
 
 
 def failing(state: StackState, parked: list[Parked], now: float | None = None) -> list[Failing]:
@@ -213,7 +214,7 @@ def find(parked: list[Parked], key: str) -> Parked:
             f"{key!r} matches {len(matches)} messages in the DLQ ({listed}): give more of the id"
         )
     raise LookupError(
-        f"no message {key!r} in the DLQ ({len(parked)} there: `sandbox dlq list` names them)"
+        f"no message {key!r} in the DLQ ({len(parked)} there: `{hint('dlq list')}` names them)"
     )
 
 

@@ -17,6 +17,7 @@ import pytest
 from sandbox import stack
 from sandbox.ops import dlq
 from sandbox.ops.load import POISON_CUSTOMERS, Client, order, poison_customer
+from sandbox.platform.hints import command as hint
 from sandbox.spec import alarms
 from sandbox.standins import cloudwatch, localstack
 from sandbox.standins.aurora import database
@@ -84,7 +85,7 @@ def test_list_and_show_explain_why_a_message_is_parked_at_80_columns(live):
     text = words(listed.stdout)
     assert f"receives {limit} before SQS parked it (maxReceiveCount {limit})" in text
     assert f"last error {parked.last_error} " in text  # wrapped between words, never cut
-    assert f"fix {dlq.fix_command(customer)}, then sandbox dlq redrive" in text
+    assert f"fix {dlq.fix_command(customer)}, then {hint('dlq redrive')}" in text
 
     for prefix in (order_id[:-2], parked.message_id[:8]):  # a prefix copied from anywhere
         shown = at_80(live, f"sandbox dlq show {prefix}")
@@ -151,7 +152,7 @@ def test_the_dlq_step_three_times_in_a_row_on_one_stack(live):
             added.returncode == 0 and added.stdout.splitlines()[0] == f"customer {customer} added"
         )
         listed = words(at_80(live, "sandbox dlq list").stdout)
-        assert f"fix customer {customer} added since: sandbox dlq redrive" in listed
+        assert f"fix customer {customer} added since: {hint('dlq redrive')}" in listed
         again = at_80(live, fix)  # the fix applied twice: says so, and the script goes on
         assert again.returncode == 0 and f"customer {customer} exists already" in again.stdout
         redrove = at_80(live, "sandbox dlq redrive")
