@@ -95,11 +95,11 @@ def _parked_fields(state: StackState, parked: Parked, *, detail: bool) -> list[t
     fields.append(("last error", parked.last_error or "-"))
     if parked.fixed:
         fields.append(
-            ("fix", f"customer {parked.missing_customer} added since: {hint('dlq redrive')}")
+            ("fix", f"customer {parked.missing_customer} added since: `{hint('dlq redrive')}`")
         )
     elif parked.missing_customer is not None:
         fix = dlq.fix_command(parked.missing_customer)
-        fields.append(("fix", f"{fix}, then {hint('dlq redrive')}"))
+        fields.append(("fix", f"`{fix}`, then `{hint('dlq redrive')}`"))
     return fields
 
 
@@ -114,7 +114,7 @@ def _failing_fields(state: StackState, order: Failing) -> list[tuple[str, str]]:
     fields = [("receives", receives), ("last error", order.last_error or "-")]
     if order.missing_customer is not None:
         fix = dlq.fix_command(order.missing_customer)
-        fields.append(("fix", f"{fix} (it then commits at its next receive)"))
+        fields.append(("fix", f"`{fix}` (it then commits at its next receive)"))
     return fields
 
 

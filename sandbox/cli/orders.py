@@ -63,7 +63,7 @@ def send(
             f"the DLQ after {state.queue.max_receive_count} receives."
         )
         print(textwrap.fill(said, console.width, break_long_words=False, break_on_hyphens=False))
-        print(f"fix: {fix_command(customer)}, then {hint('dlq redrive')} once it is parked")
+        print(f"fix: `{fix_command(customer)}`, then `{hint('dlq redrive')}` once it is parked")
 
 
 def _no_answer(state: StackState, sent: Sent) -> str:

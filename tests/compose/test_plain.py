@@ -200,7 +200,7 @@ def test_a_poison_order_parks_in_the_dlq_and_a_redrive_from_the_cli_service_comm
     assert (queue["max_receive_count"], queue["visibility_timeout_seconds"]) == (8, 2)
     said = plain.run("sandbox", "send", "--poison")
     order_id = json.loads(said.splitlines()[0].split(" ", 1)[1])["order_id"]  # 202 {...}
-    fix = re.search(r"^fix: \S*sandbox customer add (\d+),", said, re.M)  # its own customer
+    fix = re.search(r"^fix: `\S*sandbox customer add (\d+)`,", said, re.M)  # its own customer
     assert fix, said
     wait_for(
         lambda: "DLQ: 1 visible" in plain.run("sandbox", "status"), "the poison order in the DLQ"

@@ -85,7 +85,7 @@ def test_list_and_show_explain_why_a_message_is_parked_at_80_columns(live):
     text = words(listed.stdout)
     assert f"receives {limit} before SQS parked it (maxReceiveCount {limit})" in text
     assert f"last error {parked.last_error} " in text  # wrapped between words, never cut
-    assert f"fix {dlq.fix_command(customer)}, then {hint('dlq redrive')}" in text
+    assert f"fix `{dlq.fix_command(customer)}`, then `{hint('dlq redrive')}`" in text
 
     for prefix in (order_id[:-2], parked.message_id[:8]):  # a prefix copied from anywhere
         shown = at_80(live, f"sandbox dlq show {prefix}")
@@ -135,7 +135,7 @@ def test_the_dlq_step_three_times_in_a_row_on_one_stack(live):
         sent = at_80(live, "sandbox send --poison")
         assert sent.returncode == 0, sent.stderr
         order_id = json.loads(sent.stdout.splitlines()[0].split(" ", 1)[1])["order_id"]
-        printed = re.search(r"^fix: (\S*sandbox customer add (\d+)), then", sent.stdout, re.M)
+        printed = re.search(r"^fix: `(\S*sandbox customer add (\d+))`, then", sent.stdout, re.M)
         assert printed, sent.stdout
         fix, customer = printed.group(1), int(printed.group(2))
         assert customer in POISON_CUSTOMERS and customer not in customers
@@ -145,14 +145,14 @@ def test_the_dlq_step_three_times_in_a_row_on_one_stack(live):
             f"round {round_}: {order_id} parked",
         )
         listed = at_80(live, "sandbox dlq list").stdout
-        assert order_id in listed.splitlines() and f"fix {fix}, then" in words(listed)
+        assert order_id in listed.splitlines() and f"fix `{fix}`, then" in words(listed)
         assert committed(live, order_id) == {}, "parked, not committed"
         added = at_80(live, fix)
         assert (
             added.returncode == 0 and added.stdout.splitlines()[0] == f"customer {customer} added"
         )
         listed = words(at_80(live, "sandbox dlq list").stdout)
-        assert f"fix customer {customer} added since: {hint('dlq redrive')}" in listed
+        assert f"fix customer {customer} added since: `{hint('dlq redrive')}`" in listed
         again = at_80(live, fix)  # the fix applied twice: says so, and the script goes on
         assert again.returncode == 0 and f"customer {customer} exists already" in again.stdout
         redrove = at_80(live, "sandbox dlq redrive")

@@ -115,11 +115,11 @@ def test_the_listing_at_80_columns_cuts_no_id_and_no_error(monkeypatch, capsys):
     text = " ".join(printed.split())
     assert f"last error {ERROR.splitlines()[0]} fix" in text
     assert "receives 25 before SQS parked it (maxReceiveCount 25)" in text
-    assert f"fix {dlq.fix_command(912345678)}, then {hint('dlq redrive')}" in text
+    assert f"fix `{dlq.fix_command(912345678)}`, then `{hint('dlq redrive')}`" in text
     assert (
         "Failing in the queue, not parked yet: 1 order(s) order-climbing receives 7 of 25" in text
     )
-    assert f"fix {dlq.fix_command(923456789)} (it then commits at its next receive)" in text
+    assert f"fix `{dlq.fix_command(923456789)}` (it then commits at its next receive)" in text
 
 
 def test_a_parked_order_whose_customer_was_added_since_needs_only_the_redrive(monkeypatch, capsys):
@@ -130,6 +130,6 @@ def test_a_parked_order_whose_customer_was_added_since_needs_only_the_redrive(mo
     monkeypatch.setattr(dlq, "mark_fixed", lambda state, parked: parked)
     monkeypatch.setattr(dlq, "failing", lambda state, listed: [])
     dlq_cli.dlq_list()
-    assert f"  fix         customer 912345678 added since: {hint('dlq redrive')}" in (
+    assert f"  fix         customer 912345678 added since: `{hint('dlq redrive')}`" in (
         capsys.readouterr().out.splitlines()
     )
