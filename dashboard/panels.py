@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard.jobs import Job
 from dashboard.snapshot import Snapshot
 from sandbox.drills.drill import PathReport
+from sandbox.platform.hints import command as hint
 from sandbox.spec.alarms import DLQ_NOT_EMPTY
 from sandbox.standins.control_plane import describe
 
@@ -93,7 +94,7 @@ def restored(status: dict[str, Any]) -> str | None:
         return None
     return (
         f"LocalStack died with orders in it: {count} acknowledged order(s) restored to the "
-        "queue or the DLQ from the SQS journal (nothing lost; `sandbox events`)"
+        f"queue or the DLQ from the SQS journal (nothing lost; `{hint('events')}`)"
     )
 
 
