@@ -7,6 +7,7 @@ between words only: an id is never cut, whatever the width, so it can be copied 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 import time
@@ -28,6 +29,7 @@ dlq_app = typer.Typer(help="Inspect, redrive or purge the dead-letter queue.", n
 app.add_typer(dlq_app, name="dlq")
 
 LABEL = 14  # "  last error  ": the values start in one column
+KEEP = "\x00"  # a space textwrap does not break at (it is no whitespace to it)
 
 
 @dlq_app.command("list")
@@ -119,20 +121,21 @@ def _failing_fields(state: StackState, order: Failing) -> list[tuple[str, str]]:
 
 
 def _record(title: str, fields: list[tuple[str, str]]) -> None:
-    """A title line, then ``label  value`` lines, each value wrapped between words only."""
+    """A title line, then ``label  value`` lines, each value wrapped between words only, and
+    never inside a `command` (it is copied whole, from one line)."""
     print(title)
     width = max(console.width, LABEL + 20)
     for label, value in fields:
-        print(
-            textwrap.fill(
-                value,
-                width=width,
-                initial_indent=f"  {label:<{LABEL - 2}}",
-                subsequent_indent=" " * LABEL,
-                break_long_words=False,
-                break_on_hyphens=False,
-            )
+        whole = re.sub(r"`[^`]*`", lambda command: command[0].replace(" ", KEEP), value)
+        wrapped = textwrap.fill(
+            whole,
+            width=width,
+            initial_indent=f"  {label:<{LABEL - 2}}",
+            subsequent_indent=" " * LABEL,
+            break_long_words=False,
+            break_on_hyphens=False,
         )
+        print(wrapped.replace(KEEP, " "))
 
 
 def _time(epoch: float, clock: str) -> str:

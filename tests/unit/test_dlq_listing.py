@@ -15,6 +15,7 @@ from rich.console import Console
 from sandbox.cli import dlq as dlq_cli
 from sandbox.ops import dlq
 from sandbox.ops.load import POISON_CUSTOMERS, poison_customer
+from sandbox.platform import hints
 from sandbox.platform.hints import command as hint
 from sandbox.spec.queue import QueueSettings
 
@@ -104,6 +105,8 @@ def test_the_listing_at_80_columns_cuts_no_id_and_no_error(monkeypatch, capsys):
     state = SimpleNamespace(queue=QueueSettings())
     monkeypatch.setattr(dlq_cli, "load", lambda: state)
     monkeypatch.setattr(dlq_cli, "console", Console(width=80))
+    # A long spelling of the command (its path, from a folder above the project): still whole.
+    monkeypatch.setattr(hints, "_spelled", lambda: "/home/host/workshop/.venv/bin/sandbox")
     monkeypatch.setattr(dlq, "peek", lambda state: listing)
     monkeypatch.setattr(dlq, "mark_fixed", lambda state, parked: parked)  # no writer to ask
     monkeypatch.setattr(dlq, "failing", lambda state, listed: [climbing])
@@ -111,6 +114,7 @@ def test_the_listing_at_80_columns_cuts_no_id_and_no_error(monkeypatch, capsys):
     printed = capsys.readouterr().out
     lines = printed.splitlines()
     assert lines[0] == "DLQ: 1 message(s)" and max(len(line) for line in lines) <= 80
+    assert all(line.count("`") % 2 == 0 for line in lines), "a `command` across two lines"
     assert long_id in lines and "  message id  5f0e7c1a-8d7b-4c2e-9a51-0b0c1d2e3f40" in lines
     text = " ".join(printed.split())
     assert f"last error {ERROR.splitlines()[0]} fix" in text
