@@ -66,6 +66,7 @@ class Run:
     container: str  # its id: a recreate (``up --force-recreate``) makes a new one
     restarts: int  # the engine's restarts of this container (its restart policy)
     exited: float  # when its last run ended, epoch seconds (0.0: none has)
+    started: float = 0.0  # when its current run began, epoch seconds
 
 
 #: The run of each service this process signalled from inside, before the signal (by project and
@@ -229,7 +230,12 @@ class Compose:
         container = self.container(state, name)
         if container is None:
             return None
-        return Run(container.id, container.attrs["RestartCount"], _epoch(container, "FinishedAt"))
+        return Run(
+            container.id,
+            container.attrs["RestartCount"],
+            _epoch(container, "FinishedAt"),
+            _epoch(container, "StartedAt"),
+        )
 
     def signal(self, state: StackState, name: str, sig: int) -> None:
         """A container's processes are all below its init: SIGSTOP and SIGCONT freeze and thaw

@@ -297,7 +297,9 @@ class ControlPlane:
     def services(self) -> dict[str, Health]:
         """The managed services' health. Only a service whose pid is on record: one that
         `sandbox` stopped (or killed as a drill's announced fault) is not running by choice.
-        On Compose one that is down is the engine's to restart (its restart policy): left out."""
+        On Compose one that is down is the engine's to restart (its restart policy): left out,
+        as is one the engine (re)started and that does not answer yet, for as long as a start
+        may take (`Component.start_timeout`: on a busy machine the API takes over 15 s)."""
         state = self.state
         found: dict[str, Health] = {}
         for name, service in SERVICES.items():
@@ -311,8 +313,10 @@ class ControlPlane:
                 if run is None:
                     continue
                 ok = self.asked(name, functools.partial(service.healthy, state))
-                found[name] = "ok" if ok else "silent"
-                self.engine_restarted(name, run, found[name])
+                self.engine_restarted(name, run, "ok" if ok else "silent")
+                starting = time.time() - run.started < service.start_timeout
+                if ok or not starting:
+                    found[name] = "ok" if ok else "silent"
             elif not runtime.alive(state, name):
                 self.answered.pop(name, None)
                 found[name] = "dead"

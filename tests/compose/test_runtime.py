@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -483,6 +484,7 @@ class Answering:
 
     name: str
     answers: bool = True
+    start_timeout: float = 30.0
 
     def healthy(self, state: StackState) -> bool:
         return self.answers
@@ -504,12 +506,16 @@ def test_on_compose_the_control_plane_leaves_a_dead_service_to_the_engine_and_sa
     monkeypatch.setattr(control_plane, "SERVICES", {"api": api})
     runs: dict[str, compose.Run | None] = {"api": compose.Run("c1", 0, 0.0)}
     monkeypatch.setattr(compose.Compose, "run", lambda self, state, name: runs[name])
+    monkeypatch.setattr(control_plane, "ASK_EVERY_SECONDS", 0.0)  # asked at every look
     plane = control_plane.ControlPlane(state)
     assert plane.services() == {"api": "ok"}
     runs["api"] = None  # its server died; the engine restarts it
     assert plane.services() == {}
-    runs["api"], api.answers = compose.Run("c1", 1, 1000.0), False  # restarted, not serving yet
-    assert plane.services() == {"api": "silent"}
+    started = time.time()
+    runs["api"], api.answers = compose.Run("c1", 1, 1000.0, started), False  # not serving yet
+    assert plane.services() == {}  # starting: as long as a start may take, the engine's
+    runs["api"] = compose.Run("c1", 1, 1000.0, started - api.start_timeout)
+    assert plane.services() == {"api": "silent"}  # too long: the control plane's to restart
     assert events.read(state) == []
     api.answers = True
     assert plane.services() == {"api": "ok"}

@@ -230,6 +230,16 @@ def test_the_api_and_localstack_killed_unannounced_are_restarted_by_the_engine(
     engine = compose.Compose()
     before = {name: engine.run(state, name) for name in ("api", "aws")}
     stack.stop(state, "consumer")  # on purpose: the engine must not restart it
+    try:
+        _killed_with_the_consumer_stopped(state, engine, before)
+    finally:  # the tests after this one find it running
+        stack.start(state, "consumer")
+    wait_healthy(state)
+
+
+def _killed_with_the_consumer_stopped(
+    state: StackState, engine: compose.Compose, before: dict[str, compose.Run | None]
+) -> None:
     prefix = f"managed-{uuid.uuid4().hex[:6]}"
     ledger: list = []
     sender = threading.Thread(
@@ -260,7 +270,6 @@ def test_the_api_and_localstack_killed_unannounced_are_restarted_by_the_engine(
     stack.start(state, "consumer")
     rows = wait_drained(state, prefix, len(acked))
     assert set(rows) == acked and max(rows.values()) == 1, "lost or doubled"
-    wait_healthy(state)
 
 
 #: The chaos run's faults: each once (the deck deals every kind before any twice).

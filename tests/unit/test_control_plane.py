@@ -187,3 +187,39 @@ def test_a_manual_failover_of_a_dead_writer_needs_the_control_planes_word(state,
     assert (why is not None) == refused
     if refused:
         assert "`make up` restarts n1 in place" in why
+
+
+def test_a_service_that_answered_is_asked_again_only_after_a_while_but_seen_dead_at_once(
+    state, monkeypatch
+):
+    """A health check is an HTTP round trip: not needed twice a second from a service that just
+    answered. Whether its process lives is looked at every tick: a crash is seen at once."""
+    from sandbox.standins import control_plane
+
+    asked: list[float] = []
+
+    class Counted:
+        name = "api"
+        start_timeout = 30.0
+
+        def healthy(self, state: StackState) -> bool:
+            asked.append(now[0])
+            return True
+
+    now = [1000.0]
+    alive = {"api": True}
+    monkeypatch.setattr(control_plane.time, "time", lambda: now[0])
+    monkeypatch.setattr(control_plane.runtime, "alive", lambda state, name: alive[name])
+    monkeypatch.setattr(control_plane, "SERVICES", {"api": Counted()})
+    state.pids = {"api": 7}
+    plane = control_plane.ControlPlane(state)
+    for step in range(8):  # four seconds of ticks
+        now[0] = 1000.0 + step * 0.5
+        assert plane.services() == {"api": "ok"}
+    assert asked == [1000.0, 1002.0]  # every ASK_EVERY_SECONDS
+    alive["api"] = False
+    now[0] += 0.5
+    assert plane.services() == {"api": "dead"}  # at the next tick
+    alive["api"] = True  # restarted: asked again at once, not taken as answering
+    now[0] += 0.5
+    assert plane.services() == {"api": "ok"} and asked[-1] == now[0]
