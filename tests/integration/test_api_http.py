@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import socket
 import threading
 import time
@@ -209,6 +210,33 @@ def test_idle_and_slow_connections_do_not_keep_other_clients_waiting(live, api):
             stop.set()
             trickle.join()
     assert wait_drained(live, prefix, 20) == {f"{prefix}-{n}": 1 for n in range(20)}
+
+
+def test_a_thousand_idle_keep_alive_connections_do_not_stop_another_client(live, api):
+    """1,000 clients that each had an answer and keep their connection, silent: another client is
+    still answered, within the client's own generous timeout (30 s), while every one is held."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2048:  # the sockets are this process's files too
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    with ExitStack() as hold:
+        idle = [hold.enter_context(connect(live)) for _ in range(1000)]
+        for conn in idle:
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert [answer_on(conn) for conn in idle] == [b"200"] * 1000
+        body = order(f"idle-{uuid.uuid4().hex[:8]}")
+        assert api.post("/orders", json=body).status_code == 202
+        assert [still_open(conn) for conn in idle] == [True] * 1000
+    assert wait_drained(live, body["order_id"], 1) == {body["order_id"]: 1}
+
+
+def answer_on(conn: socket.socket) -> bytes:
+    """The status of the one answer on a kept connection, read whole."""
+    data = b""
+    while b"\r\n\r\n" not in data or len(data) < _length(data):
+        if not (chunk := conn.recv(65536)):
+            return b"closed"
+        data += chunk
+    return data.split(b" ", 2)[1]
 
 
 def connect(live) -> socket.socket:

@@ -1,55 +1,142 @@
 """The API Gateway + Cognito authorizer stand-in's HTTP server (``python -m`` this module).
 
-It checks the bearer token, turns the request into an API Gateway (REST, proxy integration) event,
-calls the producer function with it and returns what the function returns. Errors are JSON, with
-the status API Gateway would use.
+uvicorn serves it (`sandbox.standins.api_gateway.protocol`: h11 reads the requests, an event loop
+holds the connections, so an idle or slow client holds nothing but its own socket). What is left
+here is the gateway: it routes by the OpenAPI document, checks the bearer token, turns the request
+into an API Gateway (REST, proxy integration) event, invokes the function with it as Lambda would
+and returns what the function returns. Errors are JSON, with the status API Gateway would use.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import json
 import logging
 import os
-import re
-import socket
+import resource
 import time
-from collections.abc import Callable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+import uvicorn
 
 from sandbox.platform.state import StackState, load
 from sandbox.spec import profiles
 from sandbox.standins import cognito
 from sandbox.standins.api_gateway import openapi
 from sandbox.standins.api_gateway.event import proxy_event
+from sandbox.standins.api_gateway.protocol import MAX_HEAD, GatewayProtocol
 from sandbox.standins.aws_lambda.invoke import Handler, LambdaContext, load_handler
 from sandbox.standins.sqs import journal
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own request limit
+MAX_HEADERS = 100
 IDLE_SECONDS = 30  # a connection that sends nothing for this long is closed (slow or idle)
-LINGER_SECONDS = 1.0
+#: Instances of each function at once, as a reserved concurrency would allow; a request beyond
+#: them waits for one. Ten: botocore's connection pool, which the producer's one client shares.
+CONCURRENCY = 10
+FUNCTION_TIMEOUT = 29  # API Gateway's integration timeout, which the context reports
+STOP_SECONDS = 3  # on SIGTERM, how long the requests in flight have to finish
+#: How long a verified token is taken as verified: API Gateway caches its authorizer's answers
+#: per token (the CDK app leaves resultsCacheTtl at its default, 5 minutes).
+AUTH_CACHE_SECONDS = 300
 log = logging.getLogger("gateway")
 
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-class Gateway(ThreadingHTTPServer):
-    """One thread per connection, so an idle or slow client only ever holds its own."""
 
-    daemon_threads = True
-    request_queue_size = 256
+class Refused(Exception):
+    """A request the gateway answers itself with an error: the status and why."""
+
+    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.close = close
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its request was read."""
+
+
+@dataclass(frozen=True)
+class Function:
+    """A Lambda function behind a route: its handler and its instances (a thread each)."""
+
+    name: str
+    handler: Handler
+    instances: ThreadPoolExecutor
+
+    async def invoke(self, event: dict[str, Any]) -> Any:
+        def run() -> Any:  # the context starts when an instance takes the event, as Lambda's
+            return self.handler(event, LambdaContext(self.name, FUNCTION_TIMEOUT))
+
+        return await asyncio.get_running_loop().run_in_executor(self.instances, run)
+
+
+class Authorizer:
+    """The Cognito authorizer with API Gateway's cache of its answers: a token verified once is
+    taken for `AUTH_CACHE_SECONDS`, never past its own expiry. A refusal is not cached."""
+
+    def __init__(self, verifier: cognito.Verifier) -> None:
+        self.verifier = verifier
+        self.verified: dict[str, tuple[dict[str, Any], float]] = {}
+
+    def claims(self, authorization: str | None) -> dict[str, Any]:
+        """The token's claims; raises `cognito.Unauthorized`."""
+        now = time.time()
+        claims, until = self.verified.get(authorization or "", ({}, 0.0))
+        if now < until:
+            return claims
+        claims = self.verifier.verify(authorization)
+        if len(self.verified) >= 1024:  # a bound: a stack has few tokens in use at once
+            self.verified.clear()
+        self.verified[authorization or ""] = (claims, min(now + AUTH_CACHE_SECONDS, claims["exp"]))
+        return claims
+
+
+@dataclass(frozen=True)
+class Request:
+    scope: Scope
+
+    @property
+    def method(self) -> str:
+        return str(self.scope["method"])
+
+    @property
+    def path(self) -> str:
+        return bytes(self.scope["raw_path"]).decode("latin-1")
+
+    @property
+    def target(self) -> str:
+        """The path and query, as the client sent them."""
+        query = bytes(self.scope["query_string"]).decode("latin-1")
+        return f"{self.path}?{query}" if query else self.path
+
+    def header(self, name: str) -> str | None:
+        """The last value of header ``name`` (lower case), if sent."""
+        values = [v for k, v in self.scope["headers"] if k == name.encode()]
+        return values[-1].decode("latin-1") if values else None
+
+    def headers(self) -> dict[str, str]:
+        return {k.decode("latin-1"): v.decode("latin-1") for k, v in self.scope["headers"]}
+
+
+class Gateway:
+    """The ASGI application. Routes and their methods come from the OpenAPI document; every
+    answer, the gateway's own errors included, is JSON."""
 
     def __init__(
         self,
-        address: tuple[str, int],
-        verifier: cognito.Verifier,
+        authorizer: Authorizer,
         jwks: dict[str, Any],
-        functions: dict[tuple[str, str], tuple[str, Handler]],
+        functions: dict[tuple[str, str], Function],
     ) -> None:
-        super().__init__(address, RequestHandler)
-        self.verifier = verifier
+        self.authorizer = authorizer
         self.functions = functions
         #: The operations the gateway answers itself, by the document's operationId.
         self.own: dict[str, Callable[[], dict[str, Any]]] = {
@@ -58,225 +145,124 @@ class Gateway(ThreadingHTTPServer):
             "jwks": lambda: jwks,
         }
 
-    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
-        """A lingering close: stop sending, then read what the client still sends (for at most
-        LINGER_SECONDS), so a refusal sent before its request was read reaches the client
-        instead of a connection reset."""
-        deadline = time.monotonic() + LINGER_SECONDS
-        with contextlib.suppress(OSError, ValueError):  # ValueError: the deadline passed
-            request.shutdown(socket.SHUT_WR)
-            while True:
-                request.settimeout(deadline - time.monotonic())
-                if not request.recv(65536):
-                    break
-        self.close_request(request)
-
-
-class BadRequest(Exception):
-    """A request the gateway refuses before any function sees it: the status and why."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class RequestHandler(BaseHTTPRequestHandler):
-    """One connection. Routes and their methods come from the OpenAPI document; every answer,
-    the gateway's own errors included, is JSON; a request's body is always read or the
-    connection closed, so the next request on it is never read out of a body."""
-
-    protocol_version = "HTTP/1.1"
-    timeout = IDLE_SECONDS
-    server: Gateway
-    body_pending: bool
-
-    def handle_one_request(self) -> None:
-        """Serve one request, whatever its method: unknown paths get 404, known paths a wrong
-        method 405 with ``Allow`` (HTTP's answer; API Gateway's REST API would say 403 "Missing
-        Authentication Token", which misleads more than it helps)."""
-        try:
-            self.raw_requestline = self.rfile.readline(65537)
-            if not self.raw_requestline:
-                self.close_connection = True
-                return
-            if len(self.raw_requestline) > 65536:
-                self.requestline, self.request_version, self.command = "", "", ""
-                self.send_error(414)
-                return
-            if not self.parse_request():  # it answered (bad request line, headers too large)
-                return
-            self.route()
-            self.wfile.flush()
-        except OSError:  # idle past IDLE_SECONDS, or the client went away: nothing to answer
-            self.close_connection = True
-
-    def route(self) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        self.body_pending = True
-        path = self.path
+        request = Request(scope)
+        entry: dict[str, Any] = {"method": request.method, "path": request.path}
         try:
-            path = urlsplit(self.path).path
-            status = self.dispatch(self.command, path)
-        except BadRequest as refused:
-            status = self.reply(refused.status, {"message": str(refused)}, close=True)
-        except ValueError:  # urlsplit: not a URL at all
-            status = self.reply(400, {"message": f"{self.path!r} is not a path"}, close=True)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up before the answer
-            self.close_connection = True
-            log.info(json.dumps({"method": self.command, "path": path, "client": "went away"}))
-            return
+            entry["status"] = await self.route(request, receive, send)
+        except Refused as refused:
+            message = {"message": str(refused)}
+            entry["status"] = await reply(send, refused.status, message, close=refused.close)
+        except ClientGone:
+            entry["client"] = "went away"
         except Exception:
-            log.exception("the gateway failed on %s %s", self.command, path)
-            status = self.reply(500, {"message": "Internal server error"}, close=True)
-        if self.body_pending and not self.close_connection:
-            self.discard_body()
-        log.info(
-            json.dumps(
-                {
-                    "method": self.command,
-                    "path": path,
-                    "status": status,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                }
-            )
-        )
+            log.exception("the gateway failed on %s %s", request.method, request.path)
+            message = {"message": "Internal server error"}
+            entry["status"] = await reply(send, 500, message, close=True)
+        entry["ms"] = round((time.perf_counter() - started) * 1000, 1)
+        log.info(json.dumps(entry))
 
-    def dispatch(self, method: str, path: str) -> int:
-        chunked, length = self.framing()
-        if method == "HEAD":  # GET without the body (send() leaves it out)
-            method = "GET"
-        own = openapi.own_operations().get((method, path))
+    async def route(self, request: Request, receive: Receive, send: Send) -> int:
+        """Unknown paths get 404, known paths a wrong method 405 with ``Allow`` (HTTP's answer;
+        API Gateway's REST API would say 403 "Missing Authentication Token", which misleads
+        more than it helps)."""
+        check_head(request)
+        method = "GET" if request.method == "HEAD" else request.method  # the server drops the body
+        own = openapi.own_operations().get((method, request.path))
         if own is not None:
-            return self.reply(200, self.server.own[own]())
-        function = self.server.functions.get((method, path))
+            return await reply(send, 200, self.own[own]())
+        function = self.functions.get((method, request.path))
         if function is None:
-            return self.no_route(method, path)
+            return await no_route(send, method, request.path)
         try:
-            claims = self.server.verifier.verify(self.headers.get("Authorization"))
+            claims = self.authorizer.claims(request.header("authorization"))
         except cognito.Unauthorized as error:
-            return self.reply(401, {"message": f"Unauthorized: {error}"})
-        if not _is_json(self.headers.get("Content-Type", "")):
+            return await reply(send, 401, {"message": f"Unauthorized: {error}"})
+        if not _is_json(request.header("content-type") or ""):
             message = "send the order as JSON: Content-Type: application/json"
-            return self.reply(415, {"message": message})
-        body = self.read_body(chunked, length)
-        name, handler = function
-        event = proxy_event(
-            method, self.path, dict(self.headers.items()), body, claims, self.client_address[0]
-        )
+            return await reply(send, 415, {"message": message})
+        body = await read_body(receive)
+        headers = request.headers()
+        client = request.scope["client"][0] if request.scope.get("client") else ""
+        event = proxy_event(method, request.target, headers, body, claims, client)
         try:
-            result = handler(event, LambdaContext(function_name=name, timeout_seconds=29))
+            result = await function.invoke(event)
         except Exception:
-            log.exception("function %s failed", name)
-            return self.reply(502, {"message": "Internal server error"})
-        raw = result.get("body") or ""
-        return self.send(result.get("statusCode", 200), raw.encode(), result.get("headers") or {})
+            log.exception("function %s failed", function.name)
+            return await reply(send, 502, {"message": "Internal server error"})
+        raw = (result.get("body") or "").encode()
+        return await respond(send, result.get("statusCode", 200), raw, result.get("headers") or {})
 
-    def no_route(self, method: str, path: str) -> int:
-        allowed = openapi.allowed(path)
-        if not allowed:
-            return self.reply(404, {"message": f"no route for {method} {path}"})
-        if method == "OPTIONS":
-            return self.send(204, b"", {"Allow": ", ".join([*allowed, "OPTIONS"])})
-        message = f"{method} is not allowed on {path}: use {' or '.join(allowed)}"
-        return self.reply(405, {"message": message}, headers={"Allow": ", ".join(allowed)})
 
-    def framing(self) -> tuple[bool, int]:
-        """How the body is sent: (chunked, Content-Length). Anything ambiguous is refused, never
-        guessed, since a guess is how one request smuggles another."""
-        codings = self.headers.get_all("Transfer-Encoding") or []
-        lengths = set(self.headers.get_all("Content-Length") or [])
-        if codings:
-            if [coding.strip().lower() for coding in codings] != ["chunked"]:
-                raise BadRequest(501, f"Transfer-Encoding {', '.join(codings)} is not supported")
-            if lengths:
-                raise BadRequest(400, "send either Content-Length or chunked, not both")
-            return True, 0
-        if len(lengths) > 1:
-            raise BadRequest(400, "Content-Length given twice, differently")
-        value = lengths.pop() if lengths else "0"
-        if not re.fullmatch(r"[0-9]{1,10}", value):
-            raise BadRequest(400, f"Content-Length {value!r} is not a length")
-        if int(value) > MAX_PAYLOAD_BYTES:
-            raise BadRequest(413, f"body over {MAX_PAYLOAD_BYTES} bytes")
-        return False, int(value)
+def check_head(request: Request) -> None:
+    """What h11 reads but the gateway refuses: too many headers, an HTTP version other than 1.x,
+    and a body whose framing is ambiguous or whose size is over the limit (refused before any of
+    it is read, so before ``100 Continue``)."""
+    if request.scope["http_version"] not in ("1.0", "1.1"):
+        raise Refused(505, f"HTTP/{request.scope['http_version']} is not supported", close=True)
+    if len(request.scope["headers"]) > MAX_HEADERS:
+        raise Refused(431, f"more than {MAX_HEADERS} headers", close=True)
+    length = request.header("content-length")
+    if length is not None and request.header("transfer-encoding") is not None:
+        # h11 would take the chunks; a proxy in front might take the length: refused, never guessed
+        raise Refused(400, "send either Content-Length or chunked, not both", close=True)
+    if length is not None and int(length) > MAX_PAYLOAD_BYTES:  # h11 checked it is a number
+        raise Refused(413, f"body over {MAX_PAYLOAD_BYTES} bytes", close=True)
 
-    def read_body(self, chunked: bool, length: int) -> str:
-        """The request body, from a Content-Length or chunked transfer, as UTF-8 text."""
-        raw = self.read_chunks() if chunked else self.rfile.read(length)
-        self.body_pending = False
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRequest(400, "the body is not valid UTF-8") from None
 
-    def discard_body(self) -> None:
-        """Read the body an answer did not need, or close: the next request starts after it."""
-        try:
-            self.read_body(*self.framing())
-        except (BadRequest, OSError):
-            self.close_connection = True
+async def read_body(receive: Receive) -> str:
+    """The request body (Content-Length or chunked, which h11 decodes) as UTF-8 text."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        body += message.get("body", b"")
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise Refused(413, f"body over {MAX_PAYLOAD_BYTES} bytes", close=True)
+        if not message.get("more_body"):
+            break
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(400, "the body is not valid UTF-8") from None
 
-    def read_chunks(self) -> bytes:
-        body = bytearray()
-        while True:
-            size_line = self.rfile.readline(1024).split(b";")[0].strip()
-            if not re.fullmatch(rb"[0-9A-Fa-f]{1,8}", size_line):
-                raise BadRequest(400, "malformed chunked body")
-            size = int(size_line, 16)
-            if len(body) + size > MAX_PAYLOAD_BYTES:
-                raise BadRequest(413, f"body over {MAX_PAYLOAD_BYTES} bytes")
-            if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers, ignored
-                    pass
-                return bytes(body)
-            body += self.rfile.read(size)
-            if self.rfile.readline(3) != b"\r\n":
-                raise BadRequest(400, "malformed chunked body")
 
-    def handle_expect_100(self) -> bool:
-        """Refuse an oversized or ambiguous body before the client sends it; else ask for it."""
-        try:
-            self.framing()
-        except BadRequest as refused:
-            self.reply(refused.status, {"message": str(refused)}, close=True)
-            return False
-        return super().handle_expect_100()
+async def no_route(send: Send, method: str, path: str) -> int:
+    allowed = openapi.allowed(path)
+    if not allowed:
+        return await reply(send, 404, {"message": f"no route for {method} {path}"})
+    if method == "OPTIONS":
+        return await respond(send, 204, b"", {"Allow": ", ".join([*allowed, "OPTIONS"])})
+    message = f"{method} is not allowed on {path}: use {' or '.join(allowed)}"
+    return await reply(send, 405, {"message": message}, headers={"Allow": ", ".join(allowed)})
 
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's own refusals (bad request line, headers too large) as JSON too."""
-        if self.request_version == "HTTP/0.9":  # a request line too broken to say its version
-            self.request_version = self.protocol_version
-        self.reply(code, {"message": message or HTTPStatus(code).phrase}, close=True)
 
-    def reply(
-        self,
-        status: int,
-        body: dict[str, Any],
-        *,
-        close: bool = False,
-        headers: dict[str, str] | None = None,
-    ) -> int:
-        headers = {"Content-Type": "application/json"} | (headers or {})
-        if close:
-            headers["Connection"] = "close"
-            self.close_connection = True
-        if status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        return self.send(status, json.dumps(body).encode(), headers)
+async def reply(
+    send: Send,
+    status: int,
+    body: dict[str, Any],
+    *,
+    close: bool = False,
+    headers: dict[str, str] | None = None,
+) -> int:
+    """A JSON answer; ``close``: the connection ends with it (its request may be unread)."""
+    headers = {"Content-Type": "application/json"} | (headers or {})
+    if close:
+        headers["Connection"] = "close"
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return await respond(send, status, json.dumps(body).encode(), headers)
 
-    def send(self, status: int, body: bytes, headers: dict[str, str]) -> int:
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        if status != 204:  # a 204 has no body, and says no length either
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        return status
 
-    def log_message(self, format: str, *args: Any) -> None:  # the route() line says it all
-        pass
+async def respond(send: Send, status: int, body: bytes, headers: dict[str, str]) -> int:
+    raw = [(key.encode(), str(value).encode("latin-1")) for key, value in headers.items()]
+    if status != 204:  # a 204 has no body, and says no length either
+        raw.append((b"Content-Length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+    return status
 
 
 def _is_json(content_type: str) -> bool:
@@ -286,21 +272,48 @@ def _is_json(content_type: str) -> bool:
     return media.strip().lower() == "application/json" and charset in ("", "utf-8")
 
 
+def _open_files_allowed() -> None:
+    """As many connections as the system lets this process hold (the soft limit is often 1024)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard != resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def serve(state: StackState) -> None:
     os.environ.update(state.function_env())
-    # The SQS stand-in's durability: the functions' sends are on disk before they leave.
+    # The SQS stand-in's durability: the functions' sends are on disk before they leave. Before
+    # the handlers load: the producer makes its client from boto3's default session at import.
     journal.install(state.run_dir)
     direct = profiles.named(state.consumer).direct  # the profile may put its own function there
     functions = {
-        route: (name, load_handler(direct if name == "direct" and direct else spec))
+        route: Function(
+            name,
+            load_handler(direct if name == "direct" and direct else spec),
+            ThreadPoolExecutor(CONCURRENCY, thread_name_prefix=name),
+        )
         for route, (name, spec) in openapi.functions().items()
     }
     keys = cognito.jwks(state)
-    verifier = cognito.Verifier(keys, state.issuer, state.client_id)
-    address = (state.bind_host, state.ports["api"])
-    server = Gateway(address, verifier, keys, functions)
+    authorizer = Authorizer(cognito.Verifier(keys, state.issuer, state.client_id))
+    gateway = Gateway(authorizer, keys, functions)
+    config = uvicorn.Config(
+        gateway,
+        host=state.bind_host,
+        port=state.ports["api"],
+        http=GatewayProtocol,
+        h11_max_incomplete_event_size=MAX_HEAD,
+        interface="asgi3",
+        lifespan="off",
+        proxy_headers=False,  # the client's address is the peer's, as API Gateway's sourceIp
+        server_header=False,
+        access_log=False,  # the gateway's own line says it all
+        log_config=None,
+        timeout_keep_alive=IDLE_SECONDS,
+        timeout_graceful_shutdown=STOP_SECONDS,
+    )
+    _open_files_allowed()
     log.info("gateway listening on %s", state.api_url)
-    server.serve_forever()
+    uvicorn.Server(config).run()  # until SIGTERM or SIGINT: then the requests in flight finish
 
 
 if __name__ == "__main__":

@@ -1,0 +1,82 @@
+"""The gateway's own parts without a stack: what each request h11 refuses is answered with, and
+the authorizer's cache of verified tokens."""
+
+from __future__ import annotations
+
+import time
+
+import h11
+import pytest
+
+from sandbox.standins import cognito
+from sandbox.standins.api_gateway.protocol import MAX_HEAD, SLICE, refusal
+from sandbox.standins.api_gateway.server import AUTH_CACHE_SECONDS, Authorizer
+
+HEAD = b"POST /orders HTTP/1.1\r\nHost: x\r\n"
+CHUNKED = HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+
+
+def refused(data: bytes) -> tuple[int, str]:
+    """Feed ``data`` to h11 as the gateway does (a slice at a time) until it refuses it."""
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+    with pytest.raises(h11.RemoteProtocolError) as error:
+        for start in range(0, len(data), SLICE):
+            conn.receive_data(data[start : start + SLICE])
+            while conn.next_event() not in (h11.NEED_DATA, h11.PAUSED):
+                pass
+    return refusal(error.value, conn.trailing_data[0])
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "says"),
+    [
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, "request line over"),
+        (HEAD + b"X-Padding: " + b"a" * 70_000 + b"\r\n\r\n", 431, "headers over"),
+        (HEAD + b"Transfer-Encoding: gzip\r\n\r\n{}", 501, "not supported"),
+        (CHUNKED + b"zz\r\n{}\r\n0\r\n\r\n", 400, "malformed chunked"),
+        (CHUNKED + b"2\r\n{}XX0\r\n\r\n", 400, "malformed chunked"),
+        (HEAD + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400, "twice"),
+        (HEAD + b"Content-Length: -1\r\n\r\n{}", 400, "not a length"),
+        (b"hello\r\n\r\n", 400, "not an HTTP/1.1 request"),
+    ],
+    ids=["line", "headers", "gzip", "chunk size", "chunk end", "two lengths", "length", "line"],
+)
+def test_each_request_h11_refuses_gets_its_status_and_why(data, status, says):
+    got, message = refused(data)
+    assert got == status
+    assert says in message
+
+
+class Counting:
+    """A verifier that counts its calls and accepts one token."""
+
+    def __init__(self, expires: float) -> None:
+        self.calls = 0
+        self.expires = expires
+
+    def verify(self, authorization: str | None) -> dict:
+        self.calls += 1
+        if authorization != "Bearer good":
+            raise cognito.Unauthorized("invalid token")
+        return {"sub": "u", "exp": self.expires}
+
+
+def test_a_token_is_verified_once_a_refusal_every_time():
+    verifier = Counting(expires=time.time() + 3600)
+    authorizer = Authorizer(verifier)  # type: ignore[arg-type]
+    for _ in range(3):
+        assert authorizer.claims("Bearer good")["sub"] == "u"
+        with pytest.raises(cognito.Unauthorized):
+            authorizer.claims("Bearer bad")
+    assert verifier.calls == 1 + 3
+
+
+def test_a_cached_token_is_verified_again_once_it_expires(monkeypatch):
+    now = time.time()
+    verifier = Counting(expires=now + 60)  # before the cache's own time is up
+    assert AUTH_CACHE_SECONDS > 60
+    authorizer = Authorizer(verifier)  # type: ignore[arg-type]
+    for later, calls in ((0, 1), (59, 1), (61, 2)):
+        monkeypatch.setattr(time, "time", lambda later=later: now + later)
+        authorizer.claims("Bearer good")
+        assert verifier.calls == calls, later
