@@ -70,7 +70,7 @@ $(LS_VENV)/.installed: requirements/localstack.txt
 	@touch $@
 
 system-packages:
-	@scripts/install-system-packages
+	@scripts/install-system-packages $(if $(filter bench,$(MAKECMDGOALS)),--bench)
 
 browser:  # Debian's chromium, for the dashboard's real-browser test
 	@scripts/install-system-packages --browser
