@@ -13,16 +13,18 @@ from sandbox.platform.state import NotRunning, load
 
 clicks.done()
 layout.setup("near-zero-RPO sandbox")
-st.title("Near-zero-RPO sandbox")
 try:
     state = load()
 except NotRunning as error:
+    st.title("Near-zero-RPO sandbox")
     st.warning(f"No stack is running: run `make up` (it starts this dashboard too). ({error})")
     st.stop()
-st.caption(
-    "Orders go through a durable queue to the writer: fail the writer over and count what "
-    f"survives. API {state.public_url('api')} - run dir {state.run_dir}"
-)
+with st.sidebar:  # the main area is the projector's: the live parts fill its first screen
+    st.title("Near-zero-RPO sandbox")
+    st.caption(
+        "Orders go through a durable queue to the writer: fail the writer over and count what "
+        f"survives. API {state.public_url('api')} - run dir {state.run_dir}"
+    )
 st.html(architecture.STYLE)
 controls.sidebar(state)
 live.page()

@@ -4,10 +4,11 @@ coloured by its component's health, the nodes labelled with their current role, 
 plane watching the nodes, labelled with what it is doing. Where the orders are is on the boxes:
 visible and in flight on the queue and the DLQ, and on each node how many it committed.
 
-It is drawn as a snake: the write into the queue left to right, then the commit out of it right
-to left from under the queue, the control plane below the nodes. In one row of ten boxes the
-page's width shrank the text to 7 px at 1280x720, too small for a projector; the browser test
-measures it at that size."""
+It is drawn as a snake in two rows: the write into the queue left to right, then the commit out of
+it right to left from under the queue, the control plane above the nodes it watches (a third row
+pushed the charts off a projector's first screen). In one row of ten boxes the page's width
+shrank the text to 7 px at 1280x720, too small for a projector; the browser test measures it
+at that size."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def dot(snapshot: Snapshot) -> str:
         detail = node.get("state", "") if role == "reader" else status.get("replication", "")
         lag = f", lag {node['lag_bytes']} B" if "lag_bytes" in node else ""
         committed = f"\\n{node['committed']:,} committed here" if "committed" in node else ""
-        label = f"{name}\\n{role}\\n{detail}{lag}{committed}"
+        label = f"{name} {role}\\n{detail}{lag}{committed}"  # three lines: a lower picture
         return box(name, label, bool(node.get("up")), "cylinder")
 
     watching = snapshot.healthy("control-plane")
@@ -88,8 +89,11 @@ def dot(snapshot: Snapshot) -> str:
             for r in readers
             if r in nodes
         ),
-        *(f"  {name} -> plane [style=dotted, arrowhead=none];" for name in sorted(nodes)),
-        "  { rank=same; client; gateway; producer; queue; dlq; }",
+        # The control plane sits first in the top row, above the nodes it watches (two rows,
+        # not three: the picture leaves the charts and the scoreboard room on the first screen).
+        "  plane -> client [style=invis];",
+        *(f"  plane -> {name} [style=dotted, dir=none];" for name in sorted(nodes)),
+        "  { rank=same; plane; client; gateway; producer; queue; dlq; }",
         f"  {{ rank=same; consumer; proxy; {' '.join(f'{n};' for n in sorted(nodes))} }}",
         "}",
     ]

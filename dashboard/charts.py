@@ -13,34 +13,48 @@ import pandas as pd
 
 from dashboard.snapshot import WINDOW_SECONDS
 
-# Which events are marked, and in which colour: the failover's start and end above all.
-MARKED = {
-    "failover-started": "#d62728",
-    "writer-crashed": "#8c1c13",
-    "writer-hung": "#ff7f0e",
-    "reader-lagging": "#bcbd22",
-    "failover-completed": "#2ca02c",
-    "reader-rejoined": "#17becf",
-    "proxy-restarted": "#9467bd",
-    "consumer-crashed": "#8c564b",
+#: Okabe and Ito's colour-blind-safe palette (Color Universal Design, 2008): colours that viewers
+#: with any common colour-vision deficiency still tell apart. The charts use no others.
+OKABE_ITO = BLACK, ORANGE, SKY, GREEN, BLUE, VERMILION, PURPLE = (
+    "#000000",
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+)
+SOLID, DASHED, DOTTED, DASH_DOT = [1, 0], [8, 4], [2, 3], [8, 3, 2, 3]
+#: Which events are marked, each in its own colour and dash: no two share both, and those seen
+#: together (a crash's four; a fault's loss and repair) differ in both. Red and dark red, once
+#: failover-started and writer-crashed, looked alike to a colour-blind viewer.
+MARKED: dict[str, tuple[str, list[int]]] = {
+    "writer-crashed": (BLACK, DASHED),
+    "writer-hung": (ORANGE, DASHED),
+    "reader-lagging": (PURPLE, DOTTED),
+    "failover-started": (VERMILION, SOLID),
+    "failover-completed": (GREEN, DASH_DOT),
+    "reader-rejoined": (SKY, DOTTED),
+    "proxy-restarted": (BLUE, DASH_DOT),
+    "consumer-crashed": (ORANGE, DOTTED),
     # what the control plane noticed and did about a fault nobody announced
-    "fault": "#000000",
-    "writer-lost": "#e377c2",
-    "writer-restarted": "#2ca02c",
-    "reader-lost": "#e377c2",
-    "service-lost": "#e377c2",
-    "service-restarted": "#17becf",
+    "fault": (BLACK, SOLID),
+    "writer-lost": (VERMILION, DASHED),
+    "writer-restarted": (GREEN, SOLID),
+    "reader-lost": (PURPLE, DASHED),
+    "service-lost": (ORANGE, DASH_DOT),
+    "service-restarted": (SKY, SOLID),
 }
-# Fixed colours per series, so "committed" never looks like "accepted".
+#: Fixed colours per series, so "committed" never looks like "accepted".
 SERIES = {
-    "visible": "#ff7f0e",
-    "in flight": "#1f77b4",
-    "DLQ": "#d62728",
-    "accepted": "#1f77b4",
-    "committed": "#2ca02c",
-    "errors": "#d62728",
+    "visible": BLUE,
+    "in flight": ORANGE,
+    "DLQ": VERMILION,
+    "accepted": BLUE,
+    "committed": GREEN,
+    "errors": VERMILION,
 }
-HEIGHT = 260
+HEIGHT = 280  # the whole chart, legends too (as Streamlit sizes it)
 
 
 def depth(samples: list[dict[str, Any]], events: list[dict[str, Any]], now: float) -> alt.Chart:
@@ -93,7 +107,13 @@ def _timeline(
         .mark_line(interpolate="step-after")
         .encode(
             x=x,
-            y=alt.Y(f"{measure}:Q", title=measure),
+            # at least 0 to 5: an idle stack's zeros drew a lone "0.000000"
+            y=alt.Y(
+                f"{measure}:Q",
+                title=measure,
+                scale=alt.Scale(domain=alt.DomainUnionWith(unionWith=[0, 5])),
+                axis=alt.Axis(tickMinStep=1),
+            ),
             color=alt.Color(
                 "series:N",
                 title=None,
@@ -117,14 +137,21 @@ def _timeline(
                 }
             )
         )
-        .mark_rule(strokeDash=[4, 3], strokeWidth=2)
+        .mark_rule(strokeWidth=2)
         .encode(
             x=x,
+            # One field, one title: Vega-Lite draws colour and dash as one legend.
             stroke=alt.Stroke(
                 "event:N",
                 title=None,
-                scale=alt.Scale(domain=kinds, range=[MARKED[kind] for kind in kinds]),
-                legend=alt.Legend(orient="bottom", columns=3),
+                scale=alt.Scale(domain=kinds, range=[MARKED[kind][0] for kind in kinds]),
+                legend=alt.Legend(orient="bottom", columns=2, symbolType="stroke", symbolSize=500),
+            ),
+            strokeDash=alt.StrokeDash(
+                "event:N",
+                title=None,
+                scale=alt.Scale(domain=kinds, range=[MARKED[kind][1] for kind in kinds]),
+                legend=alt.Legend(orient="bottom", columns=2, symbolType="stroke", symbolSize=500),
             ),
             tooltip=["message:N", alt.Tooltip("time:T", format="%H:%M:%S.%L")],
         )
@@ -141,7 +168,7 @@ def _timeline(
         layers.append(
             alt.Chart(labels)
             .mark_text(align="left", baseline="top", dx=3, dy=2, angle=0, fontSize=10)
-            .encode(x=x, y=alt.value(0), text="fault:N", color=alt.value(MARKED["fault"]))
+            .encode(x=x, y=alt.value(0), text="fault:N", color=alt.value(MARKED["fault"][0]))
         )
     return alt.layer(*layers).resolve_scale(color="independent").properties(height=HEIGHT)
 

@@ -1,5 +1,10 @@
 """The live part of the page, redrawn about once a second by a fragment: only it reruns, so the
-sidebar's inputs and the rest of the page stay put and nothing flickers."""
+sidebar's inputs and the rest of the page stay put and nothing flickers.
+
+Laid out for a projector (1280x720, the sidebar open): the picture, the queue's depth with its
+chart and the drill's scoreboard fill the first screen (the browser test measures it); the rates,
+replication, components and the DLQ's messages follow below. Each part sits in a keyed container
+(`st-key-<key>` in the page) that the browser test finds it by."""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from sandbox.platform.state import NotRunning, load
 from sandbox.spec.alarms import METRICS_INTERVAL_SECONDS
 
 REFRESH_SECONDS = 1.0
+#: The charts' column and the scoreboard's: the scoreboard's path lines whole on one line each.
+COLUMNS = [4, 6]
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -29,35 +36,41 @@ def page() -> None:
             "Unavailable right now: "
             + "; ".join(f"{source} ({why})" for source, why in snapshot.problems.items())
         )
-    st.graphviz_chart(architecture.dot(snapshot), width="stretch")
-    panels.headline(snapshot)
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Queue and DLQ depth")
-        st.caption(
-            f"from CloudWatch, as SQS reports it every {METRICS_INTERVAL_SECONDS} s; events marked"
+    with st.container(key="picture"):
+        st.graphviz_chart(architecture.dot(snapshot), width="stretch")
+    left, right = st.columns(COLUMNS, gap="medium")
+    with left, st.container(key="depth", gap="xsmall"):
+        panels.now(snapshot)
+        st.altair_chart(
+            charts.depth(snapshot.depths, snapshot.events, snapshot.taken),
+            width="stretch",
         )
-        chart = charts.depth(snapshot.depths, snapshot.events, snapshot.taken)
-        st.altair_chart(chart, width="stretch")
-    with right:
-        st.subheader("Orders per second")
-        st.caption("accepted and errors: the traffic started here; committed: every order")
+        st.caption(
+            f"Queue and DLQ depth from CloudWatch, as SQS reports it every "
+            f"{METRICS_INTERVAL_SECONDS} s; events marked"
+        )
+    with right, st.container(key="scoreboard", gap="xsmall"):
+        panels.scoreboard(snapshot.drill, snapshot.background)
+    left, right = st.columns(COLUMNS, gap="medium")
+    with left, st.container(key="rates", gap="xsmall"):
         st.altair_chart(
             charts.throughput(
                 snapshot.traffic, snapshot.committed, snapshot.events, snapshot.taken
             ),
             width="stretch",
         )
-    left, right = st.columns([2, 3])
-    with left:
-        st.subheader("Replication")
-        panels.replication(snapshot)
+        st.caption(
+            "Orders per second: accepted and errors, of the traffic started here; committed, "
+            "of every order"
+        )
+    with right:
+        with st.container(key="replication"):
+            st.subheader("Replication")
+            panels.replication(snapshot)
         st.subheader("Errors by kind")
         panels.errors(snapshot)
+    with st.container(key="components"):
         st.subheader("Components")
         panels.components(snapshot)
-    with right:
-        st.subheader("RPO scoreboard (current or last drill)")
-        panels.scoreboard(snapshot.drill)
     st.subheader("Dead-letter queue")
     dlq_view.show(state, snapshot, busy=current is not None and current.running)

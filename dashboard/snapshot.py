@@ -29,6 +29,7 @@ class Snapshot:
     committed: list[list[int]] | None  # [second, commits] from the writer
     events: list[dict[str, Any]]
     drill: dict[str, Any] | None  # the current or last drill's report
+    background: float | None = None  # `drill.background_rate`: traffic a drill would run beside
     problems: dict[str, str] = field(default_factory=dict)  # source -> why it could not be read
     depths: list[dict[str, Any]] = field(
         default_factory=list
@@ -63,6 +64,7 @@ def take(state: StackState) -> Snapshot:
         ),
         events=read("events", lambda: events.read(state, since=now - WINDOW_SECONDS), []),
         drill=read("drill", lambda: drill.last(state), None),
+        background=read("traffic", lambda: drill.background_rate(state), None),
         depths=read("depth history", lambda: cloudwatch.depths(state, WINDOW_SECONDS, now), []),
         problems=problems,
     )

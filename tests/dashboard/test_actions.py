@@ -182,7 +182,7 @@ def test_failover_then_failback_and_one_at_a_time(page: AppTest, held):
 
 def roles(at: AppTest) -> dict[str, str]:
     """The replication table's roles, node -> role."""
-    table = next(f.value for f in at.dataframe if "role" in f.value.columns)
+    table = next(f.value for f in at.table if "role" in f.value.columns)
     return table.set_index("node")["role"].to_dict()
 
 
@@ -239,7 +239,7 @@ def test_kill_the_writer_only_signals_and_the_room_watches_the_cluster_heal(page
     assert any(text.startswith(f"SIGKILL sent to the writer {old} (pid ") for text in said), said
 
     def healed(at: AppTest) -> bool:
-        table = next(f.value for f in at.dataframe if "role" in f.value.columns)
+        table = next(f.value for f in at.table if "role" in f.value.columns)
         writer = table.set_index("role")["node"].get("writer")
         streaming = "streaming / sync" in set(table["replication"])
         watching = any(c.value.startswith("control plane: watching") for c in at.caption)

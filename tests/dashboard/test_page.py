@@ -23,8 +23,8 @@ def graph(at: AppTest) -> str:
 
 
 def table(at: AppTest, column: str):
-    """The page's table that has ``column``."""
-    return next(frame.value for frame in at.dataframe if column in frame.value.columns)
+    """The page's table that has ``column`` (static tables: `dashboard.panels.table`)."""
+    return next(frame.value for frame in at.table if column in frame.value.columns)
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -44,7 +44,7 @@ def test_the_page_shows_every_component_the_roles_and_the_queues(page: AppTest):
     spec = graph(page)
     for box in ("client", "gateway", "producer", "queue", "dlq", "consumer", "proxy"):
         assert f"  {box} [" in spec
-    assert 'n1 [label="n1\\nwriter' in spec and 'n2 [label="n2\\nreader' in spec
+    assert 'n1 [label="n1 writer\\n' in spec and 'n2 [label="n2 reader\\n' in spec
     # (the second row is drawn right to left: each edge written backwards, dir=back)
     assert 'n1 -> proxy [dir=back, label="writes"' in spec
     assert 'n2 -> n1 [dir=back, label="replication"' in spec

@@ -27,8 +27,8 @@ def test_each_node_shows_what_it_committed_and_the_queues_what_they_hold():
             }
         )
     )
-    assert 'n1 [label="n1\\nreader\\nstreaming\\n1,200 committed here"' in spec
-    assert 'n2 [label="n2\\nwriter\\nsync\\n34 committed here"' in spec
+    assert 'n1 [label="n1 reader\\nstreaming\\n1,200 committed here"' in spec
+    assert 'n2 [label="n2 writer\\nsync\\n34 committed here"' in spec
     assert "7 visible, 3 in flight" in spec and "DLQ\\n1 visible, 0 in flight" in spec
 
 
