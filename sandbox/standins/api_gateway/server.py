@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+import botocore.session
 import uvicorn
+from botocore.config import Config
 
 from sandbox.platform.state import StackState, load
 from sandbox.spec import profiles
@@ -36,7 +39,8 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own request limit
 MAX_HEADERS = 100
 IDLE_SECONDS = 30  # a connection that sends nothing for this long is closed (slow or idle)
 #: Instances of each function at once, as a reserved concurrency would allow; a request beyond
-#: them waits for one. Ten: botocore's connection pool, which the producer's one client shares.
+#: them waits for one. They share a module, so its one SQS client: its connection pool holds as
+#: many connections, one an instance, as each Lambda instance's own client would.
 CONCURRENCY = 10
 FUNCTION_TIMEOUT = 29  # API Gateway's integration timeout, which the context reports
 STOP_SECONDS = 3  # on SIGTERM, how long the requests in flight have to finish
@@ -281,6 +285,10 @@ def _open_files_allowed() -> None:
 
 def serve(state: StackState) -> None:
     os.environ.update(state.function_env())
+    # The functions' clients come from boto3's default session (made at import, as in Lambda).
+    session = botocore.session.get_session()
+    session.set_default_client_config(Config(max_pool_connections=CONCURRENCY))
+    boto3.setup_default_session(botocore_session=session)
     # The SQS stand-in's durability: the functions' sends are on disk before they leave. Before
     # the handlers load: the producer makes its client from boto3's default session at import.
     journal.install(state.run_dir)
