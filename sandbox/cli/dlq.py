@@ -121,21 +121,25 @@ def _failing_fields(state: StackState, order: Failing) -> list[tuple[str, str]]:
 
 
 def _record(title: str, fields: list[tuple[str, str]]) -> None:
-    """A title line, then ``label  value`` lines, each value wrapped between words only, and
-    never inside a `command` (it is copied whole, from one line)."""
+    """A title line, then ``label  value`` lines, the values in one column."""
     print(title)
-    width = max(console.width, LABEL + 20)
     for label, value in fields:
-        whole = re.sub(r"`[^`]*`", lambda command: command[0].replace(" ", KEEP), value)
-        wrapped = textwrap.fill(
-            whole,
-            width=width,
-            initial_indent=f"  {label:<{LABEL - 2}}",
-            subsequent_indent=" " * LABEL,
-            break_long_words=False,
-            break_on_hyphens=False,
-        )
-        print(wrapped.replace(KEEP, " "))
+        print(fill(value, f"  {label:<{LABEL - 2}}", " " * LABEL))
+
+
+def fill(text: str, first: str = "", rest: str = "") -> str:
+    """``text`` wrapped at the terminal's width between words only, and never inside a
+    `command` (it is copied whole, from one line); ``first`` and ``rest`` indent its lines."""
+    whole = re.sub(r"`[^`]*`", lambda command: command[0].replace(" ", KEEP), text)
+    wrapped = textwrap.fill(
+        whole,
+        width=max(console.width, len(first) + 20),
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return wrapped.replace(KEEP, " ")
 
 
 def _time(epoch: float, clock: str) -> str:

@@ -4,7 +4,6 @@ poison one."""
 from __future__ import annotations
 
 import json
-import textwrap
 import uuid
 from collections import Counter
 from typing import Annotated
@@ -13,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sandbox.cli.app import app, console, interrupted
+from sandbox.cli.dlq import fill
 from sandbox.ops import traffic
 from sandbox.ops.dlq import fix_command, fix_parked
 from sandbox.ops.load import POISON_CUSTOMERS, Client, Sent, order, poison_customer, send_orders
@@ -62,8 +62,10 @@ def send(
             f"customer {customer} does not exist, so this order cannot commit: SQS parks it in "
             f"the DLQ after {state.queue.max_receive_count} receives."
         )
-        print(textwrap.fill(said, console.width, break_long_words=False, break_on_hyphens=False))
-        print(f"fix: `{fix_command(customer)}`, then `{hint('dlq redrive')}` once it is parked")
+        print(fill(said))
+        print(
+            fill(f"fix: `{fix_command(customer)}`, then `{hint('dlq redrive')}` once it is parked")
+        )
 
 
 def _no_answer(state: StackState, sent: Sent) -> str:

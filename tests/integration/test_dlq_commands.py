@@ -135,7 +135,7 @@ def test_the_dlq_step_three_times_in_a_row_on_one_stack(live):
         sent = at_80(live, "sandbox send --poison")
         assert sent.returncode == 0, sent.stderr
         order_id = json.loads(sent.stdout.splitlines()[0].split(" ", 1)[1])["order_id"]
-        printed = re.search(r"^fix: `(\S*sandbox customer add (\d+))`, then", sent.stdout, re.M)
+        printed = re.search(r"^fix: `(\S*sandbox customer add (\d+))`", sent.stdout, re.M)
         assert printed, sent.stdout
         fix, customer = printed.group(1), int(printed.group(2))
         assert customer in POISON_CUSTOMERS and customer not in customers
