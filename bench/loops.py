@@ -140,13 +140,3 @@ def orders(state: StackState, prefix: str) -> Iterator[Worker]:
         yield lambda index: client.post(order(f"{prefix}-{index:06d}")).accepted
     finally:
         client.close()
-
-
-@contextmanager
-def health(state: StackState) -> Iterator[Worker]:
-    """A worker that does the gateway's bare ``GET /health`` with the same client."""
-    client = Client(state)
-    try:
-        yield lambda _: client.http.get("/health").status_code == 200
-    finally:
-        client.close()

@@ -38,10 +38,11 @@ from sandbox.standins.sqs import journal
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own request limit
 MAX_HEADERS = 100
 IDLE_SECONDS = 30  # a connection that sends nothing for this long is closed (slow or idle)
-#: Instances of each function at once, as a reserved concurrency would allow; a request beyond
-#: them waits for one. They share a module, so its one SQS client: its connection pool holds as
-#: many connections, one an instance, as each Lambda instance's own client would.
-CONCURRENCY = 10
+#: Instances of each function at once, as a reserved concurrency would allow (an instance per
+#: request in flight, as Lambda runs, up to this); a request beyond them waits for one. They share
+#: a module, so its one SQS client, whose pool holds a connection an instance, as each Lambda
+#: instance's own client would. Threads are made when needed: an idle gateway holds none.
+CONCURRENCY = 64
 FUNCTION_TIMEOUT = 29  # API Gateway's integration timeout, which the context reports
 STOP_SECONDS = 3  # on SIGTERM, how long the requests in flight have to finish
 #: How long a verified token is taken as verified: API Gateway caches its authorizer's answers
