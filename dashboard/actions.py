@@ -38,6 +38,8 @@ def send_poison(state: StackState) -> str:
         sent = client.post(order(f"order-{uuid.uuid4().hex[:12]}", customer))
     finally:
         client.close()
+    if sent.status == 0:
+        raise RuntimeError(sent.unanswered(state.api_url))
     if not sent.accepted:
         raise RuntimeError(f"the API answered {sent.status} {sent.error}".strip())
     return (

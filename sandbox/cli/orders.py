@@ -15,9 +15,9 @@ from sandbox.cli.app import app, console, interrupted
 from sandbox.cli.dlq import fill
 from sandbox.ops import traffic
 from sandbox.ops.dlq import fix_command, fix_parked
-from sandbox.ops.load import POISON_CUSTOMERS, Client, Sent, order, poison_customer, send_orders
+from sandbox.ops.load import POISON_CUSTOMERS, Client, order, poison_customer, send_orders
 from sandbox.platform.hints import command as hint
-from sandbox.platform.state import StackState, load
+from sandbox.platform.state import load
 from sandbox.spec.errors import StackError
 from sandbox.standins.aurora import database
 
@@ -53,8 +53,10 @@ def send(
     finally:
         client.close()
     if result.status == 0:
-        raise StackError(_no_answer(state, result))
-    print(f"{result.status} {result.error or json.dumps({'order_id': result.order_id})}")
+        raise StackError(result.unanswered(state.api_url))
+    # The queued path's 202, as the API gave it: the SQS message holds the order already.
+    answer = {"order_id": result.order_id, "message_id": result.message_id}
+    print(f"{result.status} {result.error or json.dumps(answer)}")
     if not result.accepted:
         raise typer.Exit(1)
     if poison:
@@ -66,23 +68,6 @@ def send(
         print(
             fill(f"fix: `{fix_command(customer)}`, then `{hint('dlq redrive')}` once it is parked")
         )
-
-
-def _no_answer(state: StackState, sent: Sent) -> str:
-    """The sentence for a send the API never answered (``sent.error``: httpx's exception name).
-    A connection that failed sent nothing; any later failure may have queued the order, and
-    sending it again under its id is safe (the id is its idempotency key)."""
-    where = f"the API at {state.api_url}"
-    if sent.error.startswith("Connect"):
-        said = "refused the connection" if sent.error == "ConnectError" else "did not connect"
-        return (
-            f"{where} {said}: the order was not sent. `{hint('status')}` says what is down; "
-            "`make up` repairs it"
-        )
-    return (
-        f"{where} did not answer ({sent.error}): order {sent.order_id} may or may not be "
-        "queued; the same order sent again under that --order-id is safe (an id commits once)"
-    )
 
 
 @app.command("load")

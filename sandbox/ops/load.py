@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from sandbox.platform.hints import command as hint
 from sandbox.platform.state import StackState
 from sandbox.standins import cognito
 
@@ -44,11 +45,29 @@ class Sent:
     answered_at: float
     error: str = ""
     attempts: int = 1  # more than one: the client retried (`ClientPolicy.retries`)
+    message_id: str = ""  # a 202's: the SQS message the order is in, before any database saw it
 
     @property
     def accepted(self) -> bool:
         """Acknowledged: queued (202), committed (201), or already committed (200, a retry)."""
         return self.status in (200, 201, 202)
+
+    def unanswered(self, api_url: str) -> str:
+        """The sentence for an order the API never answered (status 0; ``error``: httpx's
+        exception name), the same in the CLI and on the dashboard. A connection that failed
+        sent nothing; any later failure may have queued the order, and sending it again under
+        its id is safe (the id is its idempotency key)."""
+        where = f"the API at {api_url}"
+        if self.error.startswith("Connect"):
+            said = "refused the connection" if self.error == "ConnectError" else "did not connect"
+            return (
+                f"{where} {said}: the order was not sent. `{hint('status')}` says what is down; "
+                "`make up` repairs it"
+            )
+        return (
+            f"{where} did not answer ({self.error}): order {self.order_id} may or may not be "
+            "queued; the same order sent again under that --order-id is safe (an id commits once)"
+        )
 
 
 def order(
@@ -128,17 +147,25 @@ class Client:
         user saw."""
         sent_at = min(due, time.time()) if due is not None else time.time()
         for attempt in range(1, self.policy.retries + 2):
-            status, error = self._once(body, path)
+            status, said = self._once(body, path)
             if (status and status < 500) or attempt > self.policy.retries:  # final, or the last
                 break
             time.sleep(self.policy.backoff * 2 ** (attempt - 1))
-        return Sent(body["order_id"], status, sent_at, time.time(), error, attempt)
+        error, message_id = ("", said) if status == 202 else (said, "")
+        return Sent(body["order_id"], status, sent_at, time.time(), error, attempt, message_id)
 
     def _once(self, body: dict[str, Any], path: str) -> tuple[int, str]:
+        """The status and what goes with it: a 202's message id, another success's nothing, a
+        refusal's text, no answer's exception name."""
         try:
             reply = self.http.post(path, json=body)
         except httpx.HTTPError as error:
             return 0, type(error).__name__
+        if reply.status_code == 202:
+            try:
+                return 202, str(reply.json().get("message_id", ""))
+            except (ValueError, AttributeError):  # not the API's JSON object: no id to keep
+                return 202, ""
         return reply.status_code, "" if reply.is_success else reply.text[:200]
 
     def close(self) -> None:

@@ -102,7 +102,9 @@ def test_a_component_that_is_down_is_shown_down_and_its_action_fails_readably(
         assert components["health"]["api"] == "DOWN"
         click(page, "poison")
         (error,) = page.error
-        assert error.value.startswith("send one poison order failed: the API answered 0")
+        # the CLI's sentence (`Sent.unanswered`): what happened, and what to run about it
+        assert error.value.startswith(f"send one poison order failed: the API at {live.api_url}")
+        assert "the order was not sent" in error.value and "`make up` repairs it" in error.value
         assert "Traceback" not in error.value
     finally:
         stack.start(live, "api")
