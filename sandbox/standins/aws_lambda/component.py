@@ -7,6 +7,13 @@ from dataclasses import dataclass
 from sandbox.platform import process, runtime
 from sandbox.platform.lifecycle import Component
 from sandbox.platform.state import StackState
+from sandbox.spec.event_source import RunnerSettings
+
+
+def stop_seconds(settings: RunnerSettings) -> float:
+    """How long an instance asked to stop may take: the batch it is invoking, then the one it
+    received meanwhile (that receive's long poll first), and their deletes."""
+    return 2 * settings.function_timeout_seconds + settings.wait_time_seconds + 5
 
 
 @dataclass
@@ -26,8 +33,8 @@ class ConsumerRunner(Component):
         )
 
     def stop_timeout(self, state: StackState) -> float:
-        """Each instance finishes its batch first (a long poll, then a function run)."""
-        return state.runner.function_timeout_seconds + state.runner.wait_time_seconds + 5
+        """Each instance finishes what it holds first (`runner.stop_seconds`)."""
+        return stop_seconds(state.runner)
 
     def healthy(self, state: StackState) -> bool:
         return runtime.alive(state, self.name)

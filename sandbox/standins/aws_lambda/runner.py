@@ -1,38 +1,59 @@
 """The Lambda event source mapping stand-in: drives the consumer function from SQS.
 
 The semantics are Lambda's for an SQS trigger: long polling, a batch size and batching window, a
-concurrency of N function instances (one process each, so each keeps its own DB connection, as a
-Lambda instance does), a function timeout, delete on success, and on failure leave the message for
-SQS to redeliver after its visibility timeout. With ``ReportBatchItemFailures`` only the records the
-function names as failed stay; if the function raises or times out the whole batch stays.
+concurrency of N function instances (one process each, so each keeps its own module state and DB
+connection, as a Lambda instance does), a function timeout after which the instance is thrown
+away, delete on success, and on failure leave the message for SQS to redeliver after its
+visibility timeout. With ``ReportBatchItemFailures`` only the records the function names as failed
+stay; if the function raises or times out the whole batch stays.
+
+Two choices keep it at SQS's own pace and small (measured: `make bench`, README):
+
+- Lambda's pollers are not its function instances: they receive the next batch while a function
+  runs and delete a batch once it returned. So each instance's SQS calls run on two threads of
+  its own beside the function (`Poller`): the function never waits for a delete, and seldom for a
+  receive.
+- The function's init (importing its module) runs once, here, and the instances are forked from
+  this process, as Lambda SnapStart resumes each instance from one initialised snapshot. They
+  share its libraries' memory, and one that replaces a timed-out instance starts in milliseconds.
+  Like SnapStart it asks the function to open connections in the handler, not at import: the
+  sandbox's functions do (`sandbox.functions.database`).
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
+import gc
 import json
 import multiprocessing
 import os
 import signal
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import botocore.loaders
+import botocore.session
 
 from sandbox.platform import process
 from sandbox.platform.state import StackState, load
 from sandbox.spec import profiles
 from sandbox.spec.event_source import RunnerSettings
 from sandbox.standins import localstack
+from sandbox.standins.aws_lambda.component import stop_seconds
 from sandbox.standins.aws_lambda.event import failed_ids, sqs_event
-from sandbox.standins.aws_lambda.invoke import FunctionTimeout, invoke, load_handler
+from sandbox.standins.aws_lambda.invoke import FunctionTimeout, Handler, invoke, load_handler
 
 FUNCTION_NAME = "consumer"
+Messages = list[dict[str, Any]]
 
 
-def receive_batch(sqs: Any, url: str, settings: RunnerSettings) -> list[dict[str, Any]]:
+def receive_batch(sqs: Any, url: str, settings: RunnerSettings) -> Messages:
     """Long-poll for the first messages, then gather more until the batch or window is full."""
-    batch: list[dict[str, Any]] = []
+    batch: Messages = []
     window_ends = None
     while len(batch) < settings.batch_size:
         wait = settings.wait_time_seconds if not batch else 0
@@ -52,7 +73,7 @@ def receive_batch(sqs: Any, url: str, settings: RunnerSettings) -> list[dict[str
     return batch
 
 
-def delete(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
+def delete(sqs: Any, url: str, messages: Messages) -> None:
     for start in range(0, len(messages), 10):
         chunk = messages[start : start + 10]
         entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)]
@@ -67,6 +88,18 @@ def delete(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
             )
 
 
+def release(sqs: Any, url: str, messages: Messages) -> None:
+    """Messages received for an instance that was thrown away, visible again at once (as Lambda
+    returns what it could not invoke); each still counts the receive."""
+    for start in range(0, len(messages), 10):
+        chunk = messages[start : start + 10]
+        entries = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for i, m in enumerate(chunk)
+        ]
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+
+
 def emit(message: str, **fields: Any) -> None:
     """One JSON log line, next to the function's own (CloudWatch Logs style)."""
     line = {"level": "INFO", "service": "runner", "message": message, "pid": os.getpid()}
@@ -74,69 +107,115 @@ def emit(message: str, **fields: Any) -> None:
     os.write(sys.stdout.fileno(), (json.dumps(line | fields) + "\n").encode())
 
 
+class Poller:
+    """One instance's SQS side: a receive and a delete may run at once, beside the function."""
+
+    def __init__(self, sqs: Any, url: str, settings: RunnerSettings) -> None:
+        self.sqs, self.url, self.settings = sqs, url, settings
+        self.calls = ThreadPoolExecutor(max_workers=2, thread_name_prefix="poller")
+
+    def receive(self) -> Future[Messages]:
+        return self.calls.submit(receive_batch, self.sqs, self.url, self.settings)
+
+    def delete(self, messages: Messages) -> None:
+        """Delete in the background; a failure is logged, and SQS redelivers the messages."""
+        if messages:
+            self.calls.submit(self._logged, delete, messages)
+
+    def release(self, batch: Future[Messages] | None) -> None:
+        """A batch received ahead and never to be invoked here, back to the queue."""
+        if batch is not None:
+            self._logged(release, received(batch))
+
+    def close(self) -> None:
+        self.calls.shutdown(wait=True)  # the deletes in flight finish first
+
+    def _logged(self, call: Any, messages: Messages) -> None:
+        try:
+            call(self.sqs, self.url, messages)
+        except Exception as error:
+            emit(f"{call.__name__} failed", error=str(error))
+
+
+def received(batch: Future[Messages]) -> Messages:
+    """A receive's messages; none if the queue could not be reached (logged, with a pause)."""
+    try:
+        return batch.result()
+    except Exception as error:
+        emit("receive failed", error=str(error))
+        time.sleep(1)
+        return []
+
+
 class _Stop:
     requested = False
 
 
-def worker(run_dir: str, index: int) -> None:
-    """One function instance: poll, invoke, settle, until asked to stop."""
+def instance(state: StackState, handler: Handler, index: int) -> None:
+    """One function instance (a forked process): invoke batch after batch until asked to stop,
+    then invoke the batch it already holds; after a timeout it ends (the supervisor forks a fresh
+    one), as Lambda discards a timed-out instance."""
     _die_with_parent()
-    state = load(Path(run_dir))
-    os.environ.update(state.function_env())
     stop = _Stop()
-    signal.signal(signal.SIGTERM, lambda *_: setattr(stop, "requested", True))
-    signal.signal(signal.SIGINT, lambda *_: setattr(stop, "requested", True))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: setattr(stop, "requested", True))
     sqs = localstack.client(state, "sqs")
     queue_arn = sqs.get_queue_attributes(QueueUrl=state.queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    # The cold start: module init runs once per instance.
-    handler = load_handler(profiles.named(state.consumer).consumer)
+    poller = Poller(sqs, state.queue_url, state.runner)
+    ahead: Future[Messages] | None = poller.receive()
+    try:
+        while ahead is not None:
+            messages = received(ahead)
+            ahead = None if stop.requested else poller.receive()
+            if messages and not run(handler, messages, queue_arn, state, poller, index):
+                break  # timed out: this instance is done
+    finally:
+        poller.release(ahead)
+        poller.close()
+
+
+def run(
+    handler: Handler,
+    messages: Messages,
+    queue_arn: str,
+    state: StackState,
+    poller: Poller,
+    index: int,
+) -> bool:
+    """Invoke the function on one batch, settle it, log it; False if the function timed out."""
     settings = state.runner
-    while not stop.requested:
-        try:
-            messages = receive_batch(sqs, state.queue_url, settings)
-        except Exception as error:  # the queue itself is unreachable: back off and poll again
-            emit("receive failed", error=str(error))
-            time.sleep(1)
-            continue
-        if not messages:
-            continue
-        started = time.perf_counter()
-        outcome, response = "ok", None
-        try:
-            event = sqs_event(messages, queue_arn, state.region)
-            response = invoke(handler, event, FUNCTION_NAME, settings.function_timeout_seconds)
-        except FunctionTimeout:
-            outcome = "timeout"
-        except Exception as error:  # the whole batch failed (Powertools raises when all records do)
-            outcome = f"error: {type(error).__name__}: {str(error)[:200]}"
-        failed = (
-            {m["MessageId"] for m in messages}
-            if outcome != "ok"
-            else failed_ids(messages, response, settings.report_batch_item_failures)
-        )
-        done = [m for m in messages if m["MessageId"] not in failed]
-        try:
-            delete(sqs, state.queue_url, done)
-        except Exception as error:
-            emit("delete failed", error=str(error))
-        emit(
-            "invocation",
-            worker=index,
-            outcome=outcome if outcome != "ok" or not failed else "partial",
-            ms=round((time.perf_counter() - started) * 1000, 1),
-            records=[
-                {
-                    "id": m["MessageId"],
-                    "receive_count": int(m["Attributes"].get("ApproximateReceiveCount", 0)),
-                    "failed": m["MessageId"] in failed,
-                }
-                for m in messages
-            ],
-        )
-        if outcome == "timeout":
-            return  # Lambda discards a timed-out instance; the supervisor starts a fresh one
+    started = time.perf_counter()
+    outcome, response = "ok", None
+    try:
+        event = sqs_event(messages, queue_arn, state.region)
+        response = invoke(handler, event, FUNCTION_NAME, settings.function_timeout_seconds)
+    except FunctionTimeout:
+        outcome = "timeout"
+    except Exception as error:  # the whole batch failed (Powertools raises when all records do)
+        outcome = f"error: {type(error).__name__}: {str(error)[:200]}"
+    failed = (
+        {m["MessageId"] for m in messages}
+        if outcome != "ok"
+        else failed_ids(messages, response, settings.report_batch_item_failures)
+    )
+    poller.delete([m for m in messages if m["MessageId"] not in failed])
+    emit(
+        "invocation",
+        worker=index,
+        outcome=outcome if outcome != "ok" or not failed else "partial",
+        ms=round((time.perf_counter() - started) * 1000, 1),
+        records=[
+            {
+                "id": m["MessageId"],
+                "receive_count": int(m["Attributes"].get("ApproximateReceiveCount", 0)),
+                "failed": m["MessageId"] in failed,
+            }
+            for m in messages
+        ],
+    )
+    return outcome != "timeout"
 
 
 def _die_with_parent() -> None:
@@ -145,9 +224,27 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def init(state: StackState) -> Handler:
+    """The function's init, once for every instance: its environment, its module imported, and
+    the SQS client built (not used here: the instances open its connections, each their own)."""
+    # botocore parses its data files (endpoints.json, 1.2 MB; the service models) once per
+    # session, and Powertools makes a session per provider: about 10 MiB and 50 ms of CPU in
+    # each instance's first invocation. One loader for every session shares them instead, as
+    # clients of one session already do; they are only ever read.
+    botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
+    os.environ.update(state.function_env())
+    handler = load_handler(profiles.named(state.consumer).consumer)
+    localstack.client(state, "sqs")
+    # What was loaded so far stays put: a collection in an instance does not touch (and so copy)
+    # the pages it shares with this process.
+    gc.freeze()
+    return handler
+
+
 def supervise(state: StackState) -> None:
     """Keep ``concurrency`` instances running until SIGTERM, then let each finish its batch."""
-    context = multiprocessing.get_context("spawn")
+    handler = init(state)
+    context = multiprocessing.get_context("fork")
     stopping = process.on_stop()
     workers: dict[int, multiprocessing.process.BaseProcess] = {}
     emit("runner started", concurrency=state.runner.concurrency, batch_size=state.runner.batch_size)
@@ -161,15 +258,15 @@ def supervise(state: StackState) -> None:
             ):
                 if index in workers:
                     emit("instance replaced", worker=index, exit_code=workers[index].exitcode)
-                workers[index] = context.Process(target=worker, args=(state.run_dir, index))
+                workers[index] = context.Process(target=instance, args=(state, handler, index))
                 workers[index].start()
                 started[index] = time.monotonic()
         stopping.wait(0.2)
-    for instance in workers.values():
-        if instance.pid:
-            os.kill(instance.pid, signal.SIGTERM)
-    for instance in workers.values():
-        instance.join(timeout=state.runner.function_timeout_seconds + 5)
+    for worker in workers.values():
+        if worker.pid:
+            os.kill(worker.pid, signal.SIGTERM)
+    for worker in workers.values():
+        worker.join(timeout=stop_seconds(state.runner))
     emit("runner stopped")
 
 
