@@ -10,11 +10,12 @@ answered (closed loop), so a rate is what the server sustains at that many conne
 - ``POST /orders`` at C and at 64 connections, each beside two baselines at as many clients: K raw
   ``SendMessage`` calls of producer-shaped messages from boto3 clients on as many threads (the SDK
   call the producer function itself makes, nothing around it), and ``SendMessage`` from wrk itself
-  (LocalStack alone, no SDK on the client's side); the wrk runs last as long as the boto3 one took.
-  The consumer runner is stopped meanwhile (started again at the end), so draining the orders
-  competes with neither side for the machine's cores.
-- K sends through a client that journals each first (`sandbox.standins.sqs.journal`, as the
-  gateway's does), against the raw ones: what the durable queue stand-in costs.
+  (LocalStack alone, no SDK on the client's side). The sides take turns (`ROUNDS`), each wrk turn
+  as long as the boto3 turn before it took. The consumer runner is stopped meanwhile (started
+  again at the end), so draining the orders competes with no side for the machine's cores.
+- At C clients, a turn of K sends through a client that journals each first
+  (`sandbox.standins.sqs.journal`, as the gateway's does), against the raw ones: what the durable
+  queue stand-in costs.
 """
 
 from __future__ import annotations
@@ -34,8 +35,43 @@ from sandbox.standins import cognito
 
 HEALTH_SECONDS = 5
 WIDE = 64  # the second concurrency of the accept runs: many clients at once
+#: Each side of a comparison runs in as many turns, the sides taking turns, so that a change in
+#: the machine's load while they run falls on every side alike.
+ROUNDS = 3
 HEALTH, ORDERS, SEND = "GET /health", "POST /orders", "SQS SendMessage"
 JOURNALLED = "SQS SendMessage, journalled"
+
+
+@dataclass(frozen=True)
+class Sends:
+    """One side's rounds of SendMessage from boto3 clients, one a thread (`loops.closed_loop`)."""
+
+    rounds: list[loops.LoopResult]
+
+    @property
+    def rate(self) -> float | None:
+        return stats.rate(sum(len(r.ok) for r in self.rounds), sum(r.elapsed for r in self.rounds))
+
+    def latency(self) -> dict[str, float]:
+        ms = [call.seconds * 1000 for r in self.rounds for call in r.ok]
+        return latency(ms) if ms else {}
+
+    def note(self) -> str:
+        ok, failed = sum(len(r.ok) for r in self.rounds), sum(r.failed for r in self.rounds)
+        bound = ", stopped at the time bound" if any(r.timed_out for r in self.rounds) else ""
+        cut = self.latency()
+        return (
+            f"p50 {cut.get('p50', 0):.1f} ms, p99 {cut.get('p99', 0):.1f} ms; "
+            f"{ok} ok, {failed} failed{bound}"
+        )
+
+    def details(self) -> dict[str, object]:
+        rounds = [{"ok": len(r.ok), "failed": r.failed, "seconds": r.elapsed} for r in self.rounds]
+        return {
+            "rounds": rounds,
+            "rate": self.rate,
+            "latency_ms": self.latency(),
+        }
 
 
 @dataclass(frozen=True)
@@ -43,15 +79,16 @@ class Accept:
     """``POST /orders`` at ``width`` connections and its baselines at as many clients."""
 
     width: int
-    sdk: loops.LoopResult  # SendMessage from boto3, one client a thread
-    direct: wrk.Run  # SendMessage from wrk
+    sdk: Sends  # SendMessage from boto3, nothing around it
+    direct: wrk.Run  # SendMessage from wrk: LocalStack alone
     orders: wrk.Run
+    journalled: Sends | None  # SendMessage through a journalling client (at C clients only)
 
 
 def run(state: StackState, count: int, clients: int, tick: Tick) -> Section:
     section = Section("api", f"API accept over keep-alive (wrk), {count} raw sends per baseline")
     widths = sorted({clients, WIDE})
-    steps = len({1, *widths}) + 1 + 3 * len(widths) + 1
+    steps = len({1, *widths}) + 1 + ROUNDS * (3 * len(widths) + 1)
     done = 0
 
     def step() -> None:
@@ -61,61 +98,74 @@ def run(state: StackState, count: int, clients: int, tick: Tick) -> Section:
 
     health = _health(state, widths, step)
     prefix = f"api-{uuid.uuid4().hex[:6]}"
-    accepts = []
     stack.stop(state, "consumer")
     try:
-        for width in widths:
-            accepts.append(_accept(state, width, count, f"{prefix}-{width}", step))
-        url = sqs.create_queue(state, f"bench-journalled-{uuid.uuid4().hex[:6]}")
-        sender = partial(sqs.journalled_sender, state, url, f"{prefix}-j")
-        journalled = _loop(sender, count, clients)
-        step()
+        accepts = [
+            _accept(state, width, count, f"{prefix}-{width}", width == clients, step)
+            for width in widths
+        ]
     finally:
         stack.start(state, "consumer")
-    plain = next(a.sdk for a in accepts if a.width == clients)
     section.figures = [
         *_health_figures(health),
         *(figure for accept in accepts for figure in _accept_figures(accept)),
-        Figure(
-            f"{JOURNALLED}, {clients} clients: the durable queue's cost",
-            _rate(journalled),
-            "msg/s",
-            {f"{SEND}, {clients} boto3 clients": stats.ratio(_rate(journalled), _rate(plain))},
-            note=f"each on disk (fdatasync) before it is sent; {_note(journalled)}",
-        ),
     ]
     section.details = {
+        "rounds": ROUNDS,
         "health": {str(key): asdict(result) for key, result in health.items()},
         "accept": {
             str(a.width): {
-                "sdk": _loop_details(a.sdk),
+                "sdk": a.sdk.details(),
                 "direct": asdict(a.direct),
                 "orders": asdict(a.orders),
+                **({"journalled": a.journalled.details()} if a.journalled else {}),
             }
             for a in accepts
         },
-        "journalled": _loop_details(journalled),
     }
     return section
 
 
 def _accept(
-    state: StackState, width: int, count: int, prefix: str, step: Callable[[], None]
+    state: StackState,
+    width: int,
+    count: int,
+    prefix: str,
+    journalled: bool,
+    step: Callable[[], None],
 ) -> Accept:
-    """The three runs at ``width``, each to a queue of its own (the orders to the stack's)."""
-    url = sqs.create_queue(state, f"bench-send-{prefix}")
-    sdk = _loop(partial(sqs.sender, state, url, f"{prefix}-s"), count, width)
-    step()
-    seconds = max(1, math.ceil(sdk.elapsed))
-    url = sqs.create_queue(state, f"bench-direct-{prefix}")
-    settings = {"WRK_QUEUE": url, "WRK_REGION": state.region, "WRK_PREFIX": f"{prefix}-d"}
-    direct = wrk.run(state.aws_endpoint, width, seconds, mode="sqs", env=settings)
-    step()
+    """The sides at ``width``, each to a queue of its own (the orders to the stack's), taking
+    turns: each round sends ``count / ROUNDS`` from boto3, and the wrk sides run as long."""
+    urls = {side: sqs.create_queue(state, f"bench-{side}-{prefix}") for side in ("s", "d", "j")}
     token = cognito.issue_token(state)
-    settings = {"WRK_TOKEN": token, "WRK_PREFIX": f"{prefix}-o"}
-    orders = wrk.run(state.api_url, width, seconds, mode="orders", env=settings)
-    step()
-    return Accept(width, sdk, direct, orders)
+    sdk, jour, direct, orders = [], [], [], []
+    for turn in range(ROUNDS):
+        tag = f"{prefix}-{turn}"
+        sdk.append(_loop(partial(sqs.sender, state, urls["s"], f"{tag}-s"), count, width))
+        step()
+        seconds = max(1, math.ceil(sdk[-1].elapsed))
+        settings = {"WRK_QUEUE": urls["d"], "WRK_REGION": state.region, "WRK_PREFIX": f"{tag}-d"}
+        direct.append(wrk.run(state.aws_endpoint, width, seconds, mode="sqs", env=settings))
+        step()
+        settings = {"WRK_TOKEN": token, "WRK_PREFIX": f"{tag}-o"}
+        orders.append(wrk.run(state.api_url, width, seconds, mode="orders", env=settings))
+        step()
+        if journalled:
+            sender = partial(sqs.journalled_sender, state, urls["j"], f"{tag}-j")
+            jour.append(_loop(sender, count, width))
+            step()
+    return Accept(
+        width,
+        Sends(sdk),
+        wrk.combined(direct),
+        wrk.combined(orders),
+        Sends(jour) if journalled else None,
+    )
+
+
+def _loop(factory: loops.WorkerFactory, count: int, clients: int) -> loops.LoopResult:
+    share = max(1, count // ROUNDS)
+    return loops.closed_loop(factory, share, clients, loops.time_bound(share))
 
 
 def _health(
@@ -154,31 +204,22 @@ def _health_figures(health: dict[int | str, wrk.Run]) -> list[Figure]:
 
 
 def _accept_figures(accept: Accept) -> list[Figure]:
-    sdk, direct, orders = accept.sdk, accept.direct, accept.orders
-    width = accept.width
+    width, sdk, direct, orders = accept.width, accept.sdk, accept.direct, accept.orders
     sdk_name = f"{SEND}, {width} boto3 clients"
     direct_name = f"{SEND} from wrk, {width} connections"
-    sdk_ms = latency([c.seconds * 1000 for c in sdk.ok]) if sdk.ok else {}
-    return [
+    figures = [
         Figure(
             f"{ORDERS} accepted, {width} connections",
             orders.rate,
             "orders/s",
             {
-                sdk_name: stats.ratio(orders.rate, _rate(sdk)),
+                sdk_name: stats.ratio(orders.rate, sdk.rate),
                 direct_name: stats.ratio(orders.rate, direct.rate),
             },
             note=f"p50 {orders.p50_ms:.1f} ms, p99 {orders.p99_ms:.1f} ms; "
             f"{orders.requests} answered, {_errors(orders)}",
         ),
-        Figure(
-            f"{sdk_name} (baseline)",
-            _rate(sdk),
-            "msg/s",
-            baseline=True,
-            note=f"p50 {sdk_ms.get('p50', 0):.1f} ms, p99 {sdk_ms.get('p99', 0):.1f} ms; "
-            f"{_note(sdk)}",
-        ),
+        Figure(f"{sdk_name} (baseline)", sdk.rate, "msg/s", baseline=True, note=sdk.note()),
         Figure(
             f"{direct_name} (baseline)",
             direct.rate,
@@ -188,32 +229,19 @@ def _accept_figures(accept: Accept) -> list[Figure]:
             f"{direct.requests} answered, {_errors(direct)}",
         ),
     ]
-
-
-def _loop(factory: loops.WorkerFactory, count: int, clients: int) -> loops.LoopResult:
-    return loops.closed_loop(factory, count, clients, loops.time_bound(count))
-
-
-def _rate(result: loops.LoopResult) -> float | None:
-    return stats.rate(len(result.ok), result.elapsed)
-
-
-def _loop_details(result: loops.LoopResult) -> dict[str, object]:
-    return {
-        "ok": len(result.ok),
-        "failed": result.failed,
-        "seconds": result.elapsed,
-        "timed_out": result.timed_out,
-        "rate": _rate(result),
-        "latency_ms": latency([c.seconds * 1000 for c in result.ok]) if result.ok else {},
-    }
+    if accept.journalled:
+        figures.append(
+            Figure(
+                f"{JOURNALLED}, {width} clients: the durable queue's cost",
+                accept.journalled.rate,
+                "msg/s",
+                {sdk_name: stats.ratio(accept.journalled.rate, sdk.rate)},
+                note=f"each on disk (fdatasync) before it is sent; {accept.journalled.note()}",
+            )
+        )
+    return figures
 
 
 def _errors(result: wrk.Run) -> str:
     failed = {kind: n for kind, n in result.errors.items() if n}
     return ", ".join(f"{n} {kind} errors" for kind, n in failed.items()) or "no errors"
-
-
-def _note(result: loops.LoopResult) -> str:
-    bound = ", stopped at the time bound" if result.timed_out else ""
-    return f"{len(result.ok)} ok, {result.failed} failed{bound}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,19 @@ class Run:
     @property
     def failed(self) -> int:
         return sum(self.errors.values())
+
+
+def combined(runs: list[Run]) -> Run:
+    """Runs taken in turns with others, as one: their answers and errors added up over their
+    time added up, and the median of their p50s and of their p99s."""
+    return Run(
+        runs[0].connections,
+        sum(r.requests for r in runs),
+        sum(r.seconds for r in runs),
+        statistics.median(r.p50_ms for r in runs),
+        statistics.median(r.p99_ms for r in runs),
+        {kind: sum(r.errors.get(kind, 0) for r in runs) for kind in runs[0].errors},
+    )
 
 
 def require() -> str:
