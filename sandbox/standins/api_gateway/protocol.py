@@ -17,6 +17,7 @@ answer, as from any HTTP/1.1 server (uvicorn would close the connection at once)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -35,7 +36,7 @@ class GatewayProtocol(H11Protocol):
     """One client connection (`uvicorn.Config`'s ``http``, with ``h11_max_incomplete_event_size``
     set to `MAX_HEAD`)."""
 
-    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def, override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.client_done = False  # the client has shut its side down: it sends nothing more
         self._await_client()

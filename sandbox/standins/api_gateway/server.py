@@ -41,7 +41,7 @@ IDLE_SECONDS = 30  # a connection that sends nothing for this long is closed (sl
 #: Instances of each function at once, as a reserved concurrency would allow (an instance per
 #: request in flight, as Lambda runs, up to this); a request beyond them waits for one. They share
 #: a module, so its one SQS client, whose pool holds a connection an instance, as each Lambda
-#: instance's own client would. Threads are made when needed: an idle gateway holds none.
+#: instance's own client would. Threads are made as requests need them, none before the first.
 CONCURRENCY = 64
 FUNCTION_TIMEOUT = 29  # API Gateway's integration timeout, which the context reports
 STOP_SECONDS = 3  # on SIGTERM, how long the requests in flight have to finish
@@ -106,6 +106,8 @@ class Authorizer:
 
 @dataclass(frozen=True)
 class Request:
+    """What the gateway reads of a request's ASGI scope (h11 gives header names in lower case)."""
+
     scope: Scope
 
     @property
