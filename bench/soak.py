@@ -144,11 +144,17 @@ def lifetimes(samples: list[Sample]) -> dict[str, list[tuple[float, float]]]:
 
 def leaks(samples: list[Sample]) -> list[tuple[str, int, float, float]]:
     """(component, pid, growth, minutes) of each process seen for `LEAK_WINDOW_SECONDS` or
-    more that grew by more than `GROWTH_LIMIT` from its first look to its last."""
+    more that grew by more than `GROWTH_LIMIT` from its first look to its last (for one
+    started during the soak, from its second: a minute after, its start is over)."""
     lives: dict[tuple[str, int], list[tuple[float, float]]] = {}
     for at, seen in samples:
         for name, (pid, mib) in seen.items():
             lives.setdefault((name, pid), []).append((at, mib))
+    first = {(name, pid) for name, (pid, _) in samples[0][1].items()}
+    for key, life in lives.items():
+        if key not in first:  # started during the soak: its first look may be mid-start
+            lives[key] = life[1:]
+    lives = {key: life for key, life in lives.items() if life}
     return [
         (name, pid, life[-1][1] / life[0][1] - 1, (life[-1][0] - life[0][0]) / 60)
         for (name, pid), life in lives.items()

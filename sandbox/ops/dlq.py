@@ -23,7 +23,7 @@ from sandbox.platform.hints import command as hint
 from sandbox.platform.state import StackState
 from sandbox.standins import localstack
 from sandbox.standins.aurora import database
-from sandbox.standins.aws_lambda.logs import failures, logged_at, outcomes
+from sandbox.standins.aws_lambda.logs import failures, logged_at
 from sandbox.standins.sqs import arn, depth, journal, snapshot
 
 Method = Literal["auto", "move-task", "manual"]
@@ -177,9 +177,9 @@ def failing(state: StackState, parked: list[Parked], now: float | None = None) -
     window = 3 * state.queue.visibility_timeout_seconds + 30
     in_dlq = {p.order_id for p in parked}
     found = []
-    for order, entry in outcomes(state).items():
+    for order, entry in failures(state).items():
         at = logged_at(entry)
-        if entry.get("message") != "order failed" or order in in_dlq or now - at > window:
+        if order in in_dlq or now - at > window:
             continue
         error = entry.get("error", "")
         found.append(

@@ -181,3 +181,7 @@ def test_the_soak_judges_growth_per_process_not_across_a_restart():
     assert len(lives["cp"]) == 16
     short = [(i * minute, {"cp": (20, 50.0 + i * 10)}) for i in range(5)]  # under 10 min
     assert soak.leaks(short) == []
+    starting = [(0.0, {"cp": (20, 50.0)})] + [  # a new process, looked at mid-start first
+        (i * minute, {"cp": (21, 20.0 if i == 1 else 60.0)}) for i in range(1, 13)
+    ]
+    assert soak.leaks(starting) == []

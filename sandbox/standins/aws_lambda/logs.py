@@ -9,7 +9,11 @@ id, and the SQS stand-in's restore reads them to know what was parked or on its 
 from __future__ import annotations
 
 import json
+import os
+import threading
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sandbox.platform.state import StackState
@@ -18,33 +22,68 @@ from sandbox.platform.state import StackState
 TIMESTAMP = "%Y-%m-%d %H:%M:%S,%f%z"
 
 
+#: The consumer's words that settle an order (it is in the table) and the one that does not.
+SETTLED = ("order committed", "duplicate ignored")
+FAILED = "order failed"
+
+
 def failures(state: StackState) -> dict[str, dict[str, Any]]:
-    """The consumer's last failure per order id: its receive count, error and time."""
-    return _latest(state, ("order failed",))
+    """The orders whose last word in the consumer's log is a failure, with that failure (its
+    receive count, error and time): still failing, their receive count climbing in the queue,
+    or parked in the DLQ. An order committed since has left it."""
+    path = state.path("logs", "consumer.log")
+    with _lock:
+        reader = _readers.setdefault(path, _Reader())
+        return dict(reader.read_on(path))
 
 
-def outcomes(state: StackState) -> dict[str, dict[str, Any]]:
-    """The consumer's last word per order id: a failure, or a commit (a duplicate ignored is one
-    too). An order whose last word is a failure is still failing: in the queue, its receive
-    count climbing, or parked in the DLQ."""
-    return _latest(state, ("order failed", "order committed", "duplicate ignored"))
+@dataclass
+class _Reader:
+    """The log read so far: where it stopped, and what was still failing there.
+
+    The log grows all the stack's life (100 MB in a 30-minute soak at 30 orders/s): read whole
+    at each look it cost the control plane 300 MiB at a restore and the dashboard a second
+    every few seconds. Each look reads only what was written since, line by line, and what
+    it keeps is bounded by the orders failing at once, not by the orders ever sent."""
+
+    inode: int = 0
+    offset: int = 0
+    failing: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def read_on(self, path: Path) -> dict[str, dict[str, Any]]:
+        try:
+            log = path.open("rb")
+        except FileNotFoundError:
+            return {}
+        with log:
+            seen = os.fstat(log.fileno())
+            if seen.st_ino != self.inode or seen.st_size < self.offset:  # a new log
+                self.inode, self.offset, self.failing = seen.st_ino, 0, {}
+            log.seek(self.offset)
+            for line in log:
+                if not line.endswith(b"\n"):
+                    break  # being written: read whole at the next look
+                self.offset += len(line)
+                self._take(line)
+        return self.failing
+
+    def _take(self, line: bytes) -> None:
+        if b'"order_id"' not in line or not any(f'"{w}"'.encode() in line for w in WORDS):
+            return
+        try:
+            entry = json.loads(line)
+        except ValueError:  # a line cut short by a process killed mid-write
+            return
+        order = entry.get("order_id")
+        if entry.get("message") == FAILED and order:
+            self.failing[order] = entry
+        elif entry.get("message") in SETTLED:
+            self.failing.pop(order, None)
 
 
-def _latest(state: StackState, messages: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    latest: dict[str, dict[str, Any]] = {}
-    try:
-        lines = state.path("logs", "consumer.log").read_text().splitlines()
-    except FileNotFoundError:
-        return latest
-    for line in lines:
-        if any(f'"{message}"' in line for message in messages):
-            try:
-                entry = json.loads(line)
-            except ValueError:  # a line cut short by a process killed mid-write
-                continue
-            if entry.get("message") in messages and "order_id" in entry:
-                latest[entry["order_id"]] = entry
-    return latest
+WORDS = (FAILED, *SETTLED)
+_readers: dict[Path, _Reader] = {}
+_lock = threading.Lock()
 
 
 def logged_at(entry: dict[str, Any]) -> float:
