@@ -8,12 +8,16 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
 from sandbox.functions.http import response
 from sandbox.functions.orders import MAX_MESSAGE_BYTES, InvalidOrder, accepted, parse_order
 
 logger = Logger(service="producer")
-sqs = boto3.client("sqs")
+# API Gateway waits 29 s at most: a send that cannot reach SQS fails in seconds, the client retries.
+sqs = boto3.client(
+    "sqs", config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard"})
+)
 QUEUE_URL = os.environ["QUEUE_URL"]
 
 

@@ -107,9 +107,10 @@ class ClientPolicy:
 
     The guidance's own demo client waits 5 s and never retries (every failure is an HTTP 500 to
     its user). A retrying client sends the same body again after ``backoff`` seconds, doubling,
-    when it got no answer or a 5xx (a 4xx is final): fewer errors, a longer wait, and a second
-    row if the write behind the API is not idempotent. ``in_flight``: how many of its requests
-    may wait for an answer at once (its users); the next waits for one of them to be answered.
+    when it got no answer, a 5xx or a 429 (a throttle; any other 4xx is final): fewer errors, a
+    longer wait, and a second row if the write behind the API is not idempotent. ``in_flight``:
+    how many of its requests may wait for an answer at once (its users); the next waits for one
+    of them to be answered.
     """
 
     timeout: float = 30.0
@@ -148,7 +149,8 @@ class Client:
         sent_at = min(due, time.time()) if due is not None else time.time()
         for attempt in range(1, self.policy.retries + 2):
             status, said = self._once(body, path)
-            if (status and status < 500) or attempt > self.policy.retries:  # final, or the last
+            final = status and status < 500 and status != 429  # a throttle is retried
+            if final or attempt > self.policy.retries:  # final, or the last
                 break
             time.sleep(self.policy.backoff * 2 ** (attempt - 1))
         error, message_id = ("", said) if status == 202 else (said, "")

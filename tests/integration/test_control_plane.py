@@ -246,16 +246,21 @@ def _localstack_killed_with_orders_queued(live: StackState, parked: str) -> None
         sender.join()
     acked = {s.order_id for s in ledger if s.accepted}
     assert len(acked) == 300, "the client retries until each order is acknowledged"
-    assert restored["to_dlq"] == 1 and restored["to_queue"] >= 100, restored
+    assert restored["to_dlq"] >= 1 and restored["to_queue"] >= 100, restored
     with database.connect(live, live.writer.name) as conn:  # nothing commits meanwhile
         back = [key[0] for key in journal.read(live.run_dir).messages]
         done = conn.execute("SELECT count(*) FROM orders WHERE order_id = ANY(%s)", (back,))
         assert done.fetchone() == (0,), "a committed order was put back"
-    assert [p.order_id for p in dlq.peek(live)] == [parked]  # back where it was
+    # Back where it was. A poison order an earlier test purged within a visibility timeout of
+    # its last receive may come back too: it may have been on its way to the DLQ then, and a
+    # restore puts back what it cannot be sure was thrown away. None of this test's traffic.
+    in_dlq = [p.order_id for p in dlq.peek(live)]
+    assert parked in in_dlq and len(in_dlq) == restored["to_dlq"], (in_dlq, restored)
+    assert not [order for order in in_dlq if order.startswith(prefix)], in_dlq
     stack.start(live, "consumer")
     rows = wait_drained(live, prefix, len(acked))
     assert set(rows) == acked and max(rows.values()) == 1, "lost or doubled"
-    assert stack.queued(live) == (0, 1)
+    assert stack.queued(live) == (0, len(in_dlq))
     assert status.collect(live)["restored_with_localstack"] >= restored["to_queue"] + 1
     wait_healthy(live)
 

@@ -80,3 +80,39 @@ def test_a_cached_token_is_verified_again_once_it_expires(monkeypatch):
         monkeypatch.setattr(time, "time", lambda later=later: now + later)
         authorizer.claims("Bearer good")
         assert verifier.calls == calls, later
+
+
+def test_a_function_throttles_beyond_its_instances_and_is_not_waited_for_past_its_timeout(
+    monkeypatch,
+):
+    """As Lambda behind API Gateway: an invocation beyond the instances is refused at once (no
+    queue to grow while a dependency hangs), one that runs too long is answered 504 while its
+    instance runs on, and counts as busy until it ends."""
+    import asyncio
+    import threading
+
+    from sandbox.standins.api_gateway import server
+
+    monkeypatch.setattr(server, "CONCURRENCY", 2)
+    monkeypatch.setattr(server, "FUNCTION_TIMEOUT", 0.2)
+    release = threading.Event()
+    function = server.Function("producer", lambda event, context: release.wait(30) and "done")
+
+    async def scenario() -> list[str]:
+        said = []
+        first = asyncio.ensure_future(function.invoke({}))
+        second = asyncio.ensure_future(function.invoke({}))
+        await asyncio.sleep(0)
+        with pytest.raises(server.Throttled):
+            await function.invoke({})
+        for call in (first, second):
+            with pytest.raises(TimeoutError):
+                await call
+        said.append(f"busy after the timeout: {function.running}")
+        release.set()
+        while function.running:  # the instances end their invocations
+            await asyncio.sleep(0.01)
+        said.append(await function.invoke({}))
+        return said
+
+    assert asyncio.run(scenario()) == ["busy after the timeout: 2", "done"]

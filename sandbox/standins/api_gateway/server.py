@@ -68,19 +68,38 @@ class ClientGone(Exception):
     """The client closed the connection before its request was read."""
 
 
-@dataclass(frozen=True)
-class Function:
-    """A Lambda function behind a route: its handler and its instances (a thread each)."""
+class Throttled(Exception):
+    """Every instance of the function is busy: Lambda refuses the invocation at once."""
 
-    name: str
-    handler: Handler
-    instances: ThreadPoolExecutor
+
+class Function:
+    """A Lambda function behind a route: its handler and its instances (a thread each).
+
+    As Lambda runs it: an invocation beyond its `CONCURRENCY` instances is throttled at once,
+    not queued, and API Gateway stops waiting after `FUNCTION_TIMEOUT` while the instance runs
+    on until its invocation ends. Queued instead, requests piled up without bound while
+    LocalStack was down (each send waiting on it), and the gateway grew by 40 MiB an outage."""
+
+    def __init__(self, name: str, handler: Handler) -> None:
+        self.name, self.handler = name, handler
+        self.instances = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix=name)
+        self.running = 0  # changed on the event loop's thread only
 
     async def invoke(self, event: dict[str, Any]) -> Any:
+        """The handler's answer; raises `Throttled`, or TimeoutError after `FUNCTION_TIMEOUT`."""
+        if self.running >= CONCURRENCY:
+            raise Throttled
+        self.running += 1
+
         def run() -> Any:  # the context starts when an instance takes the event, as Lambda's
             return self.handler(event, LambdaContext(self.name, FUNCTION_TIMEOUT))
 
-        return await asyncio.get_running_loop().run_in_executor(self.instances, run)
+        done = asyncio.get_running_loop().run_in_executor(self.instances, run)
+        done.add_done_callback(self._ended)
+        return await asyncio.wait_for(asyncio.shield(done), FUNCTION_TIMEOUT)
+
+    def _ended(self, _: asyncio.Future[Any]) -> None:
+        self.running -= 1
 
 
 class Authorizer:
@@ -196,6 +215,11 @@ class Gateway:
         event = proxy_event(method, request.target, headers, body, claims, client)
         try:
             result = await function.invoke(event)
+        except Throttled:
+            throttled = {"message": "Too Many Requests"}
+            return await reply(send, 429, throttled, headers={"Retry-After": "1"})
+        except TimeoutError:
+            return await reply(send, 504, {"message": "Endpoint request timed out"})
         except Exception:
             log.exception("function %s failed", function.name)
             return await reply(send, 502, {"message": "Internal server error"})
@@ -298,11 +322,7 @@ def serve(state: StackState) -> None:
     journal.install(state.run_dir)
     direct = profiles.named(state.consumer).direct  # the profile may put its own function there
     functions = {
-        route: Function(
-            name,
-            load_handler(direct if name == "direct" and direct else spec),
-            ThreadPoolExecutor(CONCURRENCY, thread_name_prefix=name),
-        )
+        route: Function(name, load_handler(direct if name == "direct" and direct else spec))
         for route, (name, spec) in openapi.functions().items()
     }
     keys = cognito.jwks(state)
