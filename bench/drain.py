@@ -5,6 +5,7 @@ and timed until every order is committed. The baseline empties a queue of the sa
 same number of producer-shaped messages with the runner's own receive and delete calls, on as many
 threads as the runner has instances, and invokes nothing: the ratio is what the function (secret,
 connection, insert through the proxy, synchronous replication) and the runner add on top of SQS.
+Each component's memory (PSS) is read before the fill and after the drain.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import math
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from bench import loops, sqs, stats
+from bench import loops, soak, sqs, stats
 from bench.model import Figure, Section, Tick
 from sandbox import stack
 from sandbox.drills.stats import percentile
@@ -40,7 +41,7 @@ class Invocation:
 def parse_invocations(lines: Iterable[str]) -> list[Invocation]:
     """The runner's ``invocation`` log lines (JSON, one each) among the function's own lines.
 
-    Their ``ms`` spans building the event, the handler and the delete of the batch.
+    Their ``ms`` spans building the event and the handler (the delete runs beside the next one).
     """
     found = []
     for line in lines:
@@ -125,6 +126,8 @@ class Drained:
     first: float | None  # first and last commit, epoch seconds on the writer's clock
     last: float | None
     invocations: list[Invocation]
+    memory_before: dict[str, float] = field(default_factory=dict)  # component -> PSS, MiB
+    memory_after: dict[str, float] = field(default_factory=dict)  # once every order committed
 
     @property
     def accepted(self) -> int:
@@ -144,6 +147,7 @@ class Drained:
 
 
 def drain(state: StackState, prefix: str, count: int, clients: int, tick: Tick) -> Drained:
+    memory_before = memory(state)
     stack.stop(state, "consumer")
     try:
         filled = fill(state, prefix, count, clients, tick)
@@ -155,7 +159,16 @@ def drain(state: StackState, prefix: str, count: int, clients: int, tick: Tick) 
         stack.start(state, "consumer")
     accepted = len(filled.ok)
     total, first, last = wait_committed(state, prefix, accepted, loops.time_bound(accepted), tick)
-    return Drained(filled, queued, started, total, first, last, _read_invocations(log, offset))
+    invocations = _read_invocations(log, offset)
+    return Drained(
+        filled, queued, started, total, first, last, invocations, memory_before, memory(state)
+    )
+
+
+def memory(state: StackState) -> dict[str, float]:
+    """Each component's PSS in MiB, as `sandbox status` counts it (and the control plane's
+    keeper, which it does not show)."""
+    return {name: mib for name, (_, mib) in soak.memory(state).items()}
 
 
 def run(state: StackState, count: int, clients: int, tick: Tick) -> Section:
@@ -196,6 +209,7 @@ def run(state: StackState, count: int, clients: int, tick: Tick) -> Section:
             "runner cold start (start -> first commit)", first - started if first else None, "s"
         ),
         *invocation_figures(drained.invocations),
+        *memory_figures(drained, concurrency),
         Figure(
             "API accept while filling (consumer stopped)",
             stats.rate(accepted, filled.elapsed),
@@ -213,6 +227,8 @@ def run(state: StackState, count: int, clients: int, tick: Tick) -> Section:
         "raw_messages": raw_count,
         "raw_seconds": raw_seconds,
         "invocations": len(drained.invocations),
+        "memory_mib_before": drained.memory_before,
+        "memory_mib_after": drained.memory_after,
     }
     if total < accepted:
         section.error = f"only {total} of {accepted} orders committed before the time bound"
@@ -235,7 +251,7 @@ def invocation_figures(invocations: list[Invocation]) -> list[Figure]:
             "runner invocation, median",
             percentile([i.ms for i in invocations], 50),
             "ms",
-            note=f"event + handler + delete; {len(invocations)} invocations, "
+            note=f"event + handler; {len(invocations)} invocations, "
             f"{records / len(invocations):.1f} records each",
         ),
         Figure(
@@ -245,3 +261,32 @@ def invocation_figures(invocations: list[Invocation]) -> list[Figure]:
             note="invocation time / records: the function's cost per order",
         ),
     ]
+
+
+def memory_figures(drained: Drained, concurrency: int) -> list[Figure]:
+    """The consumer runner's, LocalStack's and the whole stack's PSS once the queue is drained,
+    each with its figure before the fill (the runner's then was the one stopped for the fill)."""
+    before, after = drained.memory_before, drained.memory_after
+    rows = [
+        ("consumer runner", "consumer", f"supervisor + {concurrency} instances"),
+        ("LocalStack", "aws", "SQS, Secrets Manager, CloudWatch"),
+    ]
+    figures = [
+        Figure(
+            f"memory after the drain: {title}",
+            after.get(name),
+            "MiB",
+            note=f"PSS; {before.get(name, 0):.0f} MiB before the fill; {what}",
+        )
+        for title, name, what in rows
+    ]
+    figures.append(
+        Figure(
+            "memory after the drain: whole stack",
+            sum(after.values()),
+            "MiB",
+            note=f"PSS, every component and the control plane's keeper; "
+            f"{sum(before.values()):.0f} MiB before the fill",
+        )
+    )
+    return figures

@@ -7,6 +7,8 @@ would, one after the other so they never compete for the machine. On each:
 
 - **throughput**: orders queued through the API with the consumer stopped, then drained
   (`bench.drain.drain`): how fast each profile's consumer empties a backlog;
+- **memory**: each component's PSS on the new stack before anything was sent (an idle `make up`
+  stack) and once the backlog is drained;
 - **retry budget**: the writer crashed and kept down, the proxy refusing meanwhile (the long
   outage's shape), and orders accepted once it is down; timed from their acceptance to the
   first message in the DLQ: an outage shorter than that parks nothing. It is what
@@ -71,6 +73,8 @@ def run(count: int, clients: int, tick: Tick, log: Callable[[str], None]) -> Sec
             "accepted": m.drained.accepted,
             "committed": m.drained.committed,
             "to_dlq_seconds": m.to_dlq_s,
+            "memory_mib_idle": m.drained.memory_before,
+            "memory_mib_drained": m.drained.memory_after,
         }
         for m in measured
     }
@@ -163,6 +167,7 @@ def figures(measured: list[Measured]) -> list[Figure]:
             Figure(f"{m.profile}: {f.name}", f.value, f.unit, note=f.note)
             for f in drain.invocation_figures(m.drained.invocations)
         ]
+        rows += memory_figures(m)
         rows.append(
             Figure(
                 f"{m.profile}: outage before the first order is parked",
@@ -174,3 +179,27 @@ def figures(measured: list[Measured]) -> list[Figure]:
             )
         )
     return rows
+
+
+def memory_figures(m: Measured) -> list[Figure]:
+    """The profile's new stack, idle (nothing sent yet) and once the backlog is drained."""
+    idle, drained = m.drained.memory_before, m.drained.memory_after
+    if not idle:
+        return []
+    largest = sorted(idle.items(), key=lambda item: -item[1])
+    parts = ", ".join(f"{name} {mib:.0f}" for name, mib in largest)
+    return [
+        Figure(
+            f"{m.profile}: idle stack memory",
+            sum(idle.values()),
+            "MiB",
+            note=f"PSS of a new stack, nothing sent yet: {parts}",
+        ),
+        Figure(
+            f"{m.profile}: consumer runner memory, idle -> drained",
+            drained.get("consumer"),
+            "MiB",
+            note=f"PSS; {idle.get('consumer', 0):.0f} MiB idle; supervisor + "
+            f"{m.runner.concurrency} instances",
+        ),
+    ]

@@ -32,6 +32,7 @@ import signal
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -147,50 +148,60 @@ def received(batch: Future[Messages]) -> Messages:
         return []
 
 
-class _Stop:
+class Stop:
+    """Set by SIGTERM or SIGINT: the instance ends once it invoked what it holds."""
+
     requested = False
 
 
+@dataclass(frozen=True)
+class Function:
+    """What an instance invokes, and the event source mapping around it."""
+
+    handler: Handler
+    queue_arn: str
+    region: str
+    settings: RunnerSettings
+
+
 def instance(state: StackState, handler: Handler, index: int) -> None:
-    """One function instance (a forked process): invoke batch after batch until asked to stop,
-    then invoke the batch it already holds; after a timeout it ends (the supervisor forks a fresh
-    one), as Lambda discards a timed-out instance."""
+    """One function instance (a forked process), serving until asked to stop or timed out."""
     _die_with_parent()
-    stop = _Stop()
+    stop = Stop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: setattr(stop, "requested", True))
     sqs = localstack.client(state, "sqs")
     queue_arn = sqs.get_queue_attributes(QueueUrl=state.queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    poller = Poller(sqs, state.queue_url, state.runner)
+    function = Function(handler, queue_arn, state.region, state.runner)
+    serve(function, Poller(sqs, state.queue_url, state.runner), stop, index)
+
+
+def serve(function: Function, poller: Poller, stop: Stop, index: int) -> None:
+    """Invoke batch after batch, the next one received meanwhile, until asked to stop (then the
+    batch already received is invoked too), or until an invocation times out: then this instance
+    is done, as Lambda discards a timed-out instance, and what it received ahead goes back."""
     ahead: Future[Messages] | None = poller.receive()
     try:
         while ahead is not None:
             messages = received(ahead)
             ahead = None if stop.requested else poller.receive()
-            if messages and not run(handler, messages, queue_arn, state, poller, index):
-                break  # timed out: this instance is done
+            if messages and not run(function, messages, poller, index):
+                break
     finally:
         poller.release(ahead)
         poller.close()
 
 
-def run(
-    handler: Handler,
-    messages: Messages,
-    queue_arn: str,
-    state: StackState,
-    poller: Poller,
-    index: int,
-) -> bool:
+def run(function: Function, messages: Messages, poller: Poller, index: int) -> bool:
     """Invoke the function on one batch, settle it, log it; False if the function timed out."""
-    settings = state.runner
+    settings = function.settings
     started = time.perf_counter()
     outcome, response = "ok", None
     try:
-        event = sqs_event(messages, queue_arn, state.region)
-        response = invoke(handler, event, FUNCTION_NAME, settings.function_timeout_seconds)
+        event = sqs_event(messages, function.queue_arn, function.region)
+        response = invoke(function.handler, event, FUNCTION_NAME, settings.function_timeout_seconds)
     except FunctionTimeout:
         outcome = "timeout"
     except Exception as error:  # the whole batch failed (Powertools raises when all records do)
