@@ -1,23 +1,29 @@
 """The `sandbox` command's app: its options shared by several commands, and `main`, which turns
 every known failure into one line on stderr and a non-zero exit, never a traceback: 2 for bad
 usage (click's own, or a `UsageError` a command finds), 130 for Ctrl-C (saying how the stack
-stands), 1 for the rest."""
+stands), 1 for the rest.
+
+What a command needs beyond its options (the stack, psycopg, boto3, httpx, rich's tables) it
+imports when it runs, not at the top of its module: building the app and `sandbox --help` load
+none of it (the CLI's start time; tests/unit/test_cli_start.py holds it).
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Column, Table
 from typer.exceptions import TyperException
 
-from sandbox.drills import chaos
 from sandbox.drills.targets.aws import DEFAULT_REGION
 from sandbox.platform.hints import command as hint
 from sandbox.platform.state import NotRunning, load
 from sandbox.spec.errors import StackError
+
+if TYPE_CHECKING:
+    from rich.table import Column, Table
 
 app = typer.Typer(
     help="Near-zero-RPO sandbox: SQS in front of Aurora, emulated on loopback.",
@@ -39,6 +45,8 @@ class UsageError(StackError):
 def table(*columns: str | Column, **options) -> Table:
     """A table that never cuts a cell short: a value too long for the terminal wraps (folds)
     instead of ending in "…", so an id, a time, a name or a path is always there whole."""
+    from rich.table import Column, Table
+
     return Table(
         *(Column(c, overflow="fold") if isinstance(c, str) else c for c in columns), **options
     )
@@ -64,6 +72,8 @@ def interrupted(done: str) -> Interrupted:
 
 def _stands() -> str:
     """How the stack stands (`chaos.standing`, the one place that says it), or why unknown."""
+    from sandbox.drills import chaos
+
     try:
         return chaos.standing(load())
     except NotRunning:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 from sandbox.drills.targets.aws import AwsTarget
 from sandbox.spec.errors import StackError
-from sandbox.standins.dashboard import REGION_ENV, STACK_ENV, STREAMLIT_ENV, streamlit_argv
 
 #: The local dashboard's is 18501; this one may run beside it.
 DEFAULT_PORT = 18502
@@ -26,6 +25,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def serve(stack: str, region: str, port: int, say: Callable[[str], None] | None = None) -> int:
     """Check the stack, then run the page until Ctrl-C (or until Streamlit exits); its exit code."""
+    from sandbox.standins.dashboard import REGION_ENV, STACK_ENV, STREAMLIT_ENV, streamlit_argv
+
     say = say or _say
     target = AwsTarget(stack, region)
     _ = target.outputs  # one CloudFormation read: the failure, if any, as one line

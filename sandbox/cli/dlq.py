@@ -11,17 +11,17 @@ import re
 import sys
 import textwrap
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sandbox import stack
 from sandbox.cli.app import app, console
-from sandbox.ops import dlq
-from sandbox.ops.dlq import Failing, Parked
 from sandbox.platform.hints import command as hint
 from sandbox.platform.state import StackState, load
 from sandbox.spec.errors import StackError
+
+if TYPE_CHECKING:
+    from sandbox.ops.dlq import Failing, Parked
 
 dlq_app = typer.Typer(help="Inspect, redrive or purge the dead-letter queue.", no_args_is_help=True)
 
@@ -36,6 +36,8 @@ KEEP = "\x00"  # a space textwrap does not break at (it is no whitespace to it)
 def dlq_list() -> None:
     """Messages in the DLQ (ids, receives, sent, last error, the fix), then the orders failing in
     the queue, their receive count climbing towards the DLQ."""
+    from sandbox.ops import dlq
+
     state = load()
     parked = dlq.mark_fixed(state, dlq.peek(state))
     climbing = dlq.failing(state, parked)
@@ -55,6 +57,8 @@ def dlq_show(
     key: Annotated[str, typer.Argument(help="Message id or order id, or a unique prefix of one")],
 ) -> None:
     """One DLQ message: what `list` says of it, then its body and SQS's attributes."""
+    from sandbox.ops import dlq
+
     state = load()
     (parked,) = dlq.mark_fixed(state, [dlq.show(state, key)])
     _record(parked.order_id, _parked_fields(state, parked, detail=True))
@@ -70,6 +74,8 @@ def dlq_show(
 def _parked_fields(state: StackState, parked: Parked, *, detail: bool) -> list[tuple[str, str]]:
     """What `list` says of a parked message; ``detail`` (`show`): the date too, and what SQS's
     own receive count adds to the consumer's."""
+    from sandbox.ops import dlq
+
     limit = state.queue.max_receive_count
     sent = _time(parked.sent, "%Y-%m-%d %H:%M:%S" if detail else "%H:%M:%S")
     fields = [("message id", parked.message_id), ("sent", sent)]
@@ -106,6 +112,8 @@ def _parked_fields(state: StackState, parked: Parked, *, detail: bool) -> list[t
 
 
 def _failing_fields(state: StackState, order: Failing) -> list[tuple[str, str]]:
+    from sandbox.ops import dlq
+
     limit = state.queue.max_receive_count
     at = _time(order.last_failed, "%H:%M:%S")
     receives = (
@@ -151,6 +159,8 @@ def dlq_redrive(
     method: Annotated[str, typer.Option(help="auto, move-task or manual")] = "auto",
 ) -> None:
     """Send every DLQ message back to the queue (fix the cause first: the fix `dlq list` names)."""
+    from sandbox.ops import dlq
+
     moved, used = dlq.redrive(load(), method)  # type: ignore[arg-type]
     console.print(f"redrove {moved} message(s) ({used})")
 
@@ -158,6 +168,9 @@ def dlq_redrive(
 @dlq_app.command("purge")
 def dlq_purge(yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False) -> None:
     """Delete every DLQ message (asks first)."""
+    from sandbox import stack
+    from sandbox.ops import dlq
+
     state = load()
     count = stack.queued(state)[1]
     if not yes:

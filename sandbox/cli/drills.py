@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Column
 
 from sandbox.cli.app import (
     Interrupted,
@@ -24,7 +22,6 @@ from sandbox.cli.app import (
     table,
 )
 from sandbox.drills import chaos as chaos_runs
-from sandbox.drills import drill as drills
 from sandbox.drills.targets.aws import DEFAULT_REGION, AwsTarget
 from sandbox.ops.load import PATIENT, ClientPolicy
 from sandbox.platform.hints import command as hint
@@ -35,6 +32,9 @@ from sandbox.spec.choices import (
     words,
 )
 from sandbox.standins.aurora import events
+
+if TYPE_CHECKING:
+    from sandbox.drills.drill import DrillReport
 
 
 @app.command()
@@ -91,6 +91,8 @@ def drill(
     if path not in PATHS:
         raise UsageError(f"--path must be {words(PATHS)}")
     check_target(target, stack_name, region)
+    from sandbox.drills import drill as drills
+
     aws = AwsTarget(stack_name, region or DEFAULT_REGION) if stack_name else None
     state = None if aws else load()
     background = None if state is None else drills.background_rate(state)
@@ -142,6 +144,14 @@ class _DrillProgress:
     line with no bar. It also knows how far the drill got, for a Ctrl-C."""
 
     def __init__(self, fault: str, count: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self.fault, self.count = fault, count
         self.bar = Progress(
             TextColumn("{task.description}"),
@@ -183,6 +193,8 @@ def demo(
 ) -> None:
     """The guidance's own demo at workshop length: 900 orders per path 0.05 s apart, a client
     that waits 5 s and never retries, the writer crashed and out for 20 s (`make demo`)."""
+    from sandbox.drills import drill as drills
+
     d = drills.DEMO
     console.print(
         f"the guidance's demo: {d.count} orders per path {1 / d.rate:g} s apart, a client that "
@@ -207,7 +219,7 @@ def demo(
     )
 
 
-def _print_report(report: drills.DrillReport) -> None:
+def _print_report(report: DrillReport) -> None:
     shown = table(
         "",
         *(p.path for p in report.paths),
@@ -287,7 +299,7 @@ def _print_report(report: drills.DrillReport) -> None:
         console.print(f"[dim]note: {note}[/dim]")
 
 
-def _with_traffic(report: drills.DrillReport) -> str:
+def _with_traffic(report: DrillReport) -> str:
     """The peak's label over background traffic: the queue held the traffic's orders too."""
     return "" if report.background_rate is None else " (with the background traffic's)"
 
@@ -299,6 +311,8 @@ def _seconds(value: float | None) -> str:
 @app.command("events")
 def events_cmd() -> None:
     """Cluster events (failover started / completed ...), oldest first."""
+    from rich.table import Column
+
     shown = table(
         # A time and a code are copied whole: the message wraps instead.
         Column("time", no_wrap=True, overflow="fold"),

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from sandbox.cli.app import UsageError, app, console, interrupted
-from sandbox.ops import failover, faults, traffic
+from sandbox.ops import faults, traffic
 from sandbox.platform.hints import command as hint
 from sandbox.platform.state import load
 from sandbox.spec.choices import (
@@ -17,7 +17,6 @@ from sandbox.spec.choices import (
     words,
 )
 from sandbox.spec.errors import StackError
-from sandbox.standins.aurora import cluster, database, events
 
 
 @app.command("failover")
@@ -44,6 +43,8 @@ def failover_cmd(
         raise UsageError(f"--mode must be {words(FAILOVER_MODES)}")
     if lag and mode != "crash":
         raise UsageError("--lag is for --mode crash")
+    from sandbox.ops import failover
+
     state = load()
     writer = state.writer.name
     try:
@@ -71,6 +72,8 @@ def failover_cmd(
 def failback() -> None:
     """Return to the original layout (n1 writer, n2 reader): a switchover (if the writer is
     down, n1 is promoted)."""
+    from sandbox.ops import failover
+
     try:
         done = failover.failback(load())
     except failover.AlreadyFailedOver as already:
@@ -86,6 +89,8 @@ def replication(mode: Annotated[str, typer.Argument(help="sync (Aurora-like) or 
     """Switch between synchronous and asynchronous replication."""
     if mode not in REPLICATIONS:
         raise UsageError(f"MODE must be {words(REPLICATIONS)}")
+    from sandbox.standins.aurora import cluster, database, events
+
     state = load()
     with cluster.exclusive(state, "sandbox replication"):  # never halfway through a failover
         database.set_replication(state, mode)

@@ -9,17 +9,14 @@ from collections import Counter
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sandbox.cli.app import app, console, interrupted
 from sandbox.cli.dlq import fill
 from sandbox.ops import traffic
-from sandbox.ops.dlq import fix_command, fix_parked
 from sandbox.ops.load import POISON_CUSTOMERS, Client, order, poison_customer, send_orders
 from sandbox.platform.hints import command as hint
 from sandbox.platform.state import load
 from sandbox.spec.errors import StackError
-from sandbox.standins.aurora import database
 
 BIGINT_MAX = 2**63 - 1  # the largest customer id the database and the API take
 POISON_HELP = (
@@ -60,6 +57,8 @@ def send(
     if not result.accepted:
         raise typer.Exit(1)
     if poison:
+        from sandbox.ops.dlq import fix_command
+
         said = (
             f"customer {customer} does not exist, so this order cannot commit: SQS parks it in "
             f"the DLQ after {state.queue.max_receive_count} receives."
@@ -77,6 +76,8 @@ def load_traffic(
     max_seconds: Annotated[float | None, typer.Option(min=1, help="Stop after this long")] = None,
 ) -> None:
     """Send COUNT orders at RATE per second (bounded); print accepted and rejected counts."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     state = load()
     columns = (TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
@@ -134,9 +135,13 @@ def customer_add(
     # inside the command it names.
     state = load()
     if customer_id is not None:
+        from sandbox.standins.aurora import database
+
         added = database.add_customer(state, customer_id, name)
         print(f"customer {customer_id} {'added' if added else 'exists already: nothing added'}")
     else:
+        from sandbox.ops.dlq import fix_parked
+
         fixed = fix_parked(state, name)
         if not fixed:
             print(

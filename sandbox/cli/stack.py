@@ -5,12 +5,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from sandbox import stack
 from sandbox.cli import aws_dashboard
 from sandbox.cli.app import (
     RegionOption,
@@ -35,8 +33,9 @@ from sandbox.spec.choices import (
 from sandbox.spec.errors import StackError
 from sandbox.spec.event_source import RunnerSettings
 from sandbox.spec.queue import QueueSettings, function_timeout_for
-from sandbox.standins import cognito, control_plane
-from sandbox.standins.dashboard import dashboard_url
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 @app.command()
@@ -105,6 +104,9 @@ def up(
         raise UsageError(f"--replication must be {words(REPLICATIONS)}")
     if consumer is not None and consumer not in profiles.NAMES:
         raise UsageError(f"--consumer must be one of {', '.join(profiles.NAMES)}")
+    from sandbox import stack
+    from sandbox.standins.dashboard import dashboard_url
+
     with contextlib.suppress(NotRunning):  # a stack that exists keeps its functions
         running = load().consumer
         if consumer is not None and consumer != running:
@@ -180,6 +182,8 @@ def down(
     ] = False,
 ) -> None:
     """Stop everything and remove its data (refuses while messages are queued, unless --force)."""
+    from sandbox import stack
+
     stack.down(force=force, report=lambda step: console.print(f"  [dim]-[/dim] {step}"))
     console.print("[green]The stack is down.[/green]")
 
@@ -290,6 +294,8 @@ def _print_components(rows: list[dict]) -> None:
 
 def _cluster_line(report: dict) -> str:
     """One line: is there a writer, and what the control plane is doing (about it), since when."""
+    from sandbox.standins import control_plane
+
     plane = report["control_plane"]
     writer_up = report["nodes"][report["writer"]]["up"]
     if not plane:
@@ -313,6 +319,8 @@ def token(
     expires_in: Annotated[int, typer.Option(min=1, max=86400, help="Seconds")] = 3600,
 ) -> None:
     """Print an access token for the API (use as `Authorization: Bearer <token>`)."""
+    from sandbox.standins import cognito
+
     print(cognito.issue_token(load(), username=username, expires_in=expires_in))
 
 
@@ -341,6 +349,9 @@ def dashboard(
         raise typer.Exit(code)
     if port is not None:
         raise UsageError("--port is for --target aws (the local dashboard's is fixed)")
+    from sandbox import stack
+    from sandbox.standins.dashboard import dashboard_url
+
     state = load()
     if not stack.health(state).get("dashboard"):
         stack.start(state, "dashboard")

@@ -29,15 +29,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sandbox import stack
-from sandbox.drills.drill import SETTLE_BOUND_SECONDS, account, settle
-from sandbox.drills.targets.local import LocalTarget
 from sandbox.ops import faults
 from sandbox.ops.load import Api, ClientPolicy, Sent, send_orders
 from sandbox.platform.hints import command as hint
 from sandbox.platform.state import StackState
-from sandbox.standins import cognito, control_plane
-from sandbox.standins.aurora import database, events
+from sandbox.standins.aurora import events
+
+# The stack, the drill's account, the database and the user pool are imported where used, not
+# here: the CLI reads this module's bounds for `sandbox chaos`'s options, and `sandbox --help`
+# must not load psycopg, boto3 or PyJWT (the CLI's start time).
 
 #: Bounds on a run: its length, its traffic, and the least time between two faults.
 MAX_MINUTES = 120.0
@@ -195,6 +195,8 @@ class ChaosReport:
     @property
     def problems(self) -> list[str]:
         """Why the run failed; empty if it passed."""
+        from sandbox.drills.drill import SETTLE_BOUND_SECONDS
+
         said = []
         if self.account is None:
             said.append("no account was made")
@@ -255,6 +257,9 @@ def run(
     ``progress(step, info)``: "live" about once a second (the fault now, queue depth,
     acknowledged and committed so far), "fault" as each is done, "whole" when the stack is
     whole again after it, "draining" once the traffic has stopped."""
+    from sandbox.drills.drill import SETTLE_BOUND_SECONDS, account, settle
+    from sandbox.drills.targets.local import LocalTarget
+
     check(minutes, rate, interval)
     chosen = check_kinds(kinds_on(state.runtime) if kinds is None else kinds, state.runtime)
     plan = schedule(seed, minutes, interval, chosen)
@@ -434,6 +439,8 @@ def _repaired(state: StackState, fault: str, name: str, pid: int, since: float) 
 def _rejoining(state: StackState, old: str, since: float, bound: float) -> bool | None:
     """Until the control plane has replaced the writer ``old`` and is rejoining it: True then,
     False if the rejoin was already over when first seen, None at the bound."""
+    from sandbox.standins import control_plane
+
     deadline = time.time() + bound
     while time.time() < deadline:
         said = control_plane.status(state) or {}
@@ -452,6 +459,10 @@ def whole(state: StackState) -> list[str]:
     both queues answering, each reader streaming from the writer (synchronously under sync
     replication), and the control plane watching, having seen it so (it would fail the writer
     over now, not restart it in place). A run waits for this before and after each fault."""
+    from sandbox import stack
+    from sandbox.standins import control_plane
+    from sandbox.standins.aurora import database
+
     missing = [f"{name} down" for name, ok in stack.health(state).items() if not ok]
     try:
         stack.queued(state)
@@ -512,6 +523,8 @@ class _Traffic(threading.Thread):
     """Orders at a steady rate until stopped (or the bound), every answer in the ledger."""
 
     def __init__(self, state: StackState, prefix: str, rate: float, limit: float) -> None:
+        from sandbox.standins import cognito
+
         super().__init__(name="chaos-traffic", daemon=True)
         # A token for the whole run: the pool's default lasts an hour, a run may last longer.
         token = cognito.issue_token(state, expires_in=int(limit) + 3600)
@@ -555,6 +568,8 @@ class _Watch(threading.Thread):
     def __init__(
         self, state: StackState, report: ChaosReport, traffic: _Traffic, say: Progress
     ) -> None:
+        from sandbox.drills.targets.local import LocalTarget
+
         super().__init__(name="chaos-watch", daemon=True)
         self.state, self.report, self.traffic, self.say = state, report, traffic, say
         self.planned = len(report.planned)
@@ -596,6 +611,8 @@ class _Watch(threading.Thread):
 
 def _committed(state: StackState, prefix: str) -> int | None:
     """Orders of the run committed so far, from the writer; None while it does not answer."""
+    from sandbox.standins.aurora import database
+
     try:
         with database.connect(
             state,

@@ -14,16 +14,19 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from sandbox import stack
 from sandbox.platform import runtime
 from sandbox.platform.state import StackState
 from sandbox.spec.queue import QueueSettings
-from sandbox.standins import localstack
-from sandbox.standins.aurora import database, events
-from sandbox.standins.aurora.cluster import Outage, OutageBoundPassed, Until, wait_out
+from sandbox.standins.aurora import events
 from sandbox.standins.sqs import depth
+
+# The stack, the database and LocalStack's client are imported where used, not here: the CLI
+# builds `sandbox fault`'s commands from this module, and `sandbox --help` must not load psycopg
+# or boto3 (the CLI's start time).
+if TYPE_CHECKING:
+    from sandbox.standins.aurora.cluster import Outage, Until
 
 #: How many times the retry budget's least duration (every receive a visibility timeout apart,
 #: plus LocalStack's ~1 s lateness) the long outage may last before it is an error. Only a
@@ -156,6 +159,9 @@ def lock_stall(state: StackState, until: Outage, begun: Callable[[], None] = lam
     and the control plane sees a healthy writer. What it costs is what a consumer does with a
     commit that takes longer than its function's timeout: the message comes back after the
     visibility timeout while the first insert still waits, and commits too once let go."""
+    from sandbox.standins.aurora import database
+    from sandbox.standins.aurora.cluster import OutageBoundPassed, wait_out
+
     writer = state.writer.name
     with database.connect(state, writer) as conn, conn.transaction():
         conn.execute("LOCK TABLE orders IN EXCLUSIVE MODE")
@@ -174,6 +180,8 @@ def consumer_timed_out(state: StackState) -> Until:
     timeout and is inserted again: a second row, unless the insert is idempotent. Read from the
     runner's own log; a stall that went on would also pile up the abandoned sessions until the
     database refused new ones."""
+    from sandbox.standins.aurora.cluster import Until
+
     log = state.path("logs", "consumer.log")
     seen = log.stat().st_size if log.exists() else 0
 
@@ -195,11 +203,15 @@ def consumer_timed_out(state: StackState) -> Until:
 
 
 def proxy_restart(state: StackState) -> None:
+    from sandbox import stack
+
     stack.restart(state, "proxy")
     events.record(state, "proxy-restarted", "PgBouncer restarted")
 
 
 def consumer_crash(state: StackState) -> None:
+    from sandbox import stack
+
     stack.kill(state, "consumer")
     events.record(state, "consumer-crashed", "consumer runner killed (SIGKILL)")
     time.sleep(1)
@@ -214,6 +226,9 @@ def retry_budget_spent(state: StackState) -> Until:
     How long it takes depends on how fast the consumer fails each batch, so it is waited for,
     not computed from the queue's settings.
     """
+    from sandbox.standins import localstack
+    from sandbox.standins.aurora.cluster import Until
+
     sqs = localstack.client(state, "sqs")
     parked_before = depth(sqs, state.dlq_url).total
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import httpx
-
 from sandbox.platform.hints import command as hint
 from sandbox.platform.state import StackState
-from sandbox.standins import cognito
+
+# httpx and the user pool (PyJWT) are imported where used, not here: the CLI reads this module's
+# defaults to build its options, and `sandbox --help` must not load them (the CLI's start time).
 
 #: Customers valid at the API that the database is never seeded with (it has 1-1000) and that
 #: nothing adds but the fix: each poison order names a new one from here, so it cannot commit
@@ -98,6 +98,8 @@ class Api:
     @classmethod
     def local(cls, state: StackState) -> Api:
         """The local gateway, with a fresh token from the sandbox's user pool."""
+        from sandbox.standins import cognito
+
         return cls(state.api_url, f"Bearer {cognito.issue_token(state)}")
 
 
@@ -133,6 +135,8 @@ class Client:
     def __init__(
         self, target: StackState | Api, policy: ClientPolicy = PATIENT, connections: int = 64
     ) -> None:
+        import httpx
+
         api = target if isinstance(target, Api) else Api.local(target)
         self.policy = policy
         self.http = httpx.Client(
@@ -159,6 +163,8 @@ class Client:
     def _once(self, body: dict[str, Any], path: str) -> tuple[int, str]:
         """The status and what goes with it: a 202's message id, another success's nothing, a
         refusal's text, no answer's exception name."""
+        import httpx
+
         try:
             reply = self.http.post(path, json=body)
         except httpx.HTTPError as error:

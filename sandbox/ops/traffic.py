@@ -33,7 +33,6 @@ from typing import Any
 from sandbox.ops.load import Sent, send_orders
 from sandbox.platform import compose, network, process
 from sandbox.platform.state import NotRunning, StackState, load
-from sandbox.standins.aurora import database
 
 MAX_RATE = 1000.0  # orders per second: loopback traffic, kept well below what the gateway takes
 MAX_SECONDS = 3600.0
@@ -132,6 +131,8 @@ def committed_per_second(state: StackState, seconds: int = HISTORY_SECONDS) -> l
     Read from the writer itself (not the proxy), like the drills, so a paused proxy never hides
     a commit; raises if the writer is down.
     """
+    from sandbox.standins.aurora import database  # psycopg: not at the top (the CLI's start time)
+
     with database.connect(state, state.writer.name, connect_timeout=2) as conn:
         rows = conn.execute(
             "SELECT floor(EXTRACT(EPOCH FROM committed_at))::bigint, count(*) FROM orders "

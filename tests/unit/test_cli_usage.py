@@ -15,7 +15,7 @@ from sandbox.cli import main
 from sandbox.drills import chaos
 from sandbox.drills import drill as drills
 from sandbox.drills.targets.local import LocalTarget
-from sandbox.ops import faults
+from sandbox.ops import failover, faults
 from sandbox.platform.state import NotRunning
 
 # (sandbox.cli's `app` and `drills` names are the Typer app and a module's: these are the modules)
@@ -154,7 +154,7 @@ def test_ctrl_c_in_a_failover_names_it(monkeypatch, capsys, native):
     def interrupted_failover(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_failover.failover, "failover", interrupted_failover)
+    monkeypatch.setattr(failover, "failover", interrupted_failover)
     code, _, err = run(monkeypatch, capsys, "failover", "--outage", "20")
     assert code == 130
     assert err == f"interrupted during the failover (crash) of the writer n1. {STANDS}\n"
@@ -176,7 +176,7 @@ def test_ctrl_c_with_no_stack_says_so(monkeypatch, capsys, native):
         raise NotRunning("no stack")
 
     monkeypatch.setattr(cli_app, "load", none)
-    monkeypatch.setattr(cli_failover.failover, "failover", _interrupt)
+    monkeypatch.setattr(failover, "failover", _interrupt)
     code, _, err = run(monkeypatch, capsys, "failover")
     assert (code, err) == (
         130,

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sandbox.cli import app, orders
+from sandbox.ops import dlq
 from sandbox.spec.errors import StackError
 from sandbox.stack import _check_ports
 
@@ -35,7 +36,7 @@ def test_the_fix_before_anything_has_failed_says_nothing_to_add(monkeypatch):
     """The workshop's box: "`customer add --parked` says "nothing to add": the order has not
     failed yet"."""
     monkeypatch.setattr(orders, "load", lambda: None)
-    monkeypatch.setattr(orders, "fix_parked", lambda state, name: [])
+    monkeypatch.setattr(dlq, "fix_parked", lambda state, name: [])
     done = CliRunner().invoke(app, ["customer", "add", "--parked"])
     assert done.exit_code == 0
     assert done.stdout.startswith("nothing to add: no order in the DLQ or failing in the queue")

@@ -16,15 +16,18 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
-
-import boto3
+from typing import TYPE_CHECKING, Any
 
 from sandbox.drills.targets import Commit
-from sandbox.drills.targets.outputs import StackOutputs, read_outputs
-from sandbox.ops.dlq import PEEK_LIMIT, Parked, from_sqs
 from sandbox.ops.load import Api
 from sandbox.standins.sqs import Depth, depth, snapshot
+
+# boto3, botocore and the DLQ's reader (psycopg) are imported where used, not here: the CLI reads
+# this module's default region for its help, and `sandbox --help` must not load them (the CLI's
+# start time).
+if TYPE_CHECKING:
+    from sandbox.drills.targets.outputs import StackOutputs
+    from sandbox.ops.dlq import Parked
 
 #: The stack is pinned to us-east-1 (``aws/settings.py``: CloudFront's web ACL must live there).
 DEFAULT_REGION = "us-east-1"
@@ -96,6 +99,8 @@ class AwsTarget:
         self.stack = stack
         self.name = f"aws {stack} in {region}"
         self._now, self._sleep = now, sleep
+        import boto3
+
         # Every client up front: a boto3 session must not create clients from two threads, and
         # the depth sampler runs in its own.
         client = clients or boto3.Session(region_name=region).client
@@ -110,6 +115,8 @@ class AwsTarget:
     @property
     def outputs(self) -> StackOutputs:
         """Read once: a drill must not see a stack change under it."""
+        from sandbox.drills.targets.outputs import read_outputs
+
         if self._outputs is None:
             self._outputs = read_outputs(self._cloudformation, self.stack)
         return self._outputs
@@ -205,6 +212,8 @@ class AwsTarget:
         peek too: there is no consumer log here to count deliveries from. SQS does not keep why a
         message failed, so ``last_error`` says where the consumer logged it.
         """
+        from sandbox.ops.dlq import PEEK_LIMIT, from_sqs
+
         outputs = self.outputs
         messages = snapshot(self._sqs, outputs.dlq_url, limit=PEEK_LIMIT, poll_every=True)
         where = f'not kept by SQS: see "order failed" in the log of {outputs.consumer_function}'
