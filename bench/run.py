@@ -1,5 +1,7 @@
 """``make bench`` / ``python -m bench``: start stacks of its own, measure, print, write JSON, stop.
 
+The CLI's start (`bench.cli`) needs no stack: it runs first.
+
 The failover, drain and API sections share one stack; the consumer profiles get one each, after
 it is down (`bench.profiles`), and so do the two runtimes, native then Compose (`bench.runtimes`,
 which needs the Docker engine `make bench` installs). Every stack runs on free ports in a
@@ -34,14 +36,14 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bench import accept, drain, profiles, report, rto, runtimes, soak
+from bench import accept, cli, drain, profiles, report, rto, runtimes, soak
 from bench.model import Section
 from bench.stacks import own_stack
 from sandbox import stack
 from sandbox.platform.state import StackState
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
-SECTIONS = ("rto", "drain", "api", "profiles", "runtimes", "soak")
+SECTIONS = ("cli", "rto", "drain", "api", "profiles", "runtimes", "soak")
 ON_ITS_STACK = ("rto", "drain", "api")  # the rest start stacks of their own
 QUICK = {
     "failovers": 2,
@@ -50,6 +52,7 @@ QUICK = {
     "profile_orders": 100,
     "runtime_orders": 200,
     "soak_minutes": 3,
+    "cli_runs": 10,
 }
 SETTLE_TIMEOUT = 600.0  # a bound for the queue to empty between sections, not a pause
 
@@ -77,6 +80,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--soak-rate", type=float, default=30, help="the soak's orders/s")
     parser.add_argument("--load-rate", type=float, default=20, help="orders/s during failovers")
+    parser.add_argument(
+        "--cli-runs", type=int, default=20, help="runs of each command the CLI's start times"
+    )
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section")
     parser.add_argument("--quick", action="store_true", help="a short smoke run: " + str(QUICK))
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
@@ -92,6 +98,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.profile_orders,
         args.runtime_orders,
         args.soak_minutes,
+        args.cli_runs,
     )
     if min(counts) < 1 or args.load_rate <= 0 or args.soak_rate <= 0:
         parser.error("counts, clients and the load rate must be positive")
@@ -204,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sections: list[Section] = []
         with ui.progress:
+            if "cli" in selected:
+                sections.append(
+                    section("cli", "CLI start", lambda: cli.run(args.cli_runs, ui.log), ui)
+                )
             if on_its_stack := [key for key in selected if key in ON_ITS_STACK]:
                 # Down before the profiles' stacks start: they must not compete with it.
                 def failed() -> bool:
@@ -252,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                 "runtime_orders": args.runtime_orders,
                 "soak_minutes": args.soak_minutes,
                 "soak_rate": args.soak_rate,
+                "cli_runs": args.cli_runs,
                 "quick": args.quick,
                 "replication": options.replication,
                 "runner": asdict(options.runner),
