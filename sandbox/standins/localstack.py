@@ -3,7 +3,8 @@
 It runs from its own virtual environment (``.venv-localstack``, Python >= 3.13, pinned in
 ``requirements/localstack.txt``; ``SANDBOX_LOCALSTACK_PYTHON`` names another, as the Compose
 image does) and keeps every file inside the run dir, but for its index of the AWS APIs, built
-once per environment (`service_catalog`).
+once per environment (`service_catalog`). An init hook of ours (`sandbox.standins.localstack_init`)
+stops two things it otherwise does without end.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from sandbox.spec.alarms import METRICS_INTERVAL_SECONDS
 
 SERVICES = ("sqs", "secretsmanager", "cloudwatch")
 CATALOG = "service-catalog-*.dill"
+#: Run inside LocalStack at its start: what it would otherwise keep doing without end.
+INIT_HOOK = Path(__file__).with_name("localstack_init.py")
 
 
 def python() -> Path:
@@ -51,6 +54,9 @@ class LocalStack(Component):
         static.mkdir(parents=True, exist_ok=True)
         for built in service_catalog():
             shutil.copyfile(built, static / built.name)
+        hooks = state.path("localstack", "fs", "etc", "localstack", "init", "start.d")
+        hooks.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(INIT_HOOK, hooks / "sandbox.py")
 
     def command(self, state: StackState) -> process.Command:
         interpreter = python()

@@ -30,6 +30,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -164,17 +165,13 @@ class Function:
     settings: RunnerSettings
 
 
-def instance(state: StackState, handler: Handler, index: int) -> None:
+def instance(state: StackState, function: Function, index: int) -> None:
     """One function instance (a forked process), serving until asked to stop or timed out."""
     _die_with_parent()
     stop = Stop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: setattr(stop, "requested", True))
-    sqs = localstack.client(state, "sqs")
-    queue_arn = sqs.get_queue_attributes(QueueUrl=state.queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    function = Function(handler, queue_arn, state.region, state.runner)
+    sqs = localstack.client(state, "sqs")  # this process's own connections (`init` closed its)
     serve(function, Poller(sqs, state.queue_url, state.runner), stop, index)
 
 
@@ -235,9 +232,9 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def init(state: StackState) -> Handler:
+def init(state: StackState, stopping: threading.Event) -> Function | None:
     """The function's init, once for every instance: its environment, its module imported, and
-    the SQS client built (not used here: the instances open its connections, each their own)."""
+    the queue's ARN read with the SQS client the instances use; None if asked to stop first."""
     # botocore parses its data files (endpoints.json, 1.2 MB; the service models) once per
     # session, and Powertools makes a session per provider: about 10 MiB and 50 ms of CPU in
     # each instance's first invocation. One loader for every session shares them instead, as
@@ -245,18 +242,33 @@ def init(state: StackState) -> Handler:
     botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
     os.environ.update(state.function_env())
     handler = load_handler(profiles.named(state.consumer).consumer)
-    localstack.client(state, "sqs")
-    # What was loaded so far stays put: a collection in an instance does not touch (and so copy)
-    # the pages it shares with this process.
-    gc.freeze()
-    return handler
+    sqs = localstack.client(state, "sqs")
+    while not stopping.is_set():
+        try:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=state.queue_url, AttributeNames=["QueueArn"]
+            )["Attributes"]
+        except Exception as error:  # LocalStack is (re)starting: the instances need the queue
+            emit("queue unreachable", error=str(error))
+            stopping.wait(1)
+            continue
+        # Its first request done here, what the client built for it is shared with every
+        # instance; its connection is not (each instance opens its own).
+        sqs.close()
+        # What was loaded so far stays put: a collection in an instance does not touch (and so
+        # copy) the pages it shares with this process.
+        gc.freeze()
+        return Function(handler, attributes["QueueArn"], state.region, state.runner)
+    return None
 
 
 def supervise(state: StackState) -> None:
     """Keep ``concurrency`` instances running until SIGTERM, then let each finish its batch."""
-    handler = init(state)
-    context = multiprocessing.get_context("fork")
     stopping = process.on_stop()
+    function = init(state, stopping)
+    if function is None:
+        return  # asked to stop before the queue answered
+    context = multiprocessing.get_context("fork")
     workers: dict[int, multiprocessing.process.BaseProcess] = {}
     emit("runner started", concurrency=state.runner.concurrency, batch_size=state.runner.batch_size)
     started: dict[int, float] = {}
@@ -269,7 +281,7 @@ def supervise(state: StackState) -> None:
             ):
                 if index in workers:
                     emit("instance replaced", worker=index, exit_code=workers[index].exitcode)
-                workers[index] = context.Process(target=instance, args=(state, handler, index))
+                workers[index] = context.Process(target=instance, args=(state, function, index))
                 workers[index].start()
                 started[index] = time.monotonic()
         stopping.wait(0.2)
