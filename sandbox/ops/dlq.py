@@ -336,6 +336,10 @@ def purge(state: StackState) -> int:
     sqs = localstack.client(state, "sqs")
     count = depth(sqs, state.dlq_url).total
     began = time.time()
+    seen = {order_id(m) for m in snapshot(sqs, state.dlq_url, limit=PEEK_LIMIT)}
     sqs.purge_queue(QueueUrl=state.dlq_url)
-    journal.mark(state.run_dir, "purged", began)  # thrown away on purpose: never restored
+    # Thrown away on purpose: never restored. Those seen in it surely; any other parked before
+    # the purge by the mark's time (one on its way then is kept: SQS would not have purged it).
+    journal.forget(state.run_dir, seen, began)
+    journal.mark(state.run_dir, "purged", began)
     return count

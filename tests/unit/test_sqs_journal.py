@@ -130,3 +130,13 @@ def test_a_rewrite_keeps_the_marks_and_drops_what_it_is_told(tmp_path):
         )
     again = journal.read(run_dir)
     assert list(again.messages) == [("b", "d")] and again.marks == {"redriven": 123.0}
+
+
+def test_what_a_purge_saw_in_the_dlq_is_forgotten_but_a_later_send_of_it_is_kept(tmp_path):
+    run_dir = str(tmp_path)
+    for order in ("parked", "queued"):
+        journal.append(run_dir, message(order), at=100.0)
+    journal.append(run_dir, message("parked", dedup="again"), at=200.0)  # sent after the purge
+    assert journal.forget(run_dir, {"parked"}, before=150.0) == 1
+    assert set(journal.read(run_dir).messages) == {("queued", "d"), ("parked", "again")}
+    assert journal.forget(run_dir, {"gone"}, before=150.0) == 0

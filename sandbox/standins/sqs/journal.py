@@ -84,6 +84,18 @@ def mark(run_dir: str, what: str, at: float) -> None:
     append(run_dir, {"mark": what}, at)
 
 
+def forget(run_dir: str, orders: set[str], before: float) -> int:
+    """Drop the messages of ``orders`` journalled before ``before``: seen in the DLQ just before
+    a purge, they were thrown away on purpose (a purge mark alone cannot tell a message parked
+    then from one still on its way there). Returns how many."""
+    with locked(run_dir, exclusive=True):
+        held = read(run_dir)
+        keep = {k: e for k, e in held.messages.items() if not (k[0] in orders and e["t"] <= before)}
+        if len(keep) < len(held.messages):
+            rewrite(run_dir, Journal(keep, held.marks))
+    return len(held.messages) - len(keep)
+
+
 def install(run_dir: str) -> None:
     """Journal every `SendMessage` of the SQS clients this process makes from now on (from
     boto3's default session, as a Lambda function's module-level client is)."""
