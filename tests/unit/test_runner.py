@@ -90,10 +90,10 @@ class FakeSqs(FakeQueue):
         return {"Successful": [{"Id": entry["Id"]} for entry in Entries]}
 
 
-def serve(queue, handler, settings=None, stop=None):
+def serve(queue, handler, settings=None, stop=None, ahead=True):
     """One instance's loop, in this process, until it ends by itself."""
     settings = settings or RunnerSettings(wait_time_seconds=0)
-    function = runner.Function(handler, "arn:q", "us-east-1", settings)
+    function = runner.Function(handler, "arn:q", "us-east-1", settings, ahead)
     runner.serve(function, runner.Poller(queue, "url", settings), stop or runner.Stop(), 0)
 
 
@@ -167,3 +167,28 @@ def invocations(capfd):
         for line in lines
         if line["message"] == "invocation"
     ]
+
+
+@pytest.mark.parametrize(
+    ("visibility", "function_timeout", "ahead"),
+    [(6, 1, True), (3, 1, True), (2, 1, False), (2, 2, False), (5, 5, False)],
+)
+def test_a_batch_is_received_ahead_only_if_it_stays_invisible_through_two_runs(
+    visibility, function_timeout, ahead
+):
+    settings = RunnerSettings(function_timeout_seconds=function_timeout)
+    assert runner.receives_ahead(visibility, settings) is ahead
+
+
+def test_without_receiving_ahead_a_stopping_instance_receives_nothing_more():
+    stop = runner.Stop()
+    invoked = []
+
+    def handler(event, context):
+        invoked.append([r["messageId"] for r in event["Records"]])
+        stop.requested = True
+
+    queue = FakeSqs([message(1)], [message(2)])
+    serve(queue, handler, stop=stop, ahead=False)
+    assert invoked == [["m1"]] and len(queue.calls) == 1
+    assert queue.deleted == ["r1"] and queue.released == []

@@ -12,7 +12,9 @@ Two choices keep it at SQS's own pace and small (measured: `make bench`, README)
 - Lambda's pollers are not its function instances: they receive the next batch while a function
   runs and delete a batch once it returned. So each instance's SQS calls run on two threads of
   its own beside the function (`Poller`): the function never waits for a delete, and seldom for a
-  receive.
+  receive. A batch received ahead waits for the run before it, so it is received ahead only if
+  the visibility timeout outlasts both runs (`receives_ahead`; AWS's 6x rule always does): else
+  it would come back to the queue while still held, and be delivered twice.
 - The function's init (importing its module) runs once, here, and the instances are forked from
   this process, as Lambda SnapStart resumes each instance from one initialised snapshot. They
   share its libraries' memory, and one that replaces a timed-out instance starts in milliseconds.
@@ -139,6 +141,13 @@ class Poller:
             emit(f"{call.__name__} failed", error=str(error))
 
 
+def receives_ahead(visibility_timeout: float, settings: RunnerSettings) -> bool:
+    """Whether a batch may be received while the one before it runs: held for that run (at most
+    a function timeout), then run itself, it must still be invisible when it is deleted (a
+    second for the delete)."""
+    return visibility_timeout >= 2 * settings.function_timeout_seconds + 1
+
+
 def received(batch: Future[Messages]) -> Messages:
     """A receive's messages; none if the queue could not be reached (logged, with a pause)."""
     try:
@@ -163,6 +172,7 @@ class Function:
     queue_arn: str
     region: str
     settings: RunnerSettings
+    receive_ahead: bool = True
 
 
 def instance(state: StackState, function: Function, index: int) -> None:
@@ -176,16 +186,19 @@ def instance(state: StackState, function: Function, index: int) -> None:
 
 
 def serve(function: Function, poller: Poller, stop: Stop, index: int) -> None:
-    """Invoke batch after batch, the next one received meanwhile, until asked to stop (then the
-    batch already received is invoked too), or until an invocation times out: then this instance
-    is done, as Lambda discards a timed-out instance, and what it received ahead goes back."""
+    """Invoke batch after batch, the next one received meanwhile if it may be, until asked to stop
+    (then the batch already received is invoked too), or until an invocation times out: then this
+    instance is done, as Lambda discards a timed-out instance, and what it received ahead goes
+    back."""
     ahead: Future[Messages] | None = poller.receive()
     try:
         while ahead is not None:
             messages = received(ahead)
-            ahead = None if stop.requested else poller.receive()
+            ahead = poller.receive() if function.receive_ahead and not stop.requested else None
             if messages and not run(function, messages, poller, index):
                 break
+            if ahead is None and not stop.requested:
+                ahead = poller.receive()
     finally:
         poller.release(ahead)
         poller.close()
@@ -258,7 +271,8 @@ def init(state: StackState, stopping: threading.Event) -> Function | None:
         # What was loaded so far stays put: a collection in an instance does not touch (and so
         # copy) the pages it shares with this process.
         gc.freeze()
-        return Function(handler, attributes["QueueArn"], state.region, state.runner)
+        ahead = receives_ahead(state.queue.visibility_timeout_seconds, state.runner)
+        return Function(handler, attributes["QueueArn"], state.region, state.runner, ahead)
     return None
 
 
