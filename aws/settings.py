@@ -1,9 +1,10 @@
 """The app's knobs, read from CDK context (``-c name=value``), with workshop defaults.
 
-Everything about the queue comes from `sandbox.spec.queue.QueueSettings` and the consumer's event
-source from `sandbox.spec.event_source.RunnerSettings`, the definitions the local sandbox runs with;
-these are only what has no local counterpart: how big the database is, and which optional parts to
-deploy.
+The queue's, the consumer's and the proxy's timings are `sandbox.spec.timings.AWS` (held to the
+same rule as the local sandbox's, and not a context value: a change to them is a change to review,
+with its test), and the consumer's event source is `sandbox.spec.event_source.RunnerSettings`;
+these are only what has no local counterpart: how big the database is, which optional parts to
+deploy, and how hard the stack is to delete.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ class AppSettings:
     min_acu: float = 0.5
     max_acu: float = 4.0
     deletion_protection: bool = False
+    #: CloudFormation refuses to delete the stack while this is on, so a stray `make destroy`
+    #: cannot take the functions, the API and the database down with it. A workshop that tears
+    #: its stack down at the end deploys with `-c termination_protection=false`.
+    termination_protection: bool = True
     #: The synchronous POST /direct/orders path, for comparing the two paths in a drill. On by
     #: default: idle, it costs nothing (a function and an API method); off removes both.
     direct_path: bool = True
@@ -49,6 +54,9 @@ class AppSettings:
             max_acu=float(node.try_get_context("max_acu") or defaults.max_acu),
             deletion_protection=_flag(
                 node.try_get_context("deletion_protection"), defaults.deletion_protection
+            ),
+            termination_protection=_flag(
+                node.try_get_context("termination_protection"), defaults.termination_protection
             ),
             direct_path=_flag(node.try_get_context("direct_path"), defaults.direct_path),
             alarm_email=_text(node.try_get_context("alarm_email"), defaults.alarm_email),

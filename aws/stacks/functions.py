@@ -1,19 +1,18 @@
 """The Lambda functions: the sandbox's own producer and consumer (and, optionally, the direct-write
 path), plus the admin function that reconciles and migrates.
 
-Timeouts. AWS advises an SQS queue's visibility timeout of at least six times the consumer
-function's timeout, so a batch that Lambda retries after throttling is not redelivered while still
-in flight. The consumer's timeout is derived from `QueueSettings.visibility_timeout_seconds` rather
-than chosen, by the rule the local runner's default follows too
-(`sandbox.spec.queue.function_timeout_for`: ``visibility // 6``, at least 1 s, Lambda's shortest).
-The default 6 s gives 1 s; under 6 s (the guidance's own 5 s) the floor wins and synth warns.
+Timeouts. The consumer's timeout is the deployed set's (`sandbox.spec.timings.AWS`: 10 s, for a
+cold start's secret, a TLS connection through the proxy and a batch), not the local drills' 1 s;
+synth refuses timings that break the rule both sets keep (`Timings.problems`: a visibility
+timeout >= 6x the function's, a retry budget covering Aurora's failover, the proxy's borrow
+timeout under the function's).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Annotations, Duration, RemovalPolicy, triggers
+from aws_cdk import Duration, RemovalPolicy, triggers
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.aws_lambda_event_sources import SqsEventSource
@@ -25,7 +24,7 @@ from aws.stacks.network import Network
 from aws.stacks.proxy import PORT, Proxy
 from aws.stacks.queue import Queues
 from sandbox.spec.event_source import RunnerSettings
-from sandbox.spec.queue import VISIBILITY_RATIO, function_timeout_for
+from sandbox.spec.timings import Timings
 
 PRODUCER = "sandbox.functions.producer.handler"
 CONSUMER = "sandbox.functions.consumer.handler"
@@ -52,9 +51,12 @@ class Functions(Construct):
         database: Database,
         proxy: Proxy,
         runner: RunnerSettings,
+        timings: Timings,
         direct_path: bool,
     ) -> None:
         super().__init__(scope, construct_id)
+        if problems := timings.problems():
+            raise ValueError("; ".join(problems))
         self._network = network
         self._layer = lambda_.LayerVersion(
             self,
@@ -81,23 +83,18 @@ class Functions(Construct):
             timeout=API_FUNCTION_TIMEOUT,
             environment={"QUEUE_URL": queues.queue.queue_url},
         )
-        queues.queue.grant_send_messages(self.producer)
+        # What a producer needs on a queue under a customer-managed key, exactly: CDK's
+        # grant_send_messages would also grant kms:ReEncrypt* and kms:GenerateDataKey*.
+        queues.queue.grant(self.producer, "sqs:SendMessage")
+        queues.key.grant(self.producer, "kms:GenerateDataKey", "kms:Decrypt")
 
-        visibility = queues.settings.visibility_timeout_seconds
-        timeout = function_timeout_for(visibility)
         self.consumer = self._function(
             "Consumer",
             handlers_dir,
             CONSUMER,
-            timeout=Duration.seconds(timeout),
+            timeout=Duration.seconds(timings.function_timeout_seconds),
             environment=database_env,
         )
-        if visibility < VISIBILITY_RATIO * timeout:
-            Annotations.of(self.consumer).add_warning_v2(
-                "near-zero-rpo:visibility-ratio",
-                f"visibility timeout {visibility} s is under {VISIBILITY_RATIO}x the consumer's "
-                f"{timeout} s timeout (Lambda's minimum): AWS advises at least {VISIBILITY_RATIO}x",
-            )
         self.consumer.add_event_source(
             SqsEventSource(
                 queues.queue,

@@ -23,7 +23,7 @@ from aws.stacks.network import Network
 from aws.stacks.proxy import Proxy
 from aws.stacks.queue import Queues
 from sandbox.spec.event_source import RunnerSettings
-from sandbox.spec.queue import QueueSettings
+from sandbox.spec.timings import AWS, Timings
 
 
 class OrdersStack(Stack):
@@ -36,7 +36,7 @@ class OrdersStack(Stack):
         construct_id: str,
         *,
         settings: AppSettings,
-        queue_settings: QueueSettings,
+        timings: Timings,
         runner: RunnerSettings,
         **kwargs: Any,
     ) -> None:
@@ -44,8 +44,14 @@ class OrdersStack(Stack):
         self.settings = settings
         self.network = Network(self, "Network")
         self.database = Database(self, "Database", network=self.network, settings=settings)
-        self.proxy = Proxy(self, "Proxy", network=self.network, database=self.database)
-        self.queues = Queues(self, "Queues", settings=queue_settings)
+        self.proxy = Proxy(
+            self,
+            "Proxy",
+            network=self.network,
+            database=self.database,
+            borrow_timeout_seconds=timings.proxy_borrow_timeout_seconds,
+        )
+        self.queues = Queues(self, "Queues", settings=timings.queue)
         self.functions = Functions(
             self,
             "Functions",
@@ -54,6 +60,7 @@ class OrdersStack(Stack):
             database=self.database,
             proxy=self.proxy,
             runner=runner,
+            timings=timings,
             direct_path=settings.direct_path,
         )
         self.api = Api(self, "Api", functions=self.functions)
@@ -110,9 +117,10 @@ def create_app(context: dict[str, Any] | None = None, outdir: str | None = None)
         app,
         settings.stack_name,
         settings=settings,
-        queue_settings=QueueSettings(),
+        timings=AWS,
         runner=RunnerSettings(),
         env=Environment(region=REGION),
+        termination_protection=settings.termination_protection,
         description="Near-zero RPO on Aurora: the sandbox's functions on the real services",
     )
     nag.acknowledge(stack)

@@ -1,11 +1,14 @@
 """RDS Proxy in front of the writer: TLS required, logging in with the cluster's secret.
 
 During a failover the proxy keeps client connections open and re-targets the new writer, so the
-functions see a pause, not a refused connection."""
+functions see a pause, not a refused connection. How long a borrow may wait for a database
+connection (``ConnectionBorrowTimeout``, 120 s by default) comes from the deployed timings
+(`sandbox.spec.timings.AWS`): under the consumer's timeout, so a held record fails with the
+proxy's error rather than with Lambda's timeout."""
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
 from constructs import Construct
@@ -20,7 +23,13 @@ class Proxy(Construct):
     """The proxy and its endpoint; `allow` opens it to a function."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, network: Network, database: Database
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        network: Network,
+        database: Database,
+        borrow_timeout_seconds: int | None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.proxy = rds.DatabaseProxy(
@@ -33,6 +42,9 @@ class Proxy(Construct):
             vpc=network.vpc,
             vpc_subnets=network.subnets,
             require_tls=True,
+            borrow_timeout=None
+            if borrow_timeout_seconds is None
+            else Duration.seconds(borrow_timeout_seconds),
         )
 
     @property

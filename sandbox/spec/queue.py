@@ -5,7 +5,9 @@ the CDK app in ``aws/`` read, so the two can never drift apart. Its defaults are
 (FIFO with content-based deduplication, 14 days of retention, a redrive to the DLQ after 25
 failed receives) but for one: a 6 s visibility timeout, not the guidance's 5 s, so the consumer's
 1 s timeout (Lambda's shortest) keeps AWS's rule of a visibility timeout at least six times the
-function's (`function_timeout_for`). The guidance's 5 s lives on in its sample's profile.
+function's (`function_timeout_for`). The guidance's 5 s lives on in its sample's profile. These
+are the local drills' values; the deployed stack's, sized for a real Aurora failover, and the rule
+both keep are in `sandbox.spec.timings`.
 """
 
 from __future__ import annotations

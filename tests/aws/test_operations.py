@@ -8,7 +8,7 @@ import json
 from aws_cdk.assertions import Match
 
 from aws.stacks.monitoring import oldest_message_threshold_seconds
-from sandbox.spec.queue import QueueSettings
+from sandbox.spec.timings import AWS
 
 OUTPUTS = {
     "ApiUrl",
@@ -63,7 +63,7 @@ def test_alarm_when_a_message_reaches_the_dlq(synth) -> None:
 
 
 def test_alarm_when_the_oldest_message_is_too_old(synth) -> None:
-    settings = QueueSettings()
+    settings = AWS.queue
     threshold = oldest_message_threshold_seconds(settings)
     assert threshold == settings.visibility_timeout_seconds * settings.max_receive_count
     _alarm_on(
@@ -76,7 +76,7 @@ def test_alarm_when_the_oldest_message_is_too_old(synth) -> None:
 
 
 def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(synth) -> None:
-    (key_id,) = synth.of_type("AWS::KMS::Key")
+    key_id = synth.logical_id(synth.stack.monitoring.node.find_child("AlarmTopicKey"))
     synth.template.has_resource_properties(
         "AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}}
     )

@@ -1,16 +1,15 @@
-"""The write path's pattern: the queue and DLQ exactly as `QueueSettings` defines them, and the
-consumer's event source and timeout derived from them."""
+"""The write path's pattern: the queue and DLQ as the deployed `QueueSettings` define them, kept
+when the stack goes, encrypted with a key of their own, and the consumer's event source."""
 
 from __future__ import annotations
 
-import pytest
-from aws_cdk.assertions import Annotations, Match
+from aws_cdk.assertions import Match
 
-from aws.stacks.functions import CONSUMER, PRODUCER
+from aws.stacks.functions import PRODUCER
 from sandbox.spec.event_source import RunnerSettings
-from sandbox.spec.queue import QueueSettings, function_timeout_for
+from sandbox.spec.timings import AWS
 
-SETTINGS = QueueSettings()
+SETTINGS = AWS.queue
 
 
 def test_queue_is_built_from_queue_settings(synth) -> None:
@@ -34,9 +33,50 @@ def test_dlq_has_the_same_type_and_retention(synth) -> None:
     assert "RedrivePolicy" not in dlq
 
 
-def test_queues_are_encrypted_and_refuse_plain_http(synth) -> None:
+def _stack_guid_name(name: dict) -> str:
+    """``orders-<stack guid>.fifo`` as CloudFormation joins it: the guid part is the third
+    '/'-separated field of AWS::StackId."""
+    parts = name["Fn::Join"][1]
+    guid = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    assert parts[1] == guid
+    return f"{parts[0]}<guid>{parts[2]}"
+
+
+def test_queue_names_end_in_the_stack_guid(synth) -> None:
+    stack = synth.stack
+    queue = synth.resources[synth.logical_id(stack.queues.queue)]["Properties"]
+    dlq = synth.resources[synth.logical_id(stack.queues.dlq)]["Properties"]
+    assert _stack_guid_name(queue["QueueName"]) == "orders-<guid>.fifo"
+    assert _stack_guid_name(dlq["QueueName"]) == "orders-dlq-<guid>.fifo"
+
+
+def test_only_the_orders_queue_may_use_the_dlq(synth) -> None:
+    dlq = synth.resources[synth.logical_id(synth.stack.queues.dlq)]["Properties"]
+    policy = dlq["RedriveAllowPolicy"]
+    assert policy["redrivePermission"] == "byQueue"
+    (source,) = policy["sourceQueueArns"]
+    parts = source["Fn::Join"][1]
+    assert "arn:" in parts[0] and ":sqs:" in parts[2]
+    assert (
+        parts[-3:] == [":orders-", Match.any_value(), ".fifo"]
+        or parts[-2] == ".fifo"
+        or (parts[-1] == ".fifo")
+    )
+
+
+def test_queues_and_their_key_are_kept_when_the_stack_goes(synth) -> None:
+    stack = synth.stack
+    for construct in (stack.queues.queue, stack.queues.dlq, stack.queues.key):
+        resource = synth.resources[synth.logical_id(construct)]
+        assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+
+
+def test_queues_are_encrypted_with_a_rotated_key_and_refuse_plain_http(synth) -> None:
+    key_id = synth.logical_id(synth.stack.queues.key)
+    assert synth.resources[key_id]["Properties"]["EnableKeyRotation"] is True
     for queue in synth.of_type("AWS::SQS::Queue").values():
-        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+        assert queue["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+        assert "SqsManagedSseEnabled" not in queue["Properties"]
     policies = synth.of_type("AWS::SQS::QueuePolicy").values()
     denies = [
         statement
@@ -48,28 +88,8 @@ def test_queues_are_encrypted_and_refuse_plain_http(synth) -> None:
     assert all(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
 
 
-@pytest.mark.parametrize(
-    ("visibility", "timeout"), [(1, 1), (5, 1), (6, 1), (11, 1), (12, 2), (30, 5), (61, 10)]
-)
-def test_consumer_timeout_keeps_the_advised_ratio_when_it_can(visibility, timeout) -> None:
-    assert function_timeout_for(visibility) == timeout
-    assert visibility >= 6 * timeout or timeout == 1
-
-
-def test_consumer_timeout_is_derived_from_the_visibility_timeout(synth) -> None:
-    consumer = synth.resources[synth.logical_id(synth.stack.functions.consumer)]["Properties"]
-    assert consumer["Handler"] == CONSUMER
-    assert consumer["Timeout"] == function_timeout_for(SETTINGS.visibility_timeout_seconds)
-
-
-def test_the_default_queue_keeps_the_advised_ratio_so_synth_has_no_warning(synth) -> None:
-    timeout = function_timeout_for(SETTINGS.visibility_timeout_seconds)
-    assert SETTINGS.visibility_timeout_seconds >= 6 * timeout
-    assert RunnerSettings().function_timeout_seconds == timeout  # the local runner's default too
-    warnings = Annotations.from_stack(synth.stack).find_warning(
-        "*", Match.string_like_regexp("visibility timeout .* AWS advises")
-    )
-    assert warnings == []
+def test_stack_is_termination_protected_by_default(synth) -> None:
+    assert synth.stack.termination_protection is True
 
 
 def test_event_source_reports_batch_item_failures_with_bounded_concurrency(synth) -> None:
@@ -95,7 +115,10 @@ def test_event_source_reports_batch_item_failures_with_bounded_concurrency(synth
 def test_consumer_environment_is_exactly_what_it_reads(synth) -> None:
     stack = synth.stack
     consumer = synth.resources[synth.logical_id(stack.functions.consumer)]["Properties"]
-    assert consumer["Environment"]["Variables"] == {
+    # Less the FIS extension's, which its wrapper reads, not the handler (tests/aws/test_fis.py).
+    variables = consumer["Environment"]["Variables"]
+    fis = ("AWS_FIS_", "AWS_LAMBDA_EXEC_WRAPPER")
+    assert {k: v for k, v in variables.items() if not k.startswith(fis)} == {
         "DB_SECRET_ID": {"Ref": synth.logical_id(stack.database.secret)},
         "DB_PROXY_HOST": {"Fn::GetAtt": [synth.logical_id(stack.proxy.proxy), "Endpoint"]},
         "DB_PROXY_PORT": "5432",
@@ -120,12 +143,20 @@ def test_producer_sends_to_the_queue(synth) -> None:
                     [
                         Match.object_like(
                             {
-                                "Action": Match.array_with(["sqs:SendMessage"]),
+                                "Action": "sqs:SendMessage",
                                 "Resource": {
                                     "Fn::GetAtt": [synth.logical_id(stack.queues.queue), "Arn"]
                                 },
                             }
-                        )
+                        ),
+                        Match.object_like(
+                            {
+                                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                                "Resource": {
+                                    "Fn::GetAtt": [synth.logical_id(stack.queues.key), "Arn"]
+                                },
+                            }
+                        ),
                     ]
                 )
             },

@@ -38,3 +38,8 @@ def test_an_instance_class_means_provisioned_instances() -> None:
     settings = _settings({"instance_class": "r6g.large", "min_acu": "1", "max_acu": 8})
     assert not settings.serverless
     assert (settings.min_acu, settings.max_acu) == (1.0, 8.0)
+
+
+def test_termination_protection_is_on_unless_a_workshop_turns_it_off() -> None:
+    assert _settings({}).termination_protection is True
+    assert _settings({"termination_protection": "false"}).termination_protection is False
