@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from aws_cdk import Acknowledgment, Validations
 from constructs import IConstruct
 
+from aws.settings import REGION
+
 if TYPE_CHECKING:
     from aws.stacks.orders import OrdersStack
 
@@ -123,11 +125,54 @@ DELETION_PROTECTION_OFF = Accepted(
 )
 
 
+def experiments(stack: OrdersStack) -> tuple[Accepted, ...]:
+    """The FIS experiments' findings (``aws/stacks/fis.py``): object prefixes and API calls that
+    have no narrower form. Built per stack: a finding names the bucket by its logical id."""
+    fis = stack.experiments
+    bucket = stack.get_logical_id(fis.bucket.node.default_child)
+    return (
+        Accepted(
+            "AwsSolutions-S1",
+            "The FIS bucket holds fault configurations (expire in a day) and experiment reports; "
+            "FIS and the drill policy are its only writers and readers, and CloudTrail records "
+            "their calls. An access log bucket would only log those.",
+            lambda stack: [stack.experiments.bucket],
+        ),
+        Accepted(
+            f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/FisConfigs/*]",
+            "FIS names a fault configuration per experiment under FisConfigs/, and the consumer's "
+            "FIS extension reads it there: the folder is the narrowest the FIS user guide gives.",
+            lambda stack: [stack.experiments.role, stack.functions.consumer.role],
+        ),
+        Accepted(
+            f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/reports/*]",
+            "FIS names each experiment report itself under the template's report prefix; the "
+            "drill policy reads them back there.",
+            lambda stack: [stack.experiments.role, stack.experiments.drill_policy],
+        ),
+        Accepted(
+            "AwsSolutions-IAM5[Resource::*]",
+            "tag:GetResources (FIS's Lambda actions), cloudwatch:GetMetricWidgetImage (the "
+            "experiment report) and rds:DescribeEvents (the drill) have no resource-level "
+            "permissions; every other statement names its resources.",
+            lambda stack: [stack.experiments.role, stack.experiments.drill_policy],
+        ),
+        Accepted(
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:fis:{REGION}:<AWS::AccountId>"
+            ":experiment/*]",
+            "A drill gets, and stops, the experiment it started, whose id FIS makes at the start; "
+            "it can start experiments from this stack's two templates only.",
+            lambda stack: [stack.experiments.drill_policy],
+        ),
+    )
+
+
 def accepted_for(stack: OrdersStack) -> tuple[Accepted, ...]:
     """The acknowledgments that apply to this stack's settings."""
+    accepted = (*ACCEPTED, *experiments(stack))
     if stack.settings.deletion_protection:
-        return ACCEPTED
-    return (*ACCEPTED, DELETION_PROTECTION_OFF)
+        return accepted
+    return (*accepted, DELETION_PROTECTION_OFF)
 
 
 def acknowledge(stack: OrdersStack) -> None:

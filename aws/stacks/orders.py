@@ -17,6 +17,7 @@ from aws.settings import REGION, AppSettings
 from aws.stacks.api import Api
 from aws.stacks.database import Database
 from aws.stacks.edge import Edge
+from aws.stacks.fis import Experiments
 from aws.stacks.functions import Functions
 from aws.stacks.monitoring import Monitoring
 from aws.stacks.network import Network
@@ -75,6 +76,19 @@ class OrdersStack(Stack):
             serverless=settings.serverless,
             alarm_email=settings.alarm_email,
         )
+        # Stop conditions: an order in the DLQ, or orders no longer draining (what a customer
+        # would see: accepted orders that do not commit).
+        self.experiments = Experiments(
+            self,
+            "Experiments",
+            network=self.network,
+            database=self.database,
+            queues=self.queues,
+            functions=self.functions,
+            user_pool=self.api.user_pool,
+            dashboard=self.monitoring.dashboard,
+            stop_alarms=[self.monitoring.dlq_alarm, self.monitoring.oldest_alarm],
+        )
         self._outputs()
 
     def _outputs(self) -> None:
@@ -102,6 +116,10 @@ class OrdersStack(Stack):
             "DashboardName": self.monitoring.dashboard.dashboard_name,
             "FailoverLogGroup": self.monitoring.failover_log.log_group_name,
             "DirectPath": "enabled" if functions.direct is not None else "disabled",
+            "FailoverExperimentTemplateId": self.experiments.failover.ref,
+            "ConsumerFaultExperimentTemplateId": self.experiments.consumer_fault.ref,
+            "ExperimentBucketName": self.experiments.bucket.bucket_name,
+            "DrillPolicyArn": self.experiments.drill_policy.managed_policy_arn,
         }
         if functions.direct is not None:
             values["DirectFunctionName"] = functions.direct.function_name
