@@ -1,9 +1,13 @@
-"""The reconcile function refuses a request it cannot answer before it touches the database."""
+"""The reconcile function: it refuses a request it cannot answer before it touches the database,
+answers with each order's times, and the deploy-time migration retries a refused connection."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
 import pytest
 
 from aws.functions import reconcile
@@ -25,3 +29,120 @@ def test_a_prefix_is_required(event, monkeypatch) -> None:
     monkeypatch.setattr(reconcile, "connect", no_database)
     with pytest.raises(ValueError, match="prefix"):
         reconcile.handler(event, Context())
+
+
+class Rows:
+    def __init__(self, rows: list[tuple]) -> None:
+        self.rows = rows
+
+    def fetchall(self) -> list[tuple]:
+        return self.rows
+
+    def fetchone(self) -> tuple:
+        return self.rows[0]
+
+
+class Connection:
+    """psycopg's connection as the functions use it: a context manager, transactions, execute."""
+
+    def __init__(self, rows: list[tuple]) -> None:
+        self.rows = rows
+        self.executed: list[str] = []
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def transaction(self) -> Connection:
+        return self
+
+    def execute(self, query: str, params: tuple = ()) -> Rows:
+        self.executed.append(query)
+        return Rows(self.rows)
+
+
+def test_each_committed_order_comes_with_its_accepted_and_commit_times(monkeypatch) -> None:
+    rows = [
+        ("drill-a-queue-000000", "writer-a", 1_765_000_000.125, 1_765_000_000.5),
+        ("drill-a-queue-000001", "reader-b", 1_765_000_001.0, 1_765_000_031.25),
+    ]
+    monkeypatch.setattr(reconcile, "connect", lambda: Connection(rows))
+    assert reconcile.handler({"prefix": "drill-a"}, Context()) == {
+        "prefix": "drill-a",
+        "count": 2,
+        "by_node": {"writer-a": 1, "reader-b": 1},
+        "orders": [
+            ["drill-a-queue-000000", 1_765_000_000.125, 1_765_000_000.5],
+            ["drill-a-queue-000001", 1_765_000_001.0, 1_765_000_031.25],
+        ],
+    }
+
+
+def test_the_times_come_from_the_columns_the_local_drill_reads() -> None:
+    assert "EXTRACT(EPOCH FROM accepted_at)" in reconcile.COMMITTED
+    assert "EXTRACT(EPOCH FROM committed_at)" in reconcile.COMMITTED
+
+
+def test_a_90000_order_reply_fits_lambdas_6_mb_response() -> None:
+    """aws/README's limit for a drill (count x paths under 90,000), with the longest order ids
+    a drill makes (the direct path's) and times to the millisecond."""
+    rows = [
+        (f"drill-abcdef-direct-{i:06d}", "writer", 1_765_000_000.125, 1_765_000_000.5)
+        for i in range(90_000)
+    ]
+    assert len(json.dumps(reconcile.reply("drill-abcdef", rows))) < 6_000_000
+
+
+def refused(times: int, then: Connection) -> tuple[list[bool], Callable[..., Connection]]:
+    """A `connect` that raises OperationalError ``times`` times, then returns ``then``; it records
+    whether each call read the secret afresh."""
+    calls: list[bool] = []
+
+    def connect(*, fresh: bool = False) -> Connection:
+        calls.append(fresh)
+        if len(calls) <= times:
+            raise psycopg.OperationalError("connection refused")
+        return then
+
+    return calls, connect
+
+
+def test_the_migration_retries_a_refused_connection_with_backoff(monkeypatch) -> None:
+    conn = Connection([(False,)])  # the table is there already
+    fresh, connect = refused(2, conn)
+    monkeypatch.setattr(reconcile, "connect", connect)
+    slept: list[float] = []
+    retrying = reconcile.connect_with_retries
+    monkeypatch.setattr(reconcile, "connect_with_retries", lambda: retrying(sleep=slept.append))
+    assert reconcile.migrate({}, Context()) == {"created": False}
+    assert slept == [1.0, 2.0]
+    assert fresh == [True, True, True]  # the secret read again each time
+    assert conn.executed[-1] == reconcile.AURORA_NODE
+
+
+def test_the_migration_gives_up_after_its_last_attempt(monkeypatch) -> None:
+    fresh, connect = refused(99, Connection([]))
+    monkeypatch.setattr(reconcile, "connect", connect)
+    slept: list[float] = []
+    with pytest.raises(psycopg.OperationalError, match="refused"):
+        reconcile.connect_with_retries(sleep=slept.append)
+    assert slept == list(reconcile.RETRY_DELAYS_SECONDS)
+    assert len(fresh) == len(reconcile.RETRY_DELAYS_SECONDS) + 1
+
+
+def test_only_an_unreachable_database_is_retried(monkeypatch) -> None:
+    def broken_secret(*, fresh: bool = False) -> None:
+        raise KeyError("host")
+
+    monkeypatch.setattr(reconcile, "connect", broken_secret)
+    slept: list[float] = []
+    with pytest.raises(KeyError):
+        reconcile.connect_with_retries(sleep=slept.append)
+    assert slept == []
+
+
+def test_every_attempt_fits_in_the_migrate_functions_timeout(synth) -> None:
+    migrate = synth.resources[synth.logical_id(synth.stack.functions.migrate)]["Properties"]
+    assert reconcile.worst_connect_seconds() < migrate["Timeout"]
