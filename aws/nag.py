@@ -57,6 +57,12 @@ ACCEPTED: tuple[Accepted, ...] = (
         lambda stack: [stack.functions],
     ),
     Accepted(
+        f"AwsSolutions-IAM4[{_MANAGED}/AmazonRDSEnhancedMonitoringRole]",
+        "The role RDS assumes to publish enhanced monitoring's OS metrics: AWS's managed policy "
+        "is the one the RDS user guide documents, and it writes only to the RDSOS log groups.",
+        lambda stack: [stack.database.monitoring_role],
+    ),
+    Accepted(
         "AwsSolutions-L1",
         "Python 3.12 on purpose: the dependency layer is built for cp312 and the local sandbox "
         "tests the same handlers on 3.12. Moving on means changing both (assets.LAMBDA_PYTHON).",

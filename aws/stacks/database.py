@@ -1,10 +1,20 @@
 """Aurora PostgreSQL: a writer and a reader in different AZs, encrypted, backed up, with its secret
-in Secrets Manager rotated by a single-user rotation function inside the VPC."""
+in Secrets Manager rotated by a single-user rotation function inside the VPC.
+
+What an operator needs to see a failover and its aftermath, and what it costs: Performance
+Insights at its free 7-day retention; enhanced monitoring every 60 s (OS metrics in CloudWatch
+Logs' RDSOSMetrics group, billed as logs); the PostgreSQL log exported to a log group this stack
+creates and keeps for two weeks. The cluster's parameter group is explicit, and forces TLS
+(``rds.force_ssl``): the functions already connect with ``sslmode=require``, the proxy requires
+TLS from its clients, and nothing may reach the cluster in the clear.
+"""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from constructs import Construct
 
@@ -17,6 +27,10 @@ DB_USER = "postgres"
 ENGINE_VERSION = rds.AuroraPostgresEngineVersion.VER_17_9
 BACKUP_DAYS = 7
 ROTATION_DAYS = 30
+MONITORING_INTERVAL = Duration.seconds(60)  # enhanced monitoring; 1-60 s, finer costs more logs
+#: The cluster's parameters that differ from the engine's defaults.
+CLUSTER_PARAMETERS = {"rds.force_ssl": "1"}
+LOG_EXPORTS = ["postgresql"]
 
 
 class Database(Construct):
@@ -30,10 +44,45 @@ class Database(Construct):
         # ``dbname``, which the consumer reads (the cluster attachment adds host, port, cluster id).
         self.secret = rds.DatabaseSecret(self, "Secret", username=DB_USER, dbname=DB_NAME)
         first_az, second_az = network.vpc.availability_zones[:2]
+        engine = rds.DatabaseClusterEngine.aurora_postgres(version=ENGINE_VERSION)
+        self.parameter_group = rds.ParameterGroup(
+            self,
+            "ClusterParameters",
+            engine=engine,
+            description="Near-zero RPO orders cluster: TLS forced",
+            parameters=CLUSTER_PARAMETERS,
+        )
+        # Named, so the log group RDS exports to can exist (with a retention) before the cluster
+        # does; left to RDS, it would be created on first export and kept forever.
+        self.cluster_identifier = f"{Stack.of(self).stack_name.lower()}-aurora"
+        self.postgresql_log = logs.LogGroup(
+            self,
+            "PostgresqlLog",
+            log_group_name=f"/aws/rds/cluster/{self.cluster_identifier}/postgresql",
+            retention=logs.RetentionDays.TWO_WEEKS,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.monitoring_role = iam.Role(
+            self,
+            "MonitoringRole",
+            assumed_by=iam.ServicePrincipal("monitoring.rds.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AmazonRDSEnhancedMonitoringRole"
+                )
+            ],
+        )
         self.cluster = rds.DatabaseCluster(
             self,
             "Cluster",
-            engine=rds.DatabaseClusterEngine.aurora_postgres(version=ENGINE_VERSION),
+            engine=engine,
+            cluster_identifier=self.cluster_identifier,
+            parameter_group=self.parameter_group,
+            enable_performance_insights=True,
+            performance_insight_retention=rds.PerformanceInsightRetention.DEFAULT,
+            monitoring_interval=MONITORING_INTERVAL,
+            monitoring_role=self.monitoring_role,
+            cloudwatch_logs_exports=LOG_EXPORTS,
             credentials=rds.Credentials.from_secret(self.secret),
             default_database_name=DB_NAME,
             writer=_instance("Writer", settings, first_az, reader=False),
@@ -48,6 +97,7 @@ class Database(Construct):
             deletion_protection=settings.deletion_protection,
             removal_policy=RemovalPolicy.SNAPSHOT,
         )
+        self.cluster.node.add_dependency(self.postgresql_log)
         self.rotation = self.cluster.add_rotation_single_user(
             automatically_after=Duration.days(ROTATION_DAYS),
             # Not at deploy time: a rotation then would race the schema migration for the password.

@@ -55,13 +55,11 @@ def test_only_the_orders_queue_may_use_the_dlq(synth) -> None:
     policy = dlq["RedriveAllowPolicy"]
     assert policy["redrivePermission"] == "byQueue"
     (source,) = policy["sourceQueueArns"]
-    parts = source["Fn::Join"][1]
-    assert "arn:" in parts[0] and ":sqs:" in parts[2]
-    assert (
-        parts[-3:] == [":orders-", Match.any_value(), ".fifo"]
-        or parts[-2] == ".fifo"
-        or (parts[-1] == ".fifo")
-    )
+    arn = source["Fn::Join"][1]  # arn:<partition>:sqs:<region>:<account>:orders-<guid>.fifo
+    assert ":sqs:" in arn[2]
+    queue = synth.resources[synth.logical_id(synth.stack.queues.queue)]["Properties"]
+    name = queue["QueueName"]["Fn::Join"][1]  # orders-, <guid>, .fifo
+    assert arn[-3] == f":{name[0]}" and arn[-2:] == name[1:]
 
 
 def test_queues_and_their_key_are_kept_when_the_stack_goes(synth) -> None:
