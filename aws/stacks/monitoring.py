@@ -1,13 +1,21 @@
-"""What a drill watches: a dashboard of the queue, the functions, the proxy and the cluster; alarms
-for the two signs of trouble (a message in the DLQ, a queue that stopped draining) to an SNS topic;
-and a log of every RDS failover event of this cluster, recorded by an EventBridge rule."""
+"""What a drill watches and what pages a team: a dashboard of the queue, the functions, the proxy
+and the cluster; alarms on one SNS topic; and every RDS failover event of this cluster, recorded
+in a log group and sent to the same topic by an EventBridge rule.
+
+The alarms: a message in the DLQ and a queue that stopped draining (the two signs of lost or stuck
+orders), and the causes behind them: the consumer failing or throttled, the API answering 5XX, the
+proxy slow to lend a connection, the reader lagging. A failover makes the consumer fail and the
+proxy wait for a while by design, so those alarms need the trouble to outlast one (`SUSTAINED`).
+"""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import cast
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -24,8 +32,15 @@ from aws.stacks.proxy import Proxy
 from aws.stacks.queue import Queues
 from sandbox.spec.alarms import DLQ_NOT_EMPTY
 from sandbox.spec.queue import QueueSettings
+from sandbox.spec.timings import AURORA_FAILOVER_SECONDS, FAILOVER_MULTIPLE
 
 PERIOD = Duration.minutes(1)
+#: One-minute periods in a row before a cause alarm fires: longer than the failovers the retry
+#: budget is sized for (2 x Aurora's documented 60 s), so a drill's failover alone does not page.
+SUSTAINED = math.ceil(FAILOVER_MULTIPLE * AURORA_FAILOVER_SECONDS / PERIOD.to_seconds()) + 1
+#: Aurora reports replica lag in milliseconds; in-region replicas share the storage and typically
+#: lag well under 100 ms, so a second is a reader that would serve stale reads.
+REPLICA_LAG_MS = 1000
 FAILOVER_DETAIL_TYPES = ["RDS DB Cluster Event", "RDS DB Instance Event"]
 
 
@@ -45,6 +60,7 @@ class Monitoring(Construct):
         *,
         queues: Queues,
         functions: Functions,
+        api: apigw.RestApi,
         database: Database,
         proxy: Proxy,
         serverless: bool,
@@ -61,7 +77,10 @@ class Monitoring(Construct):
         )
         key.add_to_resource_policy(
             iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                principals=[
+                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                    iam.ServicePrincipal("events.amazonaws.com"),
+                ],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
             )
@@ -94,7 +113,9 @@ class Monitoring(Construct):
             evaluation_periods=1,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
-        for alarm in (self.dlq_alarm, self.oldest_alarm):
+        self.cause_alarms = self._cause_alarms(functions, api, database, proxy)
+        self.alarms = [self.dlq_alarm, self.oldest_alarm, *self.cause_alarms]
+        for alarm in self.alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
             alarm.add_ok_action(cw_actions.SnsAction(self.topic))
 
@@ -125,7 +146,7 @@ class Monitoring(Construct):
         if functions.direct is not None:
             functions_shown.append(functions.direct)
         self.dashboard.add_widgets(
-            cw.AlarmStatusWidget(alarms=[self.dlq_alarm, self.oldest_alarm], width=24, height=3),
+            cw.AlarmStatusWidget(alarms=self.alarms, width=24, height=3),
         )
         self.dashboard.add_widgets(
             _graph(
@@ -146,8 +167,8 @@ class Monitoring(Construct):
             ),
             _graph(
                 "Proxy connections",
-                _rds("ClientConnections", ProxyName=proxy.proxy.db_proxy_name),
-                _rds("DatabaseConnections", ProxyName=proxy.proxy.db_proxy_name),
+                _shown("ClientConnections", ProxyName=proxy.proxy.db_proxy_name),
+                _shown("DatabaseConnections", ProxyName=proxy.proxy.db_proxy_name),
             ),
         )
         roles = ("WRITER", "READER")
@@ -157,35 +178,106 @@ class Monitoring(Construct):
             _graph(
                 "Cluster connections",
                 *(
-                    _rds("DatabaseConnections", DBClusterIdentifier=cluster_id, Role=r)
+                    _shown("DatabaseConnections", DBClusterIdentifier=cluster_id, Role=r)
                     for r in roles
                 ),
             ),
             _graph(
                 "CPU by role",
-                *(_rds("CPUUtilization", DBClusterIdentifier=cluster_id, Role=r) for r in roles),
+                *(_shown("CPUUtilization", DBClusterIdentifier=cluster_id, Role=r) for r in roles),
             ),
             # Serverless v2 scales in ACUs; a provisioned instance has a fixed size and memory.
             _graph(
                 "Capacity (ACU) by role" if serverless else "Freeable memory by role",
-                *(_rds(capacity, DBClusterIdentifier=cluster_id, Role=r) for r in roles),
+                *(_shown(capacity, DBClusterIdentifier=cluster_id, Role=r) for r in roles),
             ),
         )
         self.dashboard.add_widgets(
             _graph(
                 "Commit latency (writer)",
-                _rds("CommitLatency", DBClusterIdentifier=cluster_id, Role="WRITER"),
+                _shown("CommitLatency", DBClusterIdentifier=cluster_id, Role="WRITER"),
             ),
             _graph(
                 "Replica lag (reader, ms)",
-                _rds("AuroraReplicaLag", DBClusterIdentifier=cluster_id, Role="READER"),
+                _shown("AuroraReplicaLag", DBClusterIdentifier=cluster_id, Role="READER"),
             ),
         )
 
+    def _cause_alarms(
+        self, functions: Functions, api: apigw.RestApi, database: Database, proxy: Proxy
+    ) -> list[cw.Alarm]:
+        """The causes a team looks at when orders stop: each a metric over `SUSTAINED` minutes."""
+        consumer = functions.consumer
+        proxy_name = proxy.proxy.db_proxy_name
+        cluster_id = database.cluster.cluster_identifier
+        alarms = [
+            self._sustained(
+                "ConsumerErrors",
+                "The consumer function fails whole invocations (every record of a batch, or a "
+                "timeout): the database or the proxy is unreachable for longer than a failover.",
+                consumer.metric_errors(period=PERIOD, statistic="Sum"),
+                threshold=1,
+            ),
+            self._sustained(
+                "ApiServerErrors",
+                "The API answers 5XX: the producer cannot reach SQS, or the direct path the "
+                "database, for longer than a failover.",
+                api.metric_server_error(period=PERIOD, statistic="Sum"),
+                threshold=1,
+            ),
+            self._sustained(
+                "ProxyBorrowSlow",
+                "RDS Proxy takes over half its borrow timeout, on average, to lend a database "
+                "connection: the writer is away or the pool is exhausted.",
+                _rds("DatabaseConnectionsBorrowLatency", ProxyName=proxy_name, statistic="Average"),
+                # Reported in microseconds.
+                threshold=proxy.borrow_timeout_seconds * 1_000_000 / 2,
+            ),
+            self._sustained(
+                "ReplicaLag",
+                f"The reader lags the writer by over {REPLICA_LAG_MS} ms.",
+                _rds("AuroraReplicaLag", DBClusterIdentifier=cluster_id, Role="READER"),
+                threshold=REPLICA_LAG_MS,
+            ),
+        ]
+        # The event source mapping never asks for more than its maximum concurrency, so any
+        # throttle is the account's concurrency running out: worth knowing at once.
+        alarms.append(
+            cw.Alarm(
+                self,
+                "ConsumerThrottles",
+                alarm_description="Lambda throttles the consumer: the account or region is out of "
+                "concurrency, and orders wait in the queue.",
+                metric=consumer.metric_throttles(period=PERIOD, statistic="Sum"),
+                threshold=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            )
+        )
+        return alarms
+
+    def _sustained(
+        self, name: str, description: str, metric: cw.IMetric, *, threshold: float
+    ) -> cw.Alarm:
+        return cw.Alarm(
+            self,
+            name,
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=SUSTAINED,
+            datapoints_to_alarm=SUSTAINED,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+
     def _record_to(self, log_group: logs.LogGroup) -> None:
-        """The failover rule's target: the log group, with a resource policy letting EventBridge
-        write to it. `targets.CloudWatchLogGroup` would do the same through a custom resource (a
-        Lambda function and a role with a wildcard policy); the native resource needs neither."""
+        """The failover rule's targets: the log group, with a resource policy letting EventBridge
+        write to it, and the alarm topic, which lets EventBridge publish this rule's events (and
+        its key, above, lets it encrypt them). `targets.CloudWatchLogGroup` would do the first
+        through a custom resource (a Lambda function and a role with a wildcard policy); the
+        native resource needs neither."""
         logs.ResourcePolicy(
             self,
             "EventBridgeMayWrite",
@@ -203,8 +295,19 @@ class Monitoring(Construct):
             resource_name=log_group.log_group_name,
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": self.failover_rule.rule_arn}},
+            )
+        )
         rule = cast(events.CfnRule, self.failover_rule.node.default_child)
-        rule.targets = [events.CfnRule.TargetProperty(id="FailoverLog", arn=arn)]
+        rule.targets = [
+            events.CfnRule.TargetProperty(id="FailoverLog", arn=arn),
+            events.CfnRule.TargetProperty(id="AlarmTopic", arn=self.topic.topic_arn),
+        ]
 
 
 def _constant(api_value: str) -> str:
@@ -216,13 +319,19 @@ def _graph(title: str, *metrics: cw.IMetric) -> cw.GraphWidget:
     return cw.GraphWidget(title=title, left=list(metrics), width=8, height=6)
 
 
-def _rds(metric_name: str, **dimensions: str) -> cw.Metric:
-    role = dimensions.get("Role", "")
+def _rds(metric_name: str, *, statistic: str = "Maximum", **dimensions: str) -> cw.Metric:
+    """A metric of the AWS/RDS namespace as an alarm watches it (a label would make it a metric
+    math query)."""
     return cw.Metric(
         namespace="AWS/RDS",
         metric_name=metric_name,
         dimensions_map=dimensions,
         period=PERIOD,
-        statistic="Maximum",
-        label=f"{metric_name} {role.lower()}".strip(),
+        statistic=statistic,
     )
+
+
+def _shown(metric_name: str, **dimensions: str) -> cw.Metric:
+    """The same, labelled with its role for a dashboard graph."""
+    role = dimensions.get("Role", "")
+    return _rds(metric_name, **dimensions).with_(label=f"{metric_name} {role.lower()}".strip())

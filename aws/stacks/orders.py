@@ -71,6 +71,7 @@ class OrdersStack(Stack):
             "Monitoring",
             queues=self.queues,
             functions=self.functions,
+            api=self.api.api,
             database=self.database,
             proxy=self.proxy,
             serverless=settings.serverless,

@@ -17,6 +17,8 @@ from aws.stacks.database import Database
 from aws.stacks.network import Network
 
 PORT = 5432
+#: RDS Proxy's own ConnectionBorrowTimeout when none is set.
+DEFAULT_BORROW_TIMEOUT_SECONDS = 120
 
 
 class Proxy(Construct):
@@ -32,6 +34,7 @@ class Proxy(Construct):
         borrow_timeout_seconds: int | None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.borrow_timeout_seconds = borrow_timeout_seconds or DEFAULT_BORROW_TIMEOUT_SECONDS
         self.proxy = rds.DatabaseProxy(
             self,
             "Proxy",

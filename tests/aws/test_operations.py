@@ -89,7 +89,9 @@ def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(synth) -> None:
                     [
                         Match.object_like(
                             {
-                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                                "Principal": {
+                                    "Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+                                },
                                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                             }
                         )
@@ -100,18 +102,49 @@ def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(synth) -> None:
     )
 
 
-def test_failover_events_of_this_cluster_are_recorded_in_a_log_group(synth) -> None:
+def test_failover_events_of_this_cluster_go_to_a_log_group_and_the_alarm_topic(synth) -> None:
     stack = synth.stack
     log_group = synth.logical_id(stack.monitoring.failover_log)
-    (rule,) = synth.of_type("AWS::Events::Rule").values()
+    rule = synth.resources[synth.logical_id(stack.monitoring.failover_rule)]
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["source"] == ["aws.rds"]
     assert pattern["detail"]["EventCategories"] == ["failover"]
     assert {"Ref": synth.logical_id(stack.database.cluster)} in pattern["detail"][
         "SourceIdentifier"
     ]
-    (target,) = rule["Properties"]["Targets"]
-    assert {"Ref": log_group} in target["Arn"]["Fn::Join"][1]
+    log_target, topic_target = rule["Properties"]["Targets"]
+    assert {"Ref": log_group} in log_target["Arn"]["Fn::Join"][1]
+    topic = synth.logical_id(stack.monitoring.topic)
+    assert topic_target["Arn"] == {"Ref": topic}
+    synth.template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "Topics": [{"Ref": topic}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "events.amazonaws.com"},
+                                "Action": "sns:Publish",
+                                "Condition": {
+                                    "ArnEquals": {
+                                        "aws:SourceArn": {
+                                            "Fn::GetAtt": [
+                                                synth.logical_id(stack.monitoring.failover_rule),
+                                                "Arn",
+                                            ]
+                                        }
+                                    }
+                                },
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
     (policy,) = synth.of_type("AWS::Logs::ResourcePolicy").values()
     document = json.dumps(policy["Properties"]["PolicyDocument"])
     assert "events.amazonaws.com" in document
