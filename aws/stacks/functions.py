@@ -132,13 +132,19 @@ class Functions(Construct):
         for admin in (self.reconcile, self.migrate):
             database.secret.grant_read(admin)
             database.cluster.connections.allow_default_port_from(admin, "admin function")
-        # Creates the schema once the cluster and the endpoints exist, and again (a no-op unless
-        # the schema is missing) whenever the migrate function's code or configuration changes.
-        triggers.Trigger(
+        # Creates the schema once what it reads exists, and again (a no-op unless the schema is
+        # missing) whenever the migrate function's code or configuration changes. What it reads:
+        # the secret's host and port, which the secret's attachment to the cluster writes (a
+        # construct of the secret, not of the cluster, so not covered by waiting for the
+        # cluster), through the Secrets Manager endpoint, then the cluster's writer.
+        attachment = database.cluster.secret
+        if attachment is None:
+            raise ValueError("the cluster has no attached secret for the migration to read")
+        self.migration = triggers.Trigger(
             self,
             "MigrateOnDeploy",
             handler=self.migrate,
-            execute_after=[database.cluster, network],
+            execute_after=[database.cluster, attachment, network],
             timeout=Duration.minutes(3),
         )
 

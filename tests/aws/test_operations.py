@@ -184,6 +184,20 @@ def test_reconcile_runs_in_the_vpc_and_has_no_public_endpoint(synth) -> None:
     assert {"Fn::GetAtt": [reconcile_id, "Arn"]} not in invoked_by
 
 
+def test_the_migration_waits_for_what_it_reads(synth) -> None:
+    """The trigger runs after the cluster's instances, the secret attachment that writes the host
+    and port the migration reads, and the Secrets Manager endpoint it reads them through."""
+    stack = synth.stack
+    (trigger,) = synth.of_type("Custom::Trigger").values()
+    after = set(trigger["DependsOn"])
+    attachments = synth.of_type("AWS::SecretsManager::SecretTargetAttachment")
+    (attachment_id,) = attachments
+    assert attachment_id == synth.logical_id(stack.database.cluster.secret)
+    instances = set(synth.of_type("AWS::RDS::DBInstance"))
+    endpoint = synth.logical_id(stack.network.endpoints["SecretsManager"])
+    assert {attachment_id, endpoint, synth.logical_id(stack.database.cluster)} | instances <= after
+
+
 def test_schema_is_migrated_on_deploy(synth) -> None:
     migrate = synth.resources[synth.logical_id(synth.stack.functions.migrate)]["Properties"]
     assert migrate["Handler"] == "reconcile.migrate"
