@@ -6,9 +6,10 @@ same cdk-nag checks, from the same context.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from aws_cdk import App, CfnOutput, Environment, Stack, Validations
+from aws_cdk import aws_cloudwatch as cw
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
@@ -77,8 +78,9 @@ class OrdersStack(Stack):
             serverless=settings.serverless,
             alarm_email=settings.alarm_email,
         )
-        # Stop conditions: an order in the DLQ, or orders no longer draining (what a customer
-        # would see: accepted orders that do not commit).
+        # Stop conditions: an order in the DLQ, and what a customer would see: the API answering
+        # 5XX for longer than a failover, or accepted orders no longer committing.
+        api_errors = cast(cw.Alarm, self.monitoring.node.find_child("ApiServerErrors"))
         self.experiments = Experiments(
             self,
             "Experiments",
@@ -88,7 +90,7 @@ class OrdersStack(Stack):
             functions=self.functions,
             user_pool=self.api.user_pool,
             dashboard=self.monitoring.dashboard,
-            stop_alarms=[self.monitoring.dlq_alarm, self.monitoring.oldest_alarm],
+            stop_alarms=[self.monitoring.dlq_alarm, api_errors, self.monitoring.oldest_alarm],
         )
         self._outputs()
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from aws.stacks import fis
+from sandbox.drills.targets import aws as aws_target
 from sandbox.drills.targets.outputs import OUTPUT_NAMES
 
 
@@ -84,13 +85,19 @@ def test_the_consumer_fault_stays_well_inside_the_queues_retry_budget(synth) -> 
 
 
 @pytest.mark.parametrize("which", ["failover", "consumer_fault"])
-def test_each_template_stops_on_the_dlq_alarm_and_the_draining_alarm(synth, which) -> None:
+def test_each_template_stops_on_the_dlq_and_on_what_customers_see(synth, which) -> None:
+    """An order in the DLQ; the API answering 5XX for longer than a failover; orders that stop
+    committing."""
     stack = synth.stack
+    monitoring = stack.monitoring
+    api_errors = monitoring.node.find_child("ApiServerErrors")
     template = _props(synth, getattr(stack.experiments, which))
     assert template["StopConditions"] == [
         {"Source": "aws:cloudwatch:alarm", "Value": _arn(synth, alarm)}
-        for alarm in (stack.monitoring.dlq_alarm, stack.monitoring.oldest_alarm)
+        for alarm in (monitoring.dlq_alarm, api_errors, monitoring.oldest_alarm)
     ]
+    api_alarm = synth.resources[synth.logical_id(api_errors)]["Properties"]
+    assert api_alarm["MetricName"] == "5XXError"
     assert template["RoleArn"] == _arn(synth, stack.experiments.role)
 
 
@@ -269,3 +276,7 @@ def test_the_drill_reads_only_outputs_the_stack_declares(synth) -> None:
         "Ref": synth.logical_id(experiments.consumer_fault)
     }
     assert outputs["DrillPolicyArn"]["Value"] == {"Ref": synth.logical_id(experiments.drill_policy)}
+
+
+def test_the_drill_waits_out_the_extensions_poll_before_the_rest_of_its_traffic() -> None:
+    assert aws_target.RAMP_UP_SECONDS == fis.SLOW_POLL_SECONDS

@@ -26,6 +26,7 @@ from sandbox.drills.targets import Commit
 from sandbox.drills.targets import aws as aws_target
 from sandbox.drills.targets.aws import AwsTarget
 from sandbox.ops.load import Api, Sent, send_orders
+from sandbox.spec.choices import FAULTS
 
 STACK = "NearZeroRpo"
 T0 = 1_700_000_000.0
@@ -41,6 +42,8 @@ OUTPUTS = {
     "ClusterId": "nearzerorpo-cluster",
     "ReconcileFunctionName": "NearZeroRpo-Reconcile",
     "ConsumerFunctionName": "NearZeroRpo-Consumer",
+    "FailoverExperimentTemplateId": "EXTfailover",
+    "ConsumerFaultExperimentTemplateId": "EXTconsumer",
     "DirectPath": "enabled",
 }
 DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
@@ -64,7 +67,7 @@ class Clock:
 class Stubs:
     """One stubbed client per service the target uses, handed out by service name."""
 
-    SERVICES = ("cloudformation", "cognito-idp", "rds", "sqs", "lambda")
+    SERVICES = ("cloudformation", "cognito-idp", "rds", "sqs", "lambda", "fis", "cloudwatch")
 
     def __init__(self) -> None:
         self.clients = {
@@ -288,52 +291,250 @@ STARTED = rds_event("Started cross AZ failover to DB instance: reader-b", T0 + 1
 DONE = rds_event("Completed failover to DB instance: reader-b", T0 + 31.5)
 
 
-@pytest.mark.parametrize("fault", ["crash", "switchover"])
-def test_a_failover_is_requested_then_awaited_until_rds_event_0071(
-    stubs, target, clock, fault
-) -> None:
+# -- the fault: a FIS experiment ------------------------------------------------------------------
+
+PREFIX = "drill-abc123"
+ALARMS = {
+    name: f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"
+    for name in ("NearZeroRpo-DlqNotEmpty", "NearZeroRpo-Oldest")
+}
+REPORT_ARN = "arn:aws:s3:::nearzerorpo-fis/reports/writer-failover/EXP1/report.pdf"
+
+
+def experiment(
+    status: str,
+    *,
+    action: str = "pending",
+    reason: str = "",
+    end: float | None = None,
+    report: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """GetExperiment's experiment, as FIS documents it (botocore checks the shape)."""
+    found: dict[str, Any] = {
+        "id": "EXP1",
+        "experimentTemplateId": "EXTfailover",
+        "state": {"status": status, "reason": reason},
+        "actions": {
+            "Fault": {"actionId": "aws:rds:failover-db-cluster", "state": {"status": action}}
+        },
+        "stopConditions": [
+            {"source": "aws:cloudwatch:alarm", "value": arn} for arn in ALARMS.values()
+        ],
+        "startTime": at(T0 + 0.5),
+        "experimentReportConfiguration": {
+            "outputs": {
+                "s3Configuration": {
+                    "bucketName": "nearzerorpo-fis",
+                    "prefix": "reports/writer-failover",
+                }
+            }
+        },
+    }
+    if end is not None:
+        found["endTime"] = at(end)
+    if report is not None:
+        found["experimentReport"] = report
+    return found
+
+
+def started(stubs: Stubs, template: str = "EXTfailover") -> None:
+    stubs["fis"].add_response(
+        "start_experiment",
+        {"experiment": experiment("initiating")},
+        {"clientToken": PREFIX, "experimentTemplateId": template},
+    )
+
+
+def polled(stubs: Stubs, *answers: dict[str, Any]) -> None:
+    for answer in answers:
+        stubs["fis"].add_response("get_experiment", {"experiment": answer}, {"id": "EXP1"})
+
+
+def alarms_described(stubs: Stubs, firing: str) -> None:
+    stubs["cloudwatch"].add_response(
+        "describe_alarms",
+        {
+            "MetricAlarms": [
+                {"AlarmName": name, "StateValue": "ALARM" if name == firing else "OK"}
+                for name in ALARMS
+            ]
+        },
+        {"AlarmNames": list(ALARMS)},
+    )
+
+
+OLD_DONE = rds_event("Completed failover to DB instance: writer-a", T0 - 60)
+STARTED = rds_event("Started cross AZ failover to DB instance: reader-b", T0 + 1)
+DONE = rds_event("Completed failover to DB instance: reader-b", T0 + 31.5)
+
+
+def failed_over(stubs: Stubs, target: AwsTarget, fault: str = "crash") -> list[float]:
+    """A failover drill's fault, as AWS answers it: returns when the traffic was let go."""
     stack_described(stubs)
     since = T0 - aws_target.LOOKBACK_SECONDS
     events_described(stubs, since, OLD_DONE)  # what was there before: never this failover's
-    stubs["rds"].add_response(
-        "failover_db_cluster",
-        {"DBCluster": {"DBClusterIdentifier": OUTPUTS["ClusterId"]}},
-        {"DBClusterIdentifier": "nearzerorpo-cluster"},
-    )
+    started(stubs)
+    polled(stubs, experiment("running", action="running"))
     events_described(stubs, since, OLD_DONE, STARTED)
+    polled(stubs, experiment("completed", action="completed", end=T0 + 3))
     events_described(stubs, since, OLD_DONE, STARTED, DONE)
-    assert target.inject(fault, None) == (T0, T0 + 31.5)
+    begun: list[float] = []
+    assert target.inject(fault, None, PREFIX, begun=lambda: begun.append(target._now())) == (
+        T0,
+        T0 + 31.5,
+    )
+    return begun
+
+
+@pytest.mark.parametrize("fault", ["crash", "switchover"])
+def test_a_failover_is_the_fis_template_then_awaited_until_rds_event_0071(
+    stubs, target, clock, fault
+) -> None:
+    assert failed_over(stubs, target, fault) == [T0]  # the rest of the traffic goes at once
     assert clock.slept == [target.poll_seconds]  # polled twice, slept once between
 
 
-def test_a_failed_failover_stops_the_drill(stubs, target) -> None:
+def test_the_report_says_which_fault_and_where_fis_wrote_its_report(stubs, target) -> None:
+    failed_over(stubs, target)
+    written = {
+        "state": {"status": "completed"},
+        "s3Reports": [{"arn": REPORT_ARN, "reportType": "PDF"}],
+    }
+    polled(stubs, experiment("completed", action="completed", end=T0 + 3, report=written))
+    notes = target.notes
+    assert notes[: len(aws_target.NOTES)] == aws_target.NOTES
+    assert any("aws:rds:failover-db-cluster" in note for note in notes)
+    assert notes[-1] == f"FIS experiment EXP1's report: {REPORT_ARN}"
+    assert target.notes == notes  # looked up once
+
+
+def test_a_report_not_written_yet_says_where_it_will_be(stubs, target) -> None:
+    failed_over(stubs, target)
+    polled(stubs, experiment("completed", end=T0 + 3, report={"state": {"status": "pending"}}))
+    assert target.notes[-1].startswith(
+        "FIS experiment EXP1's report (pending) goes to s3://nearzerorpo-fis/reports/writer-failover"
+    )
+    assert "aws fis get-experiment --id EXP1" in target.notes[-1]
+
+
+def test_a_failed_failover_stops_the_experiment_and_the_drill(stubs, target) -> None:
     stack_described(stubs)
     since = T0 - aws_target.LOOKBACK_SECONDS
     events_described(stubs, since)
-    stubs["rds"].add_response(
-        "failover_db_cluster", {}, {"DBClusterIdentifier": OUTPUTS["ClusterId"]}
-    )
+    started(stubs)
+    polled(stubs, experiment("running", action="running"))
     failed = rds_event(
         "Cluster failover failed, check the health of your cluster instances", T0 + 5
     )
     events_described(stubs, since, STARTED, failed)
+    stubs["fis"].add_response("stop_experiment", {}, {"id": "EXP1"})
     with pytest.raises(RuntimeError, match="failover of nearzerorpo-cluster failed"):
-        target.inject("crash", None)
+        target.inject("crash", None, PREFIX)
 
 
-def test_a_failover_that_never_completes_times_out(stubs, target, clock, monkeypatch) -> None:
-    monkeypatch.setattr(aws_target, "FAILOVER_TIMEOUT_SECONDS", 3.0)
+def test_a_failed_experiment_stops_the_drill_with_fis_reason(stubs, target) -> None:
+    stack_described(stubs)
+    events_described(stubs, T0 - aws_target.LOOKBACK_SECONDS)
+    started(stubs)
+    polled(
+        stubs,
+        experiment("failed", reason="Role is not authorized to perform rds:FailoverDBCluster"),
+    )
+    with pytest.raises(RuntimeError, match="FIS experiment EXP1 failed: Role is not authorized"):
+        target.inject("crash", None, PREFIX)
+
+
+def test_a_failover_that_never_completes_times_out_and_stops_the_experiment(
+    stubs, target, clock, monkeypatch
+) -> None:
+    monkeypatch.setattr(aws_target, "EXPERIMENT_TIMEOUT_SECONDS", 3.0)
     stack_described(stubs)
     since = T0 - aws_target.LOOKBACK_SECONDS
     events_described(stubs, since)
-    stubs["rds"].add_response(
-        "failover_db_cluster", {}, {"DBClusterIdentifier": OUTPUTS["ClusterId"]}
-    )
+    started(stubs)
     for _ in range(3):  # at T0, T0 + 2, then T0 + 4 is past the deadline
+        polled(stubs, experiment("running", action="running"))
         events_described(stubs, since, STARTED)
-    with pytest.raises(TimeoutError, match="no RDS-EVENT-0071"):
-        target.inject("crash", None)
+    stubs["fis"].add_response("stop_experiment", {}, {"id": "EXP1"})
+    with pytest.raises(TimeoutError, match=r"no RDS-EVENT-0071 .* FIS experiment EXP1"):
+        target.inject("crash", None, PREFIX)
     assert clock.slept == [2.0, 2.0]
+
+
+def test_ctrl_c_during_the_experiment_stops_it(stubs, clock) -> None:
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    target = AwsTarget(STACK, clients=stubs.client, now=clock.time, sleep=interrupted)
+    stack_described(stubs)
+    started(stubs, "EXTconsumer")
+    polled(stubs, experiment("running", action="running"))
+    stubs["fis"].add_response("stop_experiment", {}, {"id": "EXP1"})
+    with pytest.raises(KeyboardInterrupt):
+        target.inject("consumer-crash", None, PREFIX)
+
+
+def test_the_consumer_fault_holds_the_traffic_until_it_has_reached_every_invocation(
+    stubs, target, clock
+) -> None:
+    stack_described(stubs)
+    started(stubs, "EXTconsumer")
+    polled(stubs, experiment("initiating"))  # T0
+    ramp = int(aws_target.RAMP_UP_SECONDS / target.poll_seconds)
+    polled(stubs, *[experiment("running", action="running")] * (ramp + 1))  # T0 + 2 ... + 22
+    polled(stubs, experiment("completed", action="completed", end=T0 + 70))
+    begun: list[float] = []
+    assert target.inject("consumer-crash", None, PREFIX, begun=lambda: begun.append(clock.now)) == (
+        T0,
+        T0 + 70,
+    )
+    running_since = T0 + target.poll_seconds
+    assert begun and begun[0] == running_since + aws_target.RAMP_UP_SECONDS
+    assert any("aws:lambda:invocation-error" in note for note in target._fault_notes)
+
+
+def test_a_stop_condition_ends_the_fault_and_the_report_names_its_alarm(stubs, target) -> None:
+    stack_described(stubs)
+    started(stubs, "EXTconsumer")
+    polled(stubs, experiment("running", action="running"))
+    reason = "Experiment stopped by stop condition"
+    polled(stubs, experiment("stopped", action="stopped", reason=reason, end=T0 + 9))
+    alarms_described(stubs, firing="NearZeroRpo-DlqNotEmpty")
+    assert target.inject("consumer-crash", None, PREFIX) == (T0, T0 + 9)  # the drill goes on
+    polled(stubs, experiment("stopped", end=T0 + 9, report={"state": {"status": "running"}}))
+    assert (
+        "FIS experiment EXP1 was stopped (stop condition in ALARM: NearZeroRpo-DlqNotEmpty; "
+        f"FIS: {reason})"
+    ) in target.notes
+
+
+def test_a_stop_before_the_failover_was_requested_is_no_failover(stubs, target) -> None:
+    stack_described(stubs)
+    since = T0 - aws_target.LOOKBACK_SECONDS
+    events_described(stubs, since, OLD_DONE)
+    started(stubs)
+    polled(stubs, experiment("stopped", action="cancelled", reason="stop condition", end=T0 + 1.5))
+    alarms_described(stubs, firing="NearZeroRpo-Oldest")
+    events_described(stubs, since, OLD_DONE)
+    assert target.inject("crash", None, PREFIX) == (T0, T0 + 1.5)
+    assert "the experiment stopped before the failover" in target._fault_notes
+
+
+def test_the_report_shows_the_experiment_beside_the_cluster_events(stubs, target) -> None:
+    failed_over(stubs, target)
+    events_described(stubs, T0, STARTED, DONE)
+    assert [(e["event"], e["code"]) for e in target.events(T0)] == [
+        ("experiment-started", "FIS"),
+        ("failover-started", "RDS-EVENT-0073"),
+        ("experiment-completed", "FIS"),
+        ("failover-completed", "RDS-EVENT-0071"),
+    ]
+
+
+def test_every_fault_is_an_experiment_or_refused_with_a_reason() -> None:
+    assert set(aws_target.SUPPORTED) | set(aws_target.UNSUPPORTED) == set(FAULTS)
+    assert not set(aws_target.SUPPORTED) & set(aws_target.UNSUPPORTED)
+    assert set(aws_target.EXPERIMENTS.values()) == set(aws_target.FAULT_NOTES)
 
 
 def test_cluster_events_carry_their_rds_event_ids(stubs, target) -> None:
@@ -350,27 +551,44 @@ def test_cluster_events_carry_their_rds_event_ids(stubs, target) -> None:
 # -- reconciling, depths, the DLQ ----------------------------------------------------------------
 
 
-def test_reconcile_invokes_the_function_with_the_prefix(stubs, target) -> None:
-    stack_described(stubs)
+def reconciled(stubs: Stubs, body: dict[str, Any]) -> None:
     stubs["lambda"].add_response(
         "invoke",
-        {
-            "StatusCode": 200,
-            "Payload": payload(
-                {
-                    "prefix": "drill-abc",
-                    "count": 2,
-                    "by_node": {"writer-a": 1, "reader-b": 1},
-                    "order_ids": ["drill-abc-queue-000000", "drill-abc-direct-000000"],
-                }
-            ),
-        },
+        {"StatusCode": 200, "Payload": payload(body)},
         {"FunctionName": "NearZeroRpo-Reconcile", "Payload": b'{"prefix": "drill-abc"}'},
     )
-    assert target.committed("drill-abc") == {
-        "drill-abc-queue-000000": Commit(),
-        "drill-abc-direct-000000": Commit(),
+
+
+def test_reconcile_invokes_the_function_and_reads_each_orders_times(stubs, target) -> None:
+    stack_described(stubs)
+    reconciled(
+        stubs,
+        {
+            "prefix": "drill-abc",
+            "count": 2,
+            "by_node": {"writer-a": 1, "reader-b": 1},
+            "orders": [
+                ["drill-abc-queue-000000", T0 + 0.5, T0 + 0.75],
+                ["drill-abc-direct-000000", T0 + 1, T0 + 31.5],
+            ],
+        },
+    )
+    rows = target.committed("drill-abc")
+    assert rows == {
+        "drill-abc-queue-000000": Commit(accepted_at=T0 + 0.5, committed_at=T0 + 0.75),
+        "drill-abc-direct-000000": Commit(accepted_at=T0 + 1, committed_at=T0 + 31.5),
     }
+    # ... which the shared accounting turns into latency and RTO, as locally.
+    ledger = [sent(order_id) for order_id in rows]
+    assert drill.account("queue", ledger, rows, set(), 0, fault_at=T0).latency_ms["p50"] > 0
+    assert drill._rto(rows, T0, T0 + 30) == 31.5
+
+
+def test_a_reconcile_function_without_times_asks_for_a_redeploy(stubs, target) -> None:
+    stack_described(stubs)
+    reconciled(stubs, {"prefix": "drill-abc", "count": 0, "by_node": {}, "order_ids": []})
+    with pytest.raises(RuntimeError, match="without commit times: deploy"):
+        target.committed("drill-abc")
 
 
 def test_a_reconcile_error_is_raised_with_its_message(stubs, target) -> None:

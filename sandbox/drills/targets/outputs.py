@@ -23,6 +23,9 @@ OUTPUT_NAMES = {
     "cluster_id": "ClusterId",
     "reconcile_function": "ReconcileFunctionName",
     "consumer_function": "ConsumerFunctionName",  # whose log says why a message failed
+    # The FIS experiment templates a drill starts (``aws/stacks/fis.py``).
+    "failover_template": "FailoverExperimentTemplateId",
+    "consumer_fault_template": "ConsumerFaultExperimentTemplateId",
 }
 #: A stack in any other state is being changed, or failed: not something to drill.
 READY = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
@@ -42,6 +45,8 @@ class StackOutputs:
     cluster_id: str
     reconcile_function: str
     consumer_function: str
+    failover_template: str
+    consumer_fault_template: str
     direct_path: bool
 
     @classmethod
