@@ -9,6 +9,7 @@ stops two things it otherwise does without end.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -110,32 +111,44 @@ def service_catalog() -> list[Path]:
     LocalStack's image ships this file prebuilt. Without it LocalStack builds the index at its
     first request by loading every AWS service's API description: seconds of CPU, and about
     340 MiB it keeps for good (measured: 485 MiB idle without the file, 144 MiB with it). The
-    build runs in a process of its own that exits; the file is named after LocalStack's and
+    build runs in a process of its own that exits. The file is named after LocalStack's and
     botocore's versions, so an upgraded environment builds its own. If the build fails,
     LocalStack still builds the index itself, as before.
     """
     shared = python().parents[1] / "share" / "localstack"
     if not python().exists():
         return []  # not installed: `command` says so
-    try:
-        shared.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=shared) as root:
-            static = Path(root, "usr", "lib", "localstack")
-            static.mkdir(parents=True)
-            for built in shared.glob(CATALOG):
-                os.link(built, static / built.name)  # the build stops at once if it is there
-            subprocess.run(
-                [str(python()), "-m", "localstack.aws.spec"],
-                env=os.environ | {"OVERRIDE_IN_DOCKER": "0", "FILESYSTEM_ROOT": root},
-                capture_output=True,
-                timeout=300,
-                check=False,
-            )
-            for built in static.glob(CATALOG):
-                os.replace(built, shared / built.name)  # whole or not at all, for a stack beside
-    except (OSError, subprocess.TimeoutExpired):
-        pass  # LocalStack builds the index itself
+    if not (shared / catalog_name()).exists():
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            _build_catalog(shared)
     return sorted(shared.glob(CATALOG))
+
+
+def catalog_name() -> str:
+    """The file LocalStack looks for (``localstack.aws.spec._get_catalog_filename``), from the
+    versions installed in its environment; a name no file has if they cannot be told."""
+    versions = {}
+    for package in ("localstack_core", "botocore"):
+        found = python().parents[1].glob(f"lib/python3*/site-packages/{package}-*.dist-info")
+        versions[package] = next(found, Path("?-?")).name.removesuffix(".dist-info")
+    localstack, botocore = (versions[p].split("-")[1].replace(".", "_") for p in versions)
+    return CATALOG.replace("*", f"{localstack}-{botocore}")
+
+
+def _build_catalog(shared: Path) -> None:
+    shared.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=shared) as root:
+        static = Path(root, "usr", "lib", "localstack")
+        static.mkdir(parents=True)
+        subprocess.run(
+            [str(python()), "-m", "localstack.aws.spec"],
+            env=os.environ | {"OVERRIDE_IN_DOCKER": "0", "FILESYSTEM_ROOT": root},
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        for built in static.glob(CATALOG):
+            os.replace(built, shared / built.name)  # whole or not at all, for a stack beside
 
 
 def client(state: StackState, service: str) -> Any:
