@@ -59,7 +59,7 @@ def replication(snapshot: Snapshot) -> None:
 
 
 def table(rows: list[dict[str, Any]]) -> None:
-    """A static table, drawn as HTML: its cells wrap (`layout.STYLE`) where the grid of
+    """A static table, drawn as HTML: its cells wrap (`layout.PROJECTOR`) where the grid of
     `st.dataframe` cut them at a projector's width (`po…`, `127.0.0.1:1…`)."""
     st.table(pd.DataFrame(rows), hide_index=True)
 

@@ -29,7 +29,6 @@ class Snapshot:
     committed: list[list[int]] | None  # [second, commits] from the writer
     events: list[dict[str, Any]]
     drill: dict[str, Any] | None  # the current or last drill's report
-    background: float | None = None  # `drill.background_rate`: traffic a drill would run beside
     problems: dict[str, str] = field(default_factory=dict)  # source -> why it could not be read
     depths: list[dict[str, Any]] = field(
         default_factory=list
@@ -38,6 +37,11 @@ class Snapshot:
     def healthy(self, name: str) -> bool:
         components = (self.status or {}).get("components", [])
         return any(c["name"] == name and c["healthy"] for c in components)
+
+    @property
+    def background(self) -> float | None:
+        """Orders/s of the traffic running now, which a drill would run beside."""
+        return traffic.running_rate(self.traffic)
 
     def depth(self, queue: str) -> dict[str, int] | None:
         """``{"visible", "in_flight"}`` of "queue" or "dlq"; None if SQS did not answer."""
@@ -64,7 +68,6 @@ def take(state: StackState) -> Snapshot:
         ),
         events=read("events", lambda: events.read(state, since=now - WINDOW_SECONDS), []),
         drill=read("drill", lambda: drill.last(state), None),
-        background=read("traffic", lambda: drill.background_rate(state), None),
         depths=read("depth history", lambda: cloudwatch.depths(state, WINDOW_SECONDS, now), []),
         problems=problems,
     )

@@ -10,7 +10,9 @@ none of it (the CLI's start time; tests/unit/test_cli_start.py holds it).
 
 from __future__ import annotations
 
+import re
 import sys
+import textwrap
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -50,6 +52,24 @@ def table(*columns: str | Column, **options) -> Table:
     return Table(
         *(Column(c, overflow="fold") if isinstance(c, str) else c for c in columns), **options
     )
+
+
+KEEP = "\x00"  # a space textwrap does not break at (it is no whitespace to it)
+
+
+def fill(text: str, first: str = "", rest: str = "") -> str:
+    """``text`` wrapped at the terminal's width between words only, and never inside a
+    `command` (it is copied whole, from one line); ``first`` and ``rest`` indent its lines."""
+    whole = re.sub(r"`[^`]*`", lambda command: command[0].replace(" ", KEEP), text)
+    wrapped = textwrap.fill(
+        whole,
+        width=max(console.width, len(first) + 20),
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return wrapped.replace(KEEP, " ")
 
 
 class Interrupted(Exception):

@@ -7,15 +7,13 @@ between words only: an id is never cut, whatever the width, so it can be copied 
 from __future__ import annotations
 
 import json
-import re
 import sys
-import textwrap
 import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sandbox.cli.app import app, console
+from sandbox.cli.app import app, console, fill
 from sandbox.platform.hints import command as hint
 from sandbox.platform.state import StackState, load
 from sandbox.spec.errors import StackError
@@ -29,7 +27,6 @@ dlq_app = typer.Typer(help="Inspect, redrive or purge the dead-letter queue.", n
 app.add_typer(dlq_app, name="dlq")
 
 LABEL = 14  # "  last error  ": the values start in one column
-KEEP = "\x00"  # a space textwrap does not break at (it is no whitespace to it)
 
 
 @dlq_app.command("list")
@@ -133,21 +130,6 @@ def _record(title: str, fields: list[tuple[str, str]]) -> None:
     print(title)
     for label, value in fields:
         print(fill(value, f"  {label:<{LABEL - 2}}", " " * LABEL))
-
-
-def fill(text: str, first: str = "", rest: str = "") -> str:
-    """``text`` wrapped at the terminal's width between words only, and never inside a
-    `command` (it is copied whole, from one line); ``first`` and ``rest`` indent its lines."""
-    whole = re.sub(r"`[^`]*`", lambda command: command[0].replace(" ", KEEP), text)
-    wrapped = textwrap.fill(
-        whole,
-        width=max(console.width, len(first) + 20),
-        initial_indent=first,
-        subsequent_indent=rest,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
-    return wrapped.replace(KEEP, " ")
 
 
 def _time(epoch: float, clock: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -22,6 +22,7 @@ from sandbox.cli.app import (
     table,
 )
 from sandbox.drills import chaos as chaos_runs
+from sandbox.drills import drill as drills
 from sandbox.drills.targets.aws import DEFAULT_REGION, AwsTarget
 from sandbox.ops.load import PATIENT, ClientPolicy
 from sandbox.platform.hints import command as hint
@@ -32,9 +33,6 @@ from sandbox.spec.choices import (
     words,
 )
 from sandbox.standins.aurora import events
-
-if TYPE_CHECKING:
-    from sandbox.drills.drill import DrillReport
 
 
 @app.command()
@@ -91,8 +89,6 @@ def drill(
     if path not in PATHS:
         raise UsageError(f"--path must be {words(PATHS)}")
     check_target(target, stack_name, region)
-    from sandbox.drills import drill as drills
-
     aws = AwsTarget(stack_name, region or DEFAULT_REGION) if stack_name else None
     state = None if aws else load()
     background = None if state is None else drills.background_rate(state)
@@ -113,7 +109,16 @@ def drill(
                 )
             else:
                 report = drills.run(
-                    state, fault, path, count, rate, outage, redrive, progress=shown, client=client
+                    state,
+                    fault,
+                    path,
+                    count,
+                    rate,
+                    outage,
+                    redrive,
+                    progress=shown,
+                    client=client,
+                    background=background,
                 )
         finally:
             shown.stop()
@@ -193,8 +198,6 @@ def demo(
 ) -> None:
     """The guidance's own demo at workshop length: 900 orders per path 0.05 s apart, a client
     that waits 5 s and never retries, the writer crashed and out for 20 s (`make demo`)."""
-    from sandbox.drills import drill as drills
-
     d = drills.DEMO
     console.print(
         f"the guidance's demo: {d.count} orders per path {1 / d.rate:g} s apart, a client that "
@@ -219,7 +222,7 @@ def demo(
     )
 
 
-def _print_report(report: DrillReport) -> None:
+def _print_report(report: drills.DrillReport) -> None:
     shown = table(
         "",
         *(p.path for p in report.paths),
@@ -299,7 +302,7 @@ def _print_report(report: DrillReport) -> None:
         console.print(f"[dim]note: {note}[/dim]")
 
 
-def _with_traffic(report: DrillReport) -> str:
+def _with_traffic(report: drills.DrillReport) -> str:
     """The peak's label over background traffic: the queue held the traffic's orders too."""
     return "" if report.background_rate is None else " (with the background traffic's)"
 

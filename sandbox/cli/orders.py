@@ -10,8 +10,7 @@ from typing import Annotated
 
 import typer
 
-from sandbox.cli.app import app, console, interrupted
-from sandbox.cli.dlq import fill
+from sandbox.cli.app import app, console, fill, interrupted
 from sandbox.ops import traffic
 from sandbox.ops.load import POISON_CUSTOMERS, Client, order, poison_customer, send_orders
 from sandbox.platform.hints import command as hint

@@ -29,13 +29,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sandbox.drills.drill import SETTLE_BOUND_SECONDS, account, settle
 from sandbox.ops import faults
 from sandbox.ops.load import Api, ClientPolicy, Sent, send_orders
 from sandbox.platform.hints import command as hint
 from sandbox.platform.state import StackState
 from sandbox.standins.aurora import events
 
-# The stack, the drill's account, the database and the user pool are imported where used, not
+# The stack, the local target, the database and the user pool are imported where used, not
 # here: the CLI reads this module's bounds for `sandbox chaos`'s options, and `sandbox --help`
 # must not load psycopg, boto3 or PyJWT (the CLI's start time).
 
@@ -195,8 +196,6 @@ class ChaosReport:
     @property
     def problems(self) -> list[str]:
         """Why the run failed; empty if it passed."""
-        from sandbox.drills.drill import SETTLE_BOUND_SECONDS
-
         said = []
         if self.account is None:
             said.append("no account was made")
@@ -257,7 +256,6 @@ def run(
     ``progress(step, info)``: "live" about once a second (the fault now, queue depth,
     acknowledged and committed so far), "fault" as each is done, "whole" when the stack is
     whole again after it, "draining" once the traffic has stopped."""
-    from sandbox.drills.drill import SETTLE_BOUND_SECONDS, account, settle
     from sandbox.drills.targets.local import LocalTarget
 
     check(minutes, rate, interval)

@@ -22,7 +22,6 @@ from typing import Any
 
 from sandbox.drills import stats
 from sandbox.drills.targets import Commit, Target
-from sandbox.drills.targets.local import LocalTarget
 from sandbox.ops import faults, traffic
 from sandbox.ops.load import PATIENT, ClientPolicy, Sent, send_orders
 from sandbox.platform.state import StackState
@@ -33,8 +32,7 @@ def background_rate(state: StackState) -> float | None:
     """Orders/s of the background traffic running now (`sandbox traffic start`, the dashboard's
     button), or None. A drill over it says so: its account counts only its own orders, but the
     queue's depth counts the traffic's too."""
-    report = traffic.stats(state)
-    return float(report["rate"]) if report and report["running"] else None
+    return traffic.running_rate(traffic.stats(state))
 
 
 def faults_on(runtime: str) -> tuple[str, ...]:
@@ -153,9 +151,14 @@ def run(
     settle_timeout: float | None = None,
     progress: Progress | None = None,
     client: ClientPolicy = PATIENT,
+    background: float | None = None,
 ) -> DrillReport:
-    """Run one drill on the local stack; the report is also saved as the run dir's drill.json."""
-    background = background_rate(state)
+    """Run one drill on the local stack; the report is also saved as the run dir's drill.json.
+    ``background``: the rate of the traffic beside it, if the caller read it already (and said
+    so): else read here."""
+    from sandbox.drills.targets.local import LocalTarget  # psycopg and boto3: not at `--help`
+
+    background = background_rate(state) if background is None else background
     return run_on(
         LocalTarget(state),
         fault,

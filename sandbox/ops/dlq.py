@@ -207,8 +207,8 @@ def find(parked: list[Parked], key: str) -> Parked:
         return matches[0]
     if matches:
         # One order parked twice (sent again under its id) is told apart by its message ids.
-        ids = {p.order_id for p in matches} if len({p.order_id for p in matches}) > 1 else None
-        named = sorted(ids or {p.message_id for p in matches})
+        orders = {p.order_id for p in matches}
+        named = sorted(orders if len(orders) > 1 else {p.message_id for p in matches})
         listed = ", ".join(named[:3]) + (", ..." if len(named) > 3 else "")
         raise LookupError(
             f"{key!r} matches {len(matches)} messages in the DLQ ({listed}): give more of the id"

@@ -64,6 +64,11 @@ def running(state: StackState) -> bool:
     return bool(report and report["running"])
 
 
+def running_rate(report: dict[str, Any] | None) -> float | None:
+    """Orders/s of the traffic a `stats` report says runs now, or None."""
+    return float(report["rate"]) if report and report["running"] else None
+
+
 def start(state: StackState, rate: float, max_seconds: float = 600) -> int:
     """Start traffic at ``rate`` orders/s for at most ``max_seconds``; returns its pid.
 

@@ -14,6 +14,7 @@ import pytest
 from sandbox.cli import main
 from sandbox.drills import chaos
 from sandbox.drills import drill as drills
+from sandbox.drills.targets import local
 from sandbox.drills.targets.local import LocalTarget
 from sandbox.ops import failover, faults
 from sandbox.platform.state import NotRunning
@@ -54,7 +55,7 @@ def native(tmp_path, monkeypatch):
         def __init__(self, state):
             self.state = state
 
-    monkeypatch.setattr(drills, "LocalTarget", Bare)
+    monkeypatch.setattr(local, "LocalTarget", Bare)  # `drill.run` imports it when it runs
     return state
 
 
@@ -120,7 +121,9 @@ def test_a_partition_is_refused_natively_before_anything_is_done(monkeypatch, ca
 def test_ctrl_c_in_a_drill_says_how_far_it_got_and_how_the_stack_stands(
     monkeypatch, capsys, native
 ):
-    def interrupted_drill(state, fault, path, count, rate, outage, redrive, progress, client):
+    def interrupted_drill(
+        state, fault, path, count, rate, outage, redrive, progress, client, background
+    ):
         progress("paths", {"paths": ["queue", "direct"]})
         for _ in range(340):
             progress("sent", {"path": "queue", "status": 202})
@@ -151,10 +154,7 @@ def test_ctrl_c_in_a_load_says_how_many_orders_were_answered(monkeypatch, capsys
 
 
 def test_ctrl_c_in_a_failover_names_it(monkeypatch, capsys, native):
-    def interrupted_failover(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(failover, "failover", interrupted_failover)
+    monkeypatch.setattr(failover, "failover", _interrupt)
     code, _, err = run(monkeypatch, capsys, "failover", "--outage", "20")
     assert code == 130
     assert err == f"interrupted during the failover (crash) of the writer n1. {STANDS}\n"
@@ -163,10 +163,7 @@ def test_ctrl_c_in_a_failover_names_it(monkeypatch, capsys, native):
 def test_ctrl_c_in_any_other_command_still_says_how_the_stack_stands(monkeypatch, capsys, native):
     import sandbox.ops.status
 
-    def interrupted(state):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(sandbox.ops.status, "collect", interrupted)
+    monkeypatch.setattr(sandbox.ops.status, "collect", _interrupt)
     code, _, err = run(monkeypatch, capsys, "status")
     assert (code, err) == (130, f"interrupted. {STANDS}\n")
 

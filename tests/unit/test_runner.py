@@ -1,6 +1,7 @@
 """The SQS event source semantics of the local runner, with a fake queue."""
 
 import json
+import threading
 import time
 
 import pytest
@@ -94,17 +95,17 @@ def serve(queue, handler, settings=None, stop=None, ahead=True):
     """One instance's loop, in this process, until it ends by itself."""
     settings = settings or RunnerSettings(wait_time_seconds=0)
     function = runner.Function(handler, "arn:q", "us-east-1", settings, ahead)
-    runner.serve(function, runner.Poller(queue, "url", settings), stop or runner.Stop(), 0)
+    runner.serve(function, runner.Poller(queue, "url", settings), stop or threading.Event(), 0)
 
 
 def test_each_batch_is_invoked_and_only_its_failed_records_stay(capfd):
-    stop = runner.Stop()
+    stop = threading.Event()
     invoked = []
 
     def handler(event, context):
         invoked.append([r["messageId"] for r in event["Records"]])
         if len(invoked) == 2:
-            stop.requested = True
+            stop.set()
             return {"batchItemFailures": [{"itemIdentifier": "m3"}]}
         return {"batchItemFailures": []}
 
@@ -117,12 +118,12 @@ def test_each_batch_is_invoked_and_only_its_failed_records_stay(capfd):
 
 
 def test_a_stopping_instance_invokes_the_batch_it_already_received_then_ends():
-    stop = runner.Stop()
+    stop = threading.Event()
     invoked = []
 
     def handler(event, context):
         invoked.append([r["messageId"] for r in event["Records"]])
-        stop.requested = True  # SIGTERM during the first invocation
+        stop.set()  # SIGTERM during the first invocation
 
     queue = FakeSqs([message(1)], [message(2)], [message(3)])
     serve(queue, handler, stop=stop)
@@ -147,10 +148,10 @@ def test_a_timed_out_instance_ends_its_batch_stays_and_the_next_goes_back(capfd)
 
 
 def test_a_function_that_raises_leaves_its_whole_batch(capfd):
-    stop = runner.Stop()
+    stop = threading.Event()
 
     def handler(event, context):
-        stop.requested = True
+        stop.set()
         raise RuntimeError("database down")
 
     queue = FakeSqs([message(1), message(2)])
@@ -181,12 +182,12 @@ def test_a_batch_is_received_ahead_only_if_it_stays_invisible_through_two_runs(
 
 
 def test_without_receiving_ahead_a_stopping_instance_receives_nothing_more():
-    stop = runner.Stop()
+    stop = threading.Event()
     invoked = []
 
     def handler(event, context):
         invoked.append([r["messageId"] for r in event["Records"]])
-        stop.requested = True
+        stop.set()
 
     queue = FakeSqs([message(1)], [message(2)])
     serve(queue, handler, stop=stop, ahead=False)

@@ -36,7 +36,6 @@ def functions() -> dict[tuple[str, str], tuple[str, str]]:
     }
 
 
-@functools.cache  # the gateway asks on every request
 def own_operations() -> dict[tuple[str, str], str]:
     """``(METHOD, path) -> operationId`` for the operations the gateway answers itself."""
     return {

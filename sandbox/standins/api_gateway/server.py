@@ -164,12 +164,13 @@ class Gateway:
     ) -> None:
         self.authorizer = authorizer
         self.functions = functions
-        #: The operations the gateway answers itself, by the document's operationId.
-        self.own: dict[str, Callable[[], dict[str, Any]]] = {
+        answers: dict[str, Callable[[], dict[str, Any]]] = {
             "health": lambda: {"status": "ok"},
             "openapi": openapi.document,
             "jwks": lambda: jwks,
         }
+        #: The operations the gateway answers itself, by (METHOD, path), named by operationId.
+        self.own = {route: answers[op] for route, op in openapi.own_operations().items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -196,9 +197,9 @@ class Gateway:
         more than it helps)."""
         check_head(request)
         method = "GET" if request.method == "HEAD" else request.method  # the server drops the body
-        own = openapi.own_operations().get((method, request.path))
+        own = self.own.get((method, request.path))
         if own is not None:
-            return await reply(send, 200, self.own[own]())
+            return await reply(send, 200, own())
         function = self.functions.get((method, request.path))
         if function is None:
             return await no_route(send, method, request.path)

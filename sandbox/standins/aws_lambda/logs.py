@@ -68,7 +68,7 @@ class _Reader:
         return self.failing
 
     def _take(self, line: bytes) -> None:
-        if b'"order_id"' not in line or not any(f'"{w}"'.encode() in line for w in WORDS):
+        if b'"order_id"' not in line or not any(word in line for word in _QUOTED):
             return
         try:
             entry = json.loads(line)
@@ -81,7 +81,7 @@ class _Reader:
             self.failing.pop(order, None)
 
 
-WORDS = (FAILED, *SETTLED)
+_QUOTED = tuple(f'"{word}"'.encode() for word in (FAILED, *SETTLED))  # as in a JSON line
 _readers: dict[Path, _Reader] = {}
 _lock = threading.Lock()
 

@@ -50,6 +50,7 @@ from sandbox.standins import localstack
 from sandbox.standins.aws_lambda.component import stop_seconds
 from sandbox.standins.aws_lambda.event import failed_ids, sqs_event
 from sandbox.standins.aws_lambda.invoke import FunctionTimeout, Handler, invoke, load_handler
+from sandbox.standins.sqs import release
 
 FUNCTION_NAME = "consumer"
 Messages = list[dict[str, Any]]
@@ -90,18 +91,6 @@ def delete(sqs: Any, url: str, messages: Messages) -> None:
                 message_id=chunk[int(failure["Id"])]["MessageId"],
                 reason=failure.get("Message"),
             )
-
-
-def release(sqs: Any, url: str, messages: Messages) -> None:
-    """Messages received for an instance that was thrown away, visible again at once (as Lambda
-    returns what it could not invoke); each still counts the receive."""
-    for start in range(0, len(messages), 10):
-        chunk = messages[start : start + 10]
-        entries = [
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-            for i, m in enumerate(chunk)
-        ]
-        sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
 
 def emit(message: str, **fields: Any) -> None:
@@ -158,12 +147,6 @@ def received(batch: Future[Messages]) -> Messages:
         return []
 
 
-class Stop:
-    """Set by SIGTERM or SIGINT: the instance ends once it invoked what it holds."""
-
-    requested = False
-
-
 @dataclass(frozen=True)
 class Function:
     """What an instance invokes, and the event source mapping around it."""
@@ -178,14 +161,12 @@ class Function:
 def instance(state: StackState, function: Function, index: int) -> None:
     """One function instance (a forked process), serving until asked to stop or timed out."""
     _die_with_parent()
-    stop = Stop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: setattr(stop, "requested", True))
+    stop = process.on_stop()  # the instance ends once it invoked what it holds
     sqs = localstack.client(state, "sqs")  # this process's own connections (`init` closed its)
     serve(function, Poller(sqs, state.queue_url, state.runner), stop, index)
 
 
-def serve(function: Function, poller: Poller, stop: Stop, index: int) -> None:
+def serve(function: Function, poller: Poller, stop: threading.Event, index: int) -> None:
     """Invoke batch after batch, the next one received meanwhile if it may be, until asked to stop
     (then the batch already received is invoked too), or until an invocation times out: then this
     instance is done, as Lambda discards a timed-out instance, and what it received ahead goes
@@ -194,10 +175,10 @@ def serve(function: Function, poller: Poller, stop: Stop, index: int) -> None:
     try:
         while ahead is not None:
             messages = received(ahead)
-            ahead = poller.receive() if function.receive_ahead and not stop.requested else None
+            ahead = poller.receive() if function.receive_ahead and not stop.is_set() else None
             if messages and not run(function, messages, poller, index):
                 break
-            if ahead is None and not stop.requested:
+            if ahead is None and not stop.is_set():
                 ahead = poller.receive()
     finally:
         poller.release(ahead)

@@ -81,10 +81,15 @@ def snapshot(sqs: Any, url: str, *, limit: int = 1000, poll_every: bool = False)
         if not got:
             break
         messages.extend(got)
+    release(sqs, url, messages)
+    return messages
+
+
+def release(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
+    """Received messages visible again at once (each still counts the receive, as on AWS)."""
     for start in range(0, len(messages), 10):
         entries = [
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
             for i, m in enumerate(messages[start : start + 10])
         ]
         sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
-    return messages
