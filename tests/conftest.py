@@ -4,9 +4,11 @@ temporary run dir, so they never touch a workshop stack started with `make up`."
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +26,7 @@ TEST_RUNNER = RunnerSettings(function_timeout_seconds=2)
 #: How long a test waits for what it asserts before it fails. Every wait ends as soon as its
 #: condition holds, so minutes cost a fast machine nothing and spare a slow one a false failure.
 PATIENCE = 300.0
+ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +93,18 @@ def wait_drained(state: StackState, prefix: str, expected: int) -> Counter[str]:
         return rows if seen["committed"] >= expected and seen["queued"] == 0 else None
 
     return wait_for(drained, lambda: f"{expected} {prefix}* committed, the queue empty ({seen})")
+
+
+def typed(line: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A command line as a user types it (a hint the tools print, a line of the docs): through
+    the shell, in the project's folder, with nothing on stdin."""
+    return subprocess.run(
+        line,
+        shell=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
+        stdin=subprocess.DEVNULL,
+    )

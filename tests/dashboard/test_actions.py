@@ -93,6 +93,8 @@ def test_a_poison_order_is_parked_shown_fixed_and_redriven(live: StackState, pag
     assert committed(live, order_id) == {order_id: 1}
     wait_page(page, lambda at: stack.queued(live) == (0, 0), "empty queues")
     assert any(c.value == "The DLQ is empty." for c in page.caption)
+    # The consumer logs "order committed" just after its commit: the row can be seen first.
+    wait_for(lambda: not dlq.failing(live, []), lambda: f"the log settling {dlq.failing(live, [])}")
     click(page, "add_customer")
     assert [s.value for s in page.success] == [
         "nothing to fix: no order in the DLQ or failing in the queue waits for a customer"

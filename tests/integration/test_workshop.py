@@ -24,7 +24,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,11 +33,10 @@ import pytest
 
 from sandbox.platform.state import load
 from sandbox.standins.aurora import database
-from tests.conftest import PATIENCE, TEST_QUEUE, TEST_RUNNER, wait_for
+from tests.conftest import PATIENCE, ROOT, TEST_QUEUE, TEST_RUNNER, typed, wait_for
+from tests.integration.test_cli import SANDBOX
 
-ROOT = Path(__file__).parents[2]
 WALKED = (ROOT / "README.md", ROOT / "docs" / "workshop.md")
-SANDBOX = str(Path(sys.executable).parent / "sandbox")
 BLOCK = re.compile(r"```console\n(.*?)```\n((?:<!-- \w+: .*? -->\n)*)", re.S)
 MARK = re.compile(r"<!-- (\w+): (.*?) -->")
 HEADING = re.compile(r"^#+ (.*)$", re.M)
@@ -152,16 +150,7 @@ def test_readme_then_the_workshop_every_command_as_printed(shell):
     outputs: list[str] = []  # everything the walk printed, in order
 
     def run(command: str) -> str:
-        done = subprocess.run(
-            command,
-            shell=True,
-            cwd=ROOT,
-            env=shell,
-            capture_output=True,
-            text=True,
-            timeout=PATIENCE,
-            stdin=subprocess.DEVNULL,
-        )
+        done = typed(command, shell)
         ran.append(command)
         printed = done.stdout + done.stderr
         assert done.returncode == 0, f"`{command}` failed ({done.returncode}):\n{printed[-3000:]}"
