@@ -226,8 +226,9 @@ class AwsTarget:
 
     def _failover(self, prefix: str, begun: Callable[[], None]) -> tuple[float, float]:
         """Aurora promotes the reader (promotion tier 1, the other AZ); the cluster endpoint and
-        the proxy follow it. Recovered is RDS-EVENT-0071, which may come after the experiment
-        has completed (FIS's action ends once the failover is requested)."""
+        the proxy follow it. Recovered is RDS-EVENT-0071; the drill waits for it and for the
+        experiment's end, in whichever order they come (whether FIS's action waits for the
+        failover to complete is not documented)."""
         cluster = self.outputs.cluster_id
         before = {_identity(e) for e in self._cluster_events(self._now() - LOOKBACK_SECONDS)}
         at, experiment_id = self._start(self.outputs.failover_template, prefix)
