@@ -191,6 +191,9 @@ def test_readme_then_the_workshop_every_command_as_printed(shell):
     finally:
         took.append(f"{time.monotonic() - began:6.1f} s  in all")
         print("\n".join(took))
+        # Kept for whoever reports the walk's time per step (the dashboard's screenshots beside).
+        (ROOT / "test-artifacts").mkdir(exist_ok=True)
+        (ROOT / "test-artifacts" / "workshop-walk.txt").write_text("\n".join(took) + "\n")
     printed_commands = {c for out in outputs for c in TICKED.findall(out) if CLI.match(c)}
     unwalked = {same_program(c) for c in printed_commands} - {same_program(c) for c in ran}
     assert not unwalked, f"printed as a command to run, never run by the walk: {unwalked}"
