@@ -69,12 +69,6 @@ ACCEPTED: tuple[Accepted, ...] = (
         lambda stack: [stack.functions],
     ),
     Accepted(
-        f"AwsSolutions-IAM4[{_MANAGED}/AmazonAPIGatewayPushToCloudWatchLogs]",
-        "The account-level role API Gateway needs to write execution logs; AWS's managed policy "
-        "is the documented one for it.",
-        lambda stack: [stack.api.api],
-    ),
-    Accepted(
         "AwsSolutions-APIG2",
         "The producer validates every body with the same pydantic model locally and in AWS and "
         "answers 400 naming the field; a gateway validator would answer differently from the "
@@ -84,9 +78,23 @@ ACCEPTED: tuple[Accepted, ...] = (
     Accepted(
         "AwsSolutions-APIG3",
         "The web ACL is on the CloudFront distribution in front of the API, the documented entry "
-        "point; a second, regional web ACL on the stage would double the WAF cost. Callers who "
-        "go to the stage directly still need a Cognito token.",
+        "point; a second, regional web ACL on the stage would double the WAF cost. Callers "
+        "cannot go around it: every method needs the API key only CloudFront sends.",
         lambda stack: [stack.api.api],
+    ),
+    Accepted(
+        "AwsSolutions-IAM5[Resource::*]",
+        "X-Ray's xray:PutTraceSegments and xray:PutTelemetryRecords, which active tracing adds to "
+        "each function's role, have no resource-level permissions.",
+        lambda stack: [stack.functions],
+    ),
+    Accepted(
+        "AwsSolutions-SMG4",
+        "The origin key is an API key CloudFront sends and API Gateway checks, both read from "
+        "the secret by CloudFormation at deploy: a rotated value would reach neither until both "
+        "were updated. It only proves a request came through CloudFront; Cognito's token proves "
+        "the caller.",
+        lambda stack: [stack.api.origin_key_secret],
     ),
     Accepted(
         "AwsSolutions-COG2",
@@ -173,9 +181,20 @@ def experiments(stack: OrdersStack) -> tuple[Accepted, ...]:
     )
 
 
+#: Only when the stack sets the account's API Gateway logging role (`api_gateway_account_role`).
+ACCOUNT_LOGGING_ROLE = Accepted(
+    f"AwsSolutions-IAM4[{_MANAGED}/AmazonAPIGatewayPushToCloudWatchLogs]",
+    "The account-level role API Gateway needs to write execution logs; AWS's managed policy is "
+    "the documented one for it.",
+    lambda stack: [stack.api.api],
+)
+
+
 def accepted_for(stack: OrdersStack) -> tuple[Accepted, ...]:
     """The acknowledgments that apply to this stack's settings."""
     accepted = (*ACCEPTED, *experiments(stack))
+    if stack.settings.api_gateway_account_role:
+        accepted = (*accepted, ACCOUNT_LOGGING_ROLE)
     if stack.settings.deletion_protection:
         return accepted
     return (*accepted, DELETION_PROTECTION_OFF)

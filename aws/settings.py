@@ -36,6 +36,10 @@ class AppSettings:
     #: The synchronous POST /direct/orders path, for comparing the two paths in a drill. On by
     #: default: idle, it costs nothing (a function and an API method); off removes both.
     direct_path: bool = True
+    #: API Gateway writes its logs with one role per account and region. Off: the stack uses the
+    #: role the account already has (`aws apigateway get-account`); on: the stack creates one and
+    #: sets it, replacing the account's (CloudFormation keeps the role when the stack goes).
+    api_gateway_account_role: bool = False
     #: Subscribed to the alarm topic when set.
     alarm_email: str = ""
 
@@ -59,6 +63,9 @@ class AppSettings:
                 node.try_get_context("termination_protection"), defaults.termination_protection
             ),
             direct_path=_flag(node.try_get_context("direct_path"), defaults.direct_path),
+            api_gateway_account_role=_flag(
+                node.try_get_context("api_gateway_account_role"), defaults.api_gateway_account_role
+            ),
             alarm_email=_text(node.try_get_context("alarm_email"), defaults.alarm_email),
         )
 

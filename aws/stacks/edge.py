@@ -27,12 +27,15 @@ MANAGED_RULE_GROUPS = (
 #: Counted, not blocked: the common rule set blocks bodies over 8 KB, but an order may be up to
 #: SQS's 256 KiB, and the producer answers 413 itself above that (as it does locally).
 COUNT_ONLY = {"AWSManagedRulesCommonRuleSet": ["SizeRestrictions_BODY"]}
+ORIGIN_KEY_HEADER = "x-api-key"
 
 
 class Edge(Construct):
     """The web ACL and the distribution it protects."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, api: apigw.RestApi) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, api: apigw.RestApi, origin_key: str
+    ) -> None:
         super().__init__(scope, construct_id)
         rules = [_managed(name, priority) for priority, name in enumerate(MANAGED_RULE_GROUPS)]
         rules.append(_rate_limit(priority=len(rules)))
@@ -60,7 +63,9 @@ class Edge(Construct):
             "Distribution",
             comment="near-zero RPO sandbox: orders API",
             default_behavior=cloudfront.BehaviorOptions(
-                origin=origins.RestApiOrigin(api),
+                # The API key the API requires of every method: only requests forwarded by this
+                # distribution carry it (CloudFront replaces a viewer's own x-api-key).
+                origin=origins.RestApiOrigin(api, custom_headers={ORIGIN_KEY_HEADER: origin_key}),
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
                 cache_policy=forward_authorization,

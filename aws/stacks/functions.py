@@ -178,4 +178,7 @@ class Functions(Construct):
             vpc=self._network.vpc,
             vpc_subnets=self._network.subnets,
             log_group=log_group,
+            # Lambda's own segments (no SDK in the handlers): the invocation, its init and its
+            # duration, joined to API Gateway's trace. Sent by Lambda, not from the VPC.
+            tracing=lambda_.Tracing.ACTIVE,
         )

@@ -65,8 +65,13 @@ class OrdersStack(Stack):
             timings=timings,
             direct_path=settings.direct_path,
         )
-        self.api = Api(self, "Api", functions=self.functions)
-        self.edge = Edge(self, "Edge", api=self.api.api)
+        self.api = Api(
+            self,
+            "Api",
+            functions=self.functions,
+            account_logging_role=settings.api_gateway_account_role,
+        )
+        self.edge = Edge(self, "Edge", api=self.api.api, origin_key=self.api.origin_key)
         self.monitoring = Monitoring(
             self,
             "Monitoring",

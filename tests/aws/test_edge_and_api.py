@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aws_cdk.assertions import Match
 
-from aws.stacks.edge import MANAGED_RULE_GROUPS, RATE_LIMIT_PER_5_MIN
+from aws.stacks.edge import MANAGED_RULE_GROUPS, ORIGIN_KEY_HEADER, RATE_LIMIT_PER_5_MIN
 
 
 def _path_of(synth, resource_id: str) -> str:
@@ -130,3 +130,51 @@ def test_stage_logs_access_but_not_bodies(synth) -> None:
             "MethodSettings": [Match.object_like({"DataTraceEnabled": False})],
         },
     )
+
+
+def _origin_key_reference(synth) -> dict:
+    """How CloudFormation reads the origin key: a dynamic reference to the secret (no value)."""
+    secret = synth.logical_id(synth.stack.api.origin_key_secret)
+    return {"Fn::Join": ["", ["{{resolve:secretsmanager:", {"Ref": secret}, ":SecretString:::}}"]]}
+
+
+def test_the_stage_answers_only_requests_that_came_through_cloudfront(synth) -> None:
+    methods = synth.of_type("AWS::ApiGateway::Method").values()
+    assert methods and all(m["Properties"]["ApiKeyRequired"] is True for m in methods)
+    (key,) = synth.of_type("AWS::ApiGateway::ApiKey").values()
+    assert key["Properties"]["Value"] == _origin_key_reference(synth)
+    (plan,) = synth.of_type("AWS::ApiGateway::UsagePlan").values()
+    (stage,) = plan["Properties"]["ApiStages"]
+    assert stage["ApiId"] == {"Ref": synth.logical_id(synth.stack.api.api)}
+    synth.template.resource_count_is("AWS::ApiGateway::UsagePlanKey", 1)
+    (distribution,) = synth.of_type("AWS::CloudFront::Distribution").values()
+    (origin,) = distribution["Properties"]["DistributionConfig"]["Origins"]
+    assert origin["OriginCustomHeaders"] == [
+        {"HeaderName": ORIGIN_KEY_HEADER, "HeaderValue": _origin_key_reference(synth)}
+    ]
+    assert ORIGIN_KEY_HEADER == "x-api-key"  # the header API Gateway reads its key from
+
+
+def test_the_app_client_has_the_drills_flow_and_no_oauth(synth) -> None:
+    (client,) = synth.of_type("AWS::Cognito::UserPoolClient").values()
+    props = client["Properties"]
+    assert props["ExplicitAuthFlows"] == ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    assert props["AllowedOAuthFlowsUserPoolClient"] is False
+    for oauth in ("AllowedOAuthFlows", "AllowedOAuthScopes", "CallbackURLs", "LogoutURLs"):
+        assert oauth not in props, oauth
+
+
+def test_xray_traces_the_stage_and_every_function(synth) -> None:
+    synth.template.has_resource_properties("AWS::ApiGateway::Stage", {"TracingEnabled": True})
+    functions = synth.stack.functions
+    ours = [functions.producer, functions.consumer, functions.reconcile, functions.migrate]
+    if functions.direct is not None:
+        ours.append(functions.direct)
+    for function in ours:
+        properties = synth.resources[synth.logical_id(function)]["Properties"]
+        assert properties["TracingConfig"] == {"Mode": "Active"}, function.node.id
+
+
+def test_the_account_logging_role_is_left_alone_by_default(synth) -> None:
+    assert synth.stack.settings.api_gateway_account_role is False
+    synth.template.resource_count_is("AWS::ApiGateway::Account", 0)
