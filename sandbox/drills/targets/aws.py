@@ -18,11 +18,12 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sandbox.drills.targets import Commit
+from sandbox.drills.targets.experiments import ENDED, Experiment
 from sandbox.ops.load import Api
 from sandbox.standins.sqs import Depth, depth, snapshot
 
@@ -70,9 +71,6 @@ UNSUPPORTED = {
     "reader-partitioned": "FIS cuts network by subnet (aws:network:disrupt-connectivity), which "
     "would cut the functions too: no template for it",
 }
-#: FIS experiment states (GetExperiment): which end an experiment, and which of those are errors.
-ENDED = ("completed", "stopped", "failed", "cancelled")
-BROKEN = ("failed", "cancelled")
 #: How long the consumer fault takes to reach every invocation after the experiment is running:
 #: the FIS extension's poll interval while idle, set on the consumer
 #: (``aws/stacks/fis.py``: SLOW_POLL_SECONDS, equal by test). The rest of the drill's traffic
@@ -155,10 +153,8 @@ class AwsTarget:
         self._cloudwatch = client("cloudwatch")
         self._outputs: StackOutputs | None = None
         self._api: Api | None = None
-        self._experiment: dict[str, Any] | None = None  # the drill's, as GetExperiment last said
+        self._experiment: Experiment | None = None  # the drill's fault, once started
         self._fault_notes: list[str] = []
-        self._stop_note: str | None = None  # why the experiment was stopped, if it was
-        self._report_note: str | None = None
 
     @property
     def outputs(self) -> StackOutputs:
@@ -195,15 +191,13 @@ class AwsTarget:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """Every report's caveats, then the experiment's: which it was, how it ended, whether a
-        stop condition fired, and where its report is (read when the report is built: FIS
-        writes it after the experiment's post-experiment window)."""
-        if self._experiment is None:
+        """Every report's caveats, then the experiment's: which fault it was, whether a stop
+        condition fired, and where its report is."""
+        experiment = self._experiment
+        if experiment is None:
             return NOTES
-        if self._report_note is None:
-            self._report_note = self._report_location()
-        stopped = () if self._stop_note is None else (self._stop_note,)
-        return (*NOTES, *self._fault_notes, *stopped, self._report_note)
+        stopped = () if experiment.stop_note is None else (experiment.stop_note,)
+        return (*NOTES, *self._fault_notes, *stopped, experiment.report())
 
     def inject(
         self,
@@ -220,22 +214,33 @@ class AwsTarget:
         which alarm fired."""
         template = EXPERIMENTS[fault]
         self._fault_notes = list(FAULT_NOTES[template])
+        template_id = getattr(self.outputs, template)
+        experiment = Experiment(
+            self._fis, self._cloudwatch, template_id, prefix or uuid.uuid4().hex
+        )
         if template == "failover_template":
-            return self._failover(prefix, begun)
-        return self._consumer_fault(prefix, begun)
+            return self._failover(experiment, begun)
+        return self._consumer_fault(experiment, begun)
 
-    def _failover(self, prefix: str, begun: Callable[[], None]) -> tuple[float, float]:
+    def _start(self, experiment: Experiment) -> float:
+        """StartExperiment; returns when it was requested (this machine's clock)."""
+        at = self._now()
+        experiment.start()
+        self._experiment = experiment
+        return at
+
+    def _failover(self, experiment: Experiment, begun: Callable[[], None]) -> tuple[float, float]:
         """Aurora promotes the reader (promotion tier 1, the other AZ); the cluster endpoint and
         the proxy follow it. Recovered is RDS-EVENT-0071; the drill waits for it and for the
         experiment's end, in whichever order they come (whether FIS's action waits for the
         failover to complete is not documented)."""
         cluster = self.outputs.cluster_id
         before = {_identity(e) for e in self._cluster_events(self._now() - LOOKBACK_SECONDS)}
-        at, experiment_id = self._start(self.outputs.failover_template, prefix)
+        at = self._start(experiment)
         begun()
-        with self._stopped_unless_ended(experiment_id):
+        with experiment.stopped_if_left():
             while True:
-                experiment = self._poll(experiment_id)
+                status = experiment.poll()
                 completed = None
                 for event in self._cluster_events(at - LOOKBACK_SECONDS):
                     if _identity(event) in before:
@@ -244,118 +249,41 @@ class AwsTarget:
                         raise RuntimeError(f"the failover of {cluster} failed: {event['message']}")
                     if event["code"] == COMPLETED:
                         completed = event["epoch"]
-                status = experiment["state"]["status"]
                 if completed is not None and status in ENDED:
                     return at, completed
-                if status == "stopped" and not _acted(experiment):
+                if status == "stopped" and not experiment.acted():
                     # A stop condition fired before the failover was requested: nothing failed.
                     self._fault_notes.append("the experiment stopped before the failover")
-                    return at, _end(experiment, self._now())
-                self._bounded(at, f"no {COMPLETED} for {cluster}")
+                    return at, experiment.end(self._now())
+                self._bounded(experiment, at, f"no {COMPLETED} for {cluster}")
                 self._sleep(self.poll_seconds)
 
-    def _consumer_fault(self, prefix: str, begun: Callable[[], None]) -> tuple[float, float]:
+    def _consumer_fault(
+        self, experiment: Experiment, begun: Callable[[], None]
+    ) -> tuple[float, float]:
         """Every invocation fails for the template's duration. The rest of the traffic goes once
         the fault can have reached every invocation (`RAMP_UP_SECONDS` of running); recovered
         is the experiment's end."""
-        at, experiment_id = self._start(self.outputs.consumer_fault_template, prefix)
+        at = self._start(experiment)
         running_since: float | None = None
-        with self._stopped_unless_ended(experiment_id):
+        with experiment.stopped_if_left():
             while True:
-                experiment = self._poll(experiment_id)
-                status = experiment["state"]["status"]
+                status = experiment.poll()
                 if status in ENDED:
-                    return at, _end(experiment, self._now())
+                    return at, experiment.end(self._now())
                 if status == "running" and running_since is None:
                     running_since = self._now()
                 if running_since is not None and self._now() - running_since >= RAMP_UP_SECONDS:
                     begun()
-                self._bounded(at, "the consumer fault did not end")
+                self._bounded(experiment, at, "the consumer fault did not end")
                 self._sleep(self.poll_seconds)
 
-    def _start(self, template_id: str, prefix: str) -> tuple[float, str]:
-        """StartExperiment (its client token the drill's prefix: a retried request cannot start
-        a second one); returns when it was requested and the experiment's id."""
-        at = self._now()
-        started = self._fis.start_experiment(
-            clientToken=prefix or uuid.uuid4().hex, experimentTemplateId=template_id
-        )
-        self._experiment = started["experiment"]
-        return at, self._experiment["id"]
-
-    def _poll(self, experiment_id: str) -> dict[str, Any]:
-        """GetExperiment; a failed or cancelled experiment stops the drill, a stopped one is
-        noted with the stop conditions in alarm."""
-        experiment = self._fis.get_experiment(id=experiment_id)["experiment"]
-        self._experiment = experiment
-        state = experiment["state"]
-        if state["status"] in BROKEN:
-            raise RuntimeError(
-                f"FIS experiment {experiment_id} {state['status']}: {state.get('reason', '')}"
-            )
-        if state["status"] == "stopped" and self._stop_note is None:
-            self._stop_note = self._stopped_because(experiment)
-        return experiment
-
-    def _stopped_because(self, experiment: dict[str, Any]) -> str:
-        """Which stop conditions are in ALARM (DescribeAlarms), with FIS's reason."""
-        names = [
-            condition["value"].split(":alarm:", 1)[-1]
-            for condition in experiment.get("stopConditions", [])
-            if condition.get("source") == "aws:cloudwatch:alarm"
-        ]
-        alarms = self._cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"] if names else []
-        firing = [a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM"]
-        reason = experiment["state"].get("reason", "")
-        which = f"stop condition in ALARM: {', '.join(firing)}" if firing else "no stop condition"
-        return f"FIS experiment {experiment['id']} was stopped ({which}; FIS: {reason})"
-
-    @contextlib.contextmanager
-    def _stopped_unless_ended(self, experiment_id: str) -> Iterator[None]:
-        """StopExperiment if the drill leaves while the experiment runs; the drill's own error
-        (or Ctrl-C) is what it reports, not a failure to stop."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            yield
-        except BaseException:
-            if self._experiment and self._experiment["state"]["status"] not in ENDED:
-                with contextlib.suppress(BotoCoreError, ClientError):
-                    self._fis.stop_experiment(id=experiment_id)
-            raise
-
-    def _bounded(self, at: float, what: str) -> None:
+    def _bounded(self, experiment: Experiment, at: float, what: str) -> None:
         if self._now() > at + EXPERIMENT_TIMEOUT_SECONDS:
-            assert self._experiment is not None
             raise TimeoutError(
                 f"{what} within {EXPERIMENT_TIMEOUT_SECONDS:.0f} s of starting FIS experiment "
-                f"{self._experiment['id']}: see it in the FIS console, and the cluster's events"
+                f"{experiment.id}: see it in the FIS console, and the cluster's events"
             )
-
-    def _report_location(self) -> str:
-        """Where the experiment's report is: its S3 object once FIS has written it, else where
-        it will be (one GetExperiment; a failed read is said, not raised: the drill is done)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        assert self._experiment is not None
-        experiment_id = self._experiment["id"]
-        try:
-            experiment = self._fis.get_experiment(id=experiment_id)["experiment"]
-        except (BotoCoreError, ClientError) as error:
-            return f"FIS experiment {experiment_id}'s report could not be looked up: {error}"
-        report = experiment.get("experimentReport", {})
-        written = [r["arn"] for r in report.get("s3Reports", []) if r.get("arn")]
-        if written:
-            return f"FIS experiment {experiment_id}'s report: {', '.join(written)}"
-        s3 = experiment.get("experimentReportConfiguration", {}).get("outputs", {})
-        where = s3.get("s3Configuration", {})
-        status = report.get("state", {}).get("status", "not started")
-        return (
-            f"FIS experiment {experiment_id}'s report ({status}) goes to "
-            f"s3://{where.get('bucketName', '?')}/{where.get('prefix', '')} once the "
-            f"post-experiment window has passed: `aws fis get-experiment --id {experiment_id} "
-            "--query experiment.experimentReport`"
-        )
 
     def depth(self) -> int:
         return depth(self._sqs, self.outputs.queue_url).total
@@ -431,7 +359,8 @@ class AwsTarget:
 
     def events(self, since: float) -> list[dict[str, Any]]:
         """The cluster's events and the drill's experiment's start and end, oldest first."""
-        events = self._cluster_events(since) + _experiment_events(self._experiment)
+        experiment = [] if self._experiment is None else self._experiment.events()
+        events = self._cluster_events(since) + experiment
         return sorted((e for e in events if e["epoch"] >= since), key=lambda e: e["epoch"])
 
     def _cluster_events(self, since: float) -> list[dict[str, Any]]:
@@ -490,46 +419,3 @@ def _event(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _identity(event: dict[str, Any]) -> tuple[float, str]:
     return event["epoch"], event["message"]
-
-
-def _acted(experiment: dict[str, Any]) -> bool:
-    """Whether any of the experiment's actions got as far as running."""
-    return any(
-        action.get("state", {}).get("status") in ("running", "completed", "stopping", "stopped")
-        for action in experiment.get("actions", {}).values()
-    )
-
-
-def _end(experiment: dict[str, Any], fallback: float) -> float:
-    """The experiment's end (AWS's clock), or ``fallback`` if FIS has not said yet."""
-    end: datetime | None = experiment.get("endTime")
-    return end.timestamp() if end else fallback
-
-
-def _experiment_events(experiment: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The experiment's start and end as events in the report (code "FIS")."""
-    if experiment is None:
-        return []
-    found = []
-    name = f"FIS experiment {experiment['id']}"
-    state = experiment["state"]
-    for key, kind, message in (
-        ("startTime", "experiment-started", f"{name} started"),
-        (
-            "endTime",
-            f"experiment-{state['status']}",
-            f"{name} {state['status']}: {state.get('reason', '')}".rstrip(": "),
-        ),
-    ):
-        date: datetime | None = experiment.get(key)
-        if date is not None:
-            found.append(
-                {
-                    "time": date.isoformat(timespec="milliseconds"),
-                    "epoch": date.timestamp(),
-                    "event": kind,
-                    "code": "FIS",
-                    "message": message,
-                }
-            )
-    return found
