@@ -16,11 +16,11 @@ from __future__ import annotations
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from aws.stacks.functions import Functions
+from aws.stacks.logs import log_group
 
 STAGE = "prod"
 #: Per-stage throttling: a ceiling for a runaway client behind the WAF's per-IP rate limit.
@@ -69,11 +69,9 @@ class Api(Construct):
         authorizer = apigw.CognitoUserPoolsAuthorizer(
             self, "Authorizer", cognito_user_pools=[self.user_pool]
         )
-        access_logs = logs.LogGroup(
+        access_logs = log_group(
             self,
             "AccessLogs",
-            retention=logs.RetentionDays.TWO_WEEKS,
-            removal_policy=RemovalPolicy.DESTROY,
         )
         self.api = apigw.RestApi(
             self,

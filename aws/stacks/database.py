@@ -14,11 +14,11 @@ from __future__ import annotations
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from aws.settings import AppSettings
+from aws.stacks.logs import log_group
 from aws.stacks.network import Network
 
 #: The consumer's database, named in the secret (``dbname``); the same name as in the local stack.
@@ -55,12 +55,10 @@ class Database(Construct):
         # Named, so the log group RDS exports to can exist (with a retention) before the cluster
         # does; left to RDS, it would be created on first export and kept forever.
         self.cluster_identifier = f"{Stack.of(self).stack_name.lower()}-aurora"
-        self.postgresql_log = logs.LogGroup(
+        self.postgresql_log = log_group(
             self,
             "PostgresqlLog",
-            log_group_name=f"/aws/rds/cluster/{self.cluster_identifier}/postgresql",
-            retention=logs.RetentionDays.TWO_WEEKS,
-            removal_policy=RemovalPolicy.DESTROY,
+            name=f"/aws/rds/cluster/{self.cluster_identifier}/postgresql",
         )
         self.monitoring_role = iam.Role(
             self,

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, triggers
+from aws_cdk import Duration, triggers
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk.aws_lambda_event_sources import SqsEventSource
 from constructs import Construct
 
 from aws import assets
 from aws.stacks.database import Database
+from aws.stacks.logs import log_group
 from aws.stacks.network import Network
 from aws.stacks.proxy import PORT, Proxy
 from aws.stacks.queue import Queues
@@ -158,11 +158,9 @@ class Functions(Construct):
     ) -> lambda_.Function:
         if not assets.handler_exists(code_dir, handler):
             raise FileNotFoundError(f"{name}: no module for handler {handler!r} in {code_dir}")
-        log_group = logs.LogGroup(
+        logs_of_function = log_group(
             self,
             f"{name}Logs",
-            retention=logs.RetentionDays.TWO_WEEKS,
-            removal_policy=RemovalPolicy.DESTROY,
         )
         return lambda_.Function(
             self,
@@ -177,7 +175,7 @@ class Functions(Construct):
             environment=environment,
             vpc=self._network.vpc,
             vpc_subnets=self._network.subnets,
-            log_group=log_group,
+            log_group=logs_of_function,
             # Lambda's own segments (no SDK in the handlers): the invocation, its init and its
             # duration, joined to API Gateway's trace. Sent by Lambda, not from the VPC.
             tracing=lambda_.Tracing.ACTIVE,

@@ -28,6 +28,7 @@ from constructs import Construct
 
 from aws.stacks.database import Database
 from aws.stacks.functions import Functions
+from aws.stacks.logs import log_group
 from aws.stacks.proxy import Proxy
 from aws.stacks.queue import Queues
 from sandbox.spec.alarms import DLQ_NOT_EMPTY
@@ -119,11 +120,10 @@ class Monitoring(Construct):
             alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
             alarm.add_ok_action(cw_actions.SnsAction(self.topic))
 
-        self.failover_log = logs.LogGroup(
+        self.failover_log = log_group(
             self,
             "FailoverEvents",
             retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=RemovalPolicy.DESTROY,
         )
         cluster = database.cluster
         self.failover_rule = events.Rule(

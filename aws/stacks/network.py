@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+from aws.stacks.logs import log_group
 
 #: The AWS APIs the functions, the secret rotation and the logs reach from inside the VPC. (Lambda
 #: itself needs no endpoint: nothing in the VPC calls the Lambda API.)
@@ -38,11 +38,9 @@ class Network(Construct):
             name: self.vpc.add_interface_endpoint(name, service=service, subnets=self.subnets)
             for name, service in INTERFACE_ENDPOINTS.items()
         }
-        flow_logs = logs.LogGroup(
+        flow_logs = log_group(
             self,
             "FlowLogs",
-            retention=logs.RetentionDays.TWO_WEEKS,
-            removal_policy=RemovalPolicy.DESTROY,
         )
         self.vpc.add_flow_log(
             "FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs)

@@ -1,11 +1,13 @@
 """What an operator sees of Aurora: Performance Insights, enhanced monitoring, the PostgreSQL log in
-CloudWatch Logs, and an explicit parameter group that forces TLS."""
+CloudWatch Logs, and an explicit parameter group that forces TLS; and every log group on the
+stack's log key."""
 
 from __future__ import annotations
 
 from aws_cdk.assertions import Match
 
 from aws.stacks.database import CLUSTER_PARAMETERS, LOG_EXPORTS, MONITORING_INTERVAL
+from aws.stacks.logs import KEY_ID
 
 
 def test_cluster_parameter_group_is_explicit_and_forces_tls(synth) -> None:
@@ -67,3 +69,20 @@ def test_performance_insights_on_the_cluster_enhanced_monitoring_on_every_instan
             ],
         },
     )
+
+
+def test_every_log_group_is_on_the_stacks_log_key(synth) -> None:
+    key_id = synth.logical_id(synth.stack.node.find_child(KEY_ID))
+    groups = synth.of_type("AWS::Logs::LogGroup")
+    assert len(groups) >= 9
+    for group_id, group in groups.items():
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}, group_id
+    key = synth.resources[key_id]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    (logs_statement,) = [
+        s
+        for s in key["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "logs.us-east-1.amazonaws.com"}
+    ]
+    (context,) = logs_statement["Condition"]["ArnLike"].values()
+    assert context["Fn::Join"][1][-1] == ":log-group:*"
