@@ -271,8 +271,9 @@ class Experiments(Construct):
             experiment_report_configuration=_report(self.bucket, report, dashboard),
             tags={"Name": f"{Stack.of(self).stack_name}-{report}"},
         )
-        # The role's policy must exist before FIS validates the template against it.
-        template.node.add_dependency(self.role)
+        # The role's policy must exist before FIS validates the template against it (the role
+        # itself is referenced already).
+        template.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
         return template
 
     def _drill_policy(

@@ -280,3 +280,12 @@ def test_the_drill_reads_only_outputs_the_stack_declares(synth) -> None:
 
 def test_the_drill_waits_out_the_extensions_poll_before_the_rest_of_its_traffic() -> None:
     assert aws_target.RAMP_UP_SECONDS == fis.SLOW_POLL_SECONDS
+
+
+@pytest.mark.parametrize("which", ["failover", "consumer_fault"])
+def test_each_template_waits_for_the_experiment_roles_policy(synth, which) -> None:
+    """FIS checks the role when the template is created: its policy must exist by then."""
+    experiments = synth.stack.experiments
+    template = synth.resources[synth.logical_id(getattr(experiments, which))]
+    policy = experiments.role.node.find_child("DefaultPolicy")
+    assert template["DependsOn"] == [synth.logical_id(policy)]
