@@ -101,8 +101,6 @@ class Experiments(Construct):
             "readers, and CloudTrail records their API calls",
             CKV_AWS_21="no versioning: fault configurations are rewritten by FIS each experiment "
             "and expire in a day; reports are written once",
-            CKV_AWS_145="S3-managed keys: FIS writes here with its experiment role, and a KMS key "
-            "would add key grants to it and to the consumer for no reader outside this account",
         )
         self.endpoint = self._s3_endpoint(network)
         consumer = functions.consumer
