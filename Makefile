@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 LS_VENV := .venv-localstack
+CHECKOV_VENV := .venv-checkov
 SANDBOX := $(VENV)/bin/sandbox
 # Before the first `make up` there is no CLI (no .venv), and so no stack either: a target that
 # runs the CLI says so in one line and fails, instead of the shell's "No such file" (Error 127).
@@ -53,7 +54,7 @@ lint: install  ## ruff, and the layout's import rules (import-linter)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-install: $(VENV)/.installed $(LS_VENV)/.installed system-packages  ## Install what is missing
+install: $(VENV)/.installed $(LS_VENV)/.installed $(CHECKOV_VENV)/.installed system-packages  ## Install what is missing
 
 $(VENV)/.installed: pyproject.toml
 	@echo "==> project environment ($(VENV))"
@@ -67,6 +68,13 @@ $(LS_VENV)/.installed: requirements/localstack.txt
 	@test -x $(LS_VENV)/bin/python || $$(scripts/find-python 3.13) -m venv $(LS_VENV)
 	@$(LS_VENV)/bin/pip install -q --upgrade pip
 	@$(LS_VENV)/bin/pip install -q -r requirements/localstack.txt
+	@touch $@
+
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	@echo "==> checkov environment ($(CHECKOV_VENV)): scans the AWS template in tests/aws"
+	@test -x $(CHECKOV_VENV)/bin/python || $$(scripts/find-python 3.12) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/pip install -q --upgrade pip
+	@$(CHECKOV_VENV)/bin/pip install -q -r requirements/checkov.txt
 	@touch $@
 
 system-packages:
