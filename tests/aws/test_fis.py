@@ -259,6 +259,9 @@ def test_the_drill_policy_covers_what_the_drill_calls_on_this_stack_only(synth) 
     )
     assert found[redrive]["Resource"] == dlq
     assert found[("sqs:SendMessage",)]["Resource"] == _arn(synth, stack.queues.queue)
+    key = stack.queues.queue.encryption_master_key  # the DLQ's messages and the move task's
+    assert key is not None
+    assert found[("kms:Decrypt", "kms:GenerateDataKey")]["Resource"] == _arn(synth, key)
     # FIS fails the cluster over with its own role: the drill cannot, except through a template.
     assert not any(a.startswith("rds:Failover") for actions in found for a in actions)
     unscoped = {actions for actions, s in found.items() if s["Resource"] == "*"}
