@@ -58,7 +58,8 @@ SLOW_POLL_SECONDS = 20
 #: ramp-up and then some: short next to the queue's retry budget (visibility x maxReceiveCount),
 #: so no order runs out of receives because of it (checked by test).
 CONSUMER_FAULT_SECONDS = 60
-#: The dashboard around the experiment, in its report (FIS allows 1 to 30 minutes each side).
+#: How much of the dashboard before and after the experiment its report shows: five of its
+#: one-minute periods each side, enough to see the stack settle.
 REPORT_WINDOW = "PT5M"
 
 
@@ -115,7 +116,8 @@ class Experiments(Construct):
         self.role = self._role(cluster_arn, consumer, dashboard)
         self.failover = self._template(
             "WriterFailover",
-            "Writer failover: RDS FailoverDBCluster on the cluster (the drill's crash)",
+            "Writer failover: RDS FailoverDBCluster on the cluster (the drill's crash and "
+            "switchover)",
             target=("Cluster", "aws:rds:cluster", cluster_arn, "Clusters"),
             action=("FailoverWriter", "aws:rds:failover-db-cluster", {}),
             report="writer-failover",
@@ -125,12 +127,7 @@ class Experiments(Construct):
             "ConsumerFault",
             "Consumer fault: every consumer invocation fails after it ran, for "
             f"{CONSUMER_FAULT_SECONDS} s (the drill's consumer-crash)",
-            target=(
-                "Consumer",
-                "aws:lambda:function",
-                functions.consumer.function_arn,
-                "Functions",
-            ),
+            target=("Consumer", "aws:lambda:function", consumer.function_arn, "Functions"),
             action=(
                 "FailConsumerInvocations",
                 "aws:lambda:invocation-error",
