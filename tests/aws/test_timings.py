@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from aws_cdk import App
@@ -70,4 +71,25 @@ def test_the_stack_deploys_the_aws_set(synth) -> None:
                 "ConnectionBorrowTimeout": AWS.proxy_borrow_timeout_seconds
             }
         },
+    )
+
+
+def test_aws_readme_states_both_sets_as_they_are() -> None:
+    """aws/README's table of the two sets: each row as the spec has it."""
+    readme = (Path(__file__).resolve().parents[2] / "aws" / "README.md").read_text()
+    times = "\u00d7"  # the table's multiplication sign
+    budget = f"retry budget (\u2265 {FAILOVER_MULTIPLE} {times} {AURORA_FAILOVER_SECONDS} s)"
+    for row in (
+        f"| visibility timeout | {LOCAL.queue.visibility_timeout_seconds} s "
+        f"| {AWS.queue.visibility_timeout_seconds} s |",
+        f"| consumer timeout | {LOCAL.function_timeout_seconds:g} s (Lambda's shortest) "
+        f"| {AWS.function_timeout_seconds:g} s |",
+        f"| `maxReceiveCount` | {LOCAL.queue.max_receive_count} | {AWS.queue.max_receive_count} |",
+        f"| {budget} | {LOCAL.retry_budget_seconds} s | {AWS.retry_budget_seconds} s |",
+    ):
+        assert row in readme, row
+    assert LOCAL.proxy_borrow_timeout_seconds is None
+    assert (
+        f"the runner's 1 s ends the invocation first | {AWS.proxy_borrow_timeout_seconds} s |"
+        in (readme)
     )
