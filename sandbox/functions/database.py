@@ -24,13 +24,29 @@ STORED = "SELECT payload FROM orders WHERE order_id = %s"  # the order this id a
 _instance = threading.local()
 
 
+#: How PostgreSQL, RDS Proxy and PgBouncer refuse a password (SQLSTATE 28P01). psycopg gets no
+#: SQLSTATE for a connection that failed (psycopg issue 1188), so the server's words say it.
+REFUSED_PASSWORD = ("password authentication failed", "SASL authentication failed")
+
+
 def connection() -> psycopg.Connection:
     """This instance's connection, reopened after the proxy or a failover dropped it."""
     conn = getattr(_instance, "conn", None)
     if conn is None or conn.closed or conn.broken:
-        # Cached for 5 minutes: a burst of invocations costs one Secrets Manager call.
-        conn = _instance.conn = connect(secret(max_age=300), connect_timeout=5)
+        conn = _instance.conn = reconnect()
     return conn
+
+
+def reconnect() -> psycopg.Connection:
+    """A new connection, with the credentials cached for 5 minutes (a burst of invocations costs
+    one Secrets Manager call); if the password is refused, the secret was rotated since: fetch
+    it again and try once more."""
+    try:
+        return connect(secret(max_age=300), connect_timeout=5)
+    except psycopg.OperationalError as error:
+        if not any(words in str(error) for words in REFUSED_PASSWORD):
+            raise
+        return connect(secret(max_age=0), connect_timeout=5)
 
 
 def secret(*, max_age: int) -> dict[str, Any]:
