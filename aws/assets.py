@@ -31,6 +31,7 @@ LAYER_REQUIREMENTS = ("aws-lambda-powertools", "pydantic", "psycopg[binary]")
 
 SANDBOX_DIR = PROJECT_DIR / "sandbox"
 SCHEMA = SANDBOX_DIR / "spec" / "schema.sql"  # the local stack's too
+GRANTS = SANDBOX_DIR / "spec" / "grants.sql"  # the application role's privileges, likewise
 ADMIN_SOURCE = Path(__file__).resolve().parent / "functions" / "reconcile.py"
 
 
@@ -88,11 +89,12 @@ def stage_handlers(target: Path = BUILD_DIR / "lambda" / "handlers") -> Path:
 
 
 def stage_admin(target: Path = BUILD_DIR / "lambda" / "admin") -> Path:
-    """The reconcile/migrate function and the schema it applies (the one the local stack uses)."""
+    """The reconcile/migrate function, the schema and grants it applies (the local stack's)."""
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     shutil.copyfile(ADMIN_SOURCE, target / ADMIN_SOURCE.name)
     shutil.copyfile(SCHEMA, target / "schema.sql")
+    shutil.copyfile(GRANTS, target / "grants.sql")
     return target
 
 

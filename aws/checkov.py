@@ -79,9 +79,13 @@ SKIPS: tuple[Skip, ...] = (
         "CKV_AWS_149",
         "Secrets Manager's own key (aws/secretsmanager): every reader already needs "
         "secretsmanager:GetSecretValue on this secret, and a customer-managed key would need "
-        "grants for the proxy, the rotation function and four functions that only an account "
+        "grants for the proxy, the rotation functions and five functions that only an account "
         "could test.",
-        lambda stack: [stack.database.secret, stack.api.origin_key_secret],
+        lambda stack: [
+            stack.database.secret,
+            stack.database.app_secret,
+            stack.api.origin_key_secret,
+        ],
     ),
     Skip(
         "CKV_AWS_86",

@@ -7,7 +7,10 @@ or an API, because it reads every order and can change the schema.
   measures latency and RTO from the same columns as locally (``accepted_at``, ``committed_at``);
   ``by_node`` says on which instance they committed.
 - `migrate` creates the schema the consumer writes to, from the same ``schema.sql`` the local stack
-  applies. The stack runs it once per deploy of this code (a CDK trigger); it is idempotent. It
+  applies, and the application role the functions log in as, with the privileges of
+  ``grants.sql`` (the local stack's too) and the password of the role's own secret
+  (``APP_SECRET_ID``); it alone logs in as the master user (``DB_SECRET_ID``). The stack runs it
+  once per deploy of this code (a CDK trigger); it is idempotent. It
   retries its connection a few times, with backoff, before it gives up: a refused first
   connection (an instance still starting, a secret attachment just made) must not roll back a
   30-minute deploy.
@@ -26,10 +29,13 @@ import psycopg
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from psycopg import sql
 
 logger = Logger(service="reconcile")
 
 SCHEMA = Path(__file__).with_name("schema.sql")
+GRANTS = Path(__file__).with_name("grants.sql")
+ROLE_EXISTS = "SELECT 1 FROM pg_roles WHERE rolname = %s"
 COMMITTED = """
     SELECT order_id, committed_node,
            round(EXTRACT(EPOCH FROM accepted_at)::numeric, 3)::float8,
@@ -112,13 +118,31 @@ def reply(prefix: str, rows: list[tuple[str, str, float, float]]) -> dict[str, A
 
 @logger.inject_lambda_context
 def migrate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Apply ``schema.sql`` if the orders table does not exist yet; safe to run again."""
+    """Apply ``schema.sql`` if the orders table does not exist yet, create the application role
+    if it does not exist, and grant it ``grants.sql``; safe to run again."""
+    app = parameters.get_secret(os.environ["APP_SECRET_ID"], transform="json", force_fetch=True)
     with connect_with_retries() as conn, conn.transaction():
         created = conn.execute("SELECT to_regclass('public.orders') IS NULL").fetchone()[0]
         if created:
             conn.execute(SCHEMA.read_text())
         conn.execute(AURORA_NODE)
+        role_created = create_role(conn, app["username"], app["password"])
+        grants = sql.SQL(GRANTS.read_text())
+        conn.execute(
+            grants.format(app=sql.Identifier(app["username"]), db=sql.Identifier(app["dbname"]))
+        )
     # Not ``created=``: that is a LogRecord attribute, and logging refuses to overwrite it
     # (KeyError: the migration would fail after its commit, and the deploy roll back).
-    logger.info("schema ready", schema_created=created)
-    return {"created": created}
+    logger.info("schema ready", schema_created=created, role_created=role_created)
+    return {"created": created, "role_created": role_created}
+
+
+def create_role(conn: psycopg.Connection, user: str, password: str) -> bool:
+    """Create the login role with the secret's password, unless it exists: then its password is
+    the rotation's to change, and a migration must not put back an older one. (The statement
+    carries the password: the cluster's parameter group keeps ``log_statement`` at none.)"""
+    if conn.execute(ROLE_EXISTS, (user,)).fetchone():
+        return False
+    create = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}")
+    conn.execute(create.format(sql.Identifier(user), sql.Literal(password)))
+    return True

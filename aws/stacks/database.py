@@ -1,5 +1,15 @@
-"""Aurora PostgreSQL: a writer and a reader in different AZs, encrypted, backed up, with its secret
-in Secrets Manager rotated by a single-user rotation function inside the VPC.
+"""Aurora PostgreSQL: a writer and a reader in different AZs, encrypted, backed up, and two secrets
+in Secrets Manager, each rotated by a single-user rotation function inside the VPC.
+
+Two logins. The master user (``postgres``) is for the deploy-time migration alone, which creates
+the schema and the application role. The functions (through RDS Proxy) and the reconcile function
+log in as that role, ``app``, with the least it needs (``sandbox/spec/grants.sql``, the local
+stack's too), from a secret of its own: the proxy's only secret, so nothing logs in as the master
+through it. Single-user rotation, not alternating users: RDS Proxy reads only a secret's current
+version, so when alternating users switch the username it has no credentials for the other
+(aws-cdk issue 25568). With single-user rotation a function whose cached password is refused
+fetches the secret again and reconnects (``sandbox/functions/database.py``); connections already
+open are not dropped.
 
 What an operator needs to see a failover and its aftermath, and what it costs: Performance
 Insights at its free 7-day retention; enhanced monitoring every 60 s (OS metrics in CloudWatch
@@ -15,6 +25,7 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from aws.settings import AppSettings
@@ -24,6 +35,11 @@ from aws.stacks.network import Network
 #: The consumer's database, named in the secret (``dbname``); the same name as in the local stack.
 DB_NAME = "orders"
 DB_USER = "postgres"
+#: The functions' login role; the local stack's is named the same (`StackState.db_user`).
+APP_USER = "app"
+#: Characters a generated password leaves out: CDK's default for database secrets (quotes,
+#: slashes, @, and what a shell or a connection string would read as syntax).
+PASSWORD_EXCLUDED = " %+~`#$&*()|[]{}:;<>?!'/@\"\\"
 ENGINE_VERSION = rds.AuroraPostgresEngineVersion.VER_17_9
 BACKUP_DAYS = 7
 ROTATION_DAYS = 30
@@ -43,6 +59,13 @@ class Database(Construct):
         # A secret of our own rather than the cluster's generated one, so that it carries
         # ``dbname``, which the consumer reads (the cluster attachment adds host, port, cluster id).
         self.secret = rds.DatabaseSecret(self, "Secret", username=DB_USER, dbname=DB_NAME)
+        self.app_secret = rds.DatabaseSecret(
+            self,
+            "AppSecret",
+            username=APP_USER,
+            dbname=DB_NAME,
+            exclude_characters=PASSWORD_EXCLUDED,
+        )
         first_az, second_az = network.vpc.availability_zones[:2]
         engine = rds.DatabaseClusterEngine.aurora_postgres(version=ENGINE_VERSION)
         self.parameter_group = rds.ParameterGroup(
@@ -103,6 +126,24 @@ class Database(Construct):
         )
         # The rotation function reaches Secrets Manager through its endpoint: wait for it.
         self.rotation.node.add_dependency(network.endpoints["SecretsManager"])
+        # Attached, so it carries the cluster's host and port: the reconcile function reads them,
+        # and the rotation function connects there (not through the proxy) as the role itself.
+        self.app_attachment = self.app_secret.attach(self.cluster)
+        self.app_rotation = secretsmanager.SecretRotation(
+            self,
+            "AppSecretRotation",
+            application=secretsmanager.SecretRotationApplication.POSTGRES_ROTATION_SINGLE_USER,
+            secret=self.app_attachment,
+            target=self.cluster,
+            vpc=network.vpc,
+            vpc_subnets=network.subnets,
+            # What the secret's password was generated without (as the cluster's rotation has).
+            exclude_characters=PASSWORD_EXCLUDED,
+            automatically_after=Duration.days(ROTATION_DAYS),
+            # Not at deploy time: the role it rotates is created by the migration after it.
+            rotate_immediately_on_update=False,
+        )
+        self.app_rotation.node.add_dependency(network.endpoints["SecretsManager"])
 
 
 def _instance(

@@ -69,8 +69,9 @@ class Functions(Construct):
         handlers_dir = assets.stage_handlers()
         admin_dir = assets.stage_admin()
         # What sandbox/functions/database.py reads (consumer and direct): exactly these variables.
+        # The application role's secret, never the master's (the proxy holds only that one).
         database_env = {
-            "DB_SECRET_ID": database.secret.secret_arn,
+            "DB_SECRET_ID": database.app_secret.secret_arn,
             "DB_PROXY_HOST": proxy.endpoint,
             "DB_PROXY_PORT": str(PORT),
             "DB_SSLMODE": "require",
@@ -107,7 +108,7 @@ class Functions(Construct):
                 report_batch_item_failures=True,
             )
         )
-        database.secret.grant_read(self.consumer)
+        database.app_secret.grant_read(self.consumer)
         proxy.allow(self.consumer)
 
         self.direct: lambda_.Function | None = None
@@ -119,18 +120,33 @@ class Functions(Construct):
                 timeout=API_FUNCTION_TIMEOUT,
                 environment=database_env,
             )
-            database.secret.grant_read(self.direct)
+            database.app_secret.grant_read(self.direct)
             proxy.allow(self.direct)
 
-        admin_env = {"DB_SECRET_ID": database.secret.secret_arn}
+        # Reconcile reads orders as the application role (its secret is attached to the cluster,
+        # so it names the writer). Only the migration logs in as the master user: it creates the
+        # schema and the role, whose password it reads from the role's own secret.
         self.reconcile = self._function(
-            "Reconcile", admin_dir, RECONCILE, Duration.seconds(30), admin_env
+            "Reconcile",
+            admin_dir,
+            RECONCILE,
+            Duration.seconds(30),
+            {"DB_SECRET_ID": database.app_secret.secret_arn},
         )
         self.migrate = self._function(
-            "Migrate", admin_dir, MIGRATE, Duration.seconds(60), admin_env
+            "Migrate",
+            admin_dir,
+            MIGRATE,
+            Duration.seconds(60),
+            {
+                "DB_SECRET_ID": database.secret.secret_arn,
+                "APP_SECRET_ID": database.app_secret.secret_arn,
+            },
         )
+        database.app_secret.grant_read(self.reconcile)
+        database.secret.grant_read(self.migrate)
+        database.app_secret.grant_read(self.migrate)
         for admin in (self.reconcile, self.migrate):
-            database.secret.grant_read(admin)
             database.cluster.connections.allow_default_port_from(admin, "admin function")
         # Creates the schema once what it reads exists, and again (a no-op unless the schema is
         # missing) whenever the migrate function's code or configuration changes. What it reads:

@@ -117,6 +117,7 @@ class OrdersStack(Stack):
             "ReaderEndpoint": cluster.cluster_read_endpoint.hostname,
             "ProxyEndpoint": self.proxy.endpoint,
             "DbSecretArn": self.database.secret.secret_arn,
+            "AppSecretArn": self.database.app_secret.secret_arn,
             "ProducerFunctionName": functions.producer.function_name,
             "ConsumerFunctionName": functions.consumer.function_name,
             "ReconcileFunctionName": functions.reconcile.function_name,

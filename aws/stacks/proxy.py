@@ -1,4 +1,6 @@
-"""RDS Proxy in front of the writer: TLS required, logging in with the cluster's secret.
+"""RDS Proxy in front of the writer: TLS required, with the application role's secret as its only
+credentials (clients log in as ``app``, never as the master user; the proxy logs in to the
+cluster with the same secret, and picks up a rotated password from it).
 
 During a failover the proxy keeps client connections open and re-targets the new writer, so the
 functions see a pause, not a refused connection. How long a borrow may wait for a database
@@ -41,7 +43,7 @@ class Proxy(Construct):
             # Proxy names are unique per account and region: one per stack.
             db_proxy_name=f"{Stack.of(self).stack_name.lower()}-proxy",
             proxy_target=rds.ProxyTarget.from_cluster(database.cluster),
-            secrets=[database.secret],
+            secrets=[database.app_secret],
             vpc=network.vpc,
             vpc_subnets=network.subnets,
             require_tls=True,

@@ -57,10 +57,11 @@ def test_every_handler_names_a_module_in_its_asset(synth) -> None:
     assert checked >= 4  # producer, consumer, reconcile, migrate (+ direct)
 
 
-def test_admin_asset_carries_the_schema_the_local_stack_applies(synth) -> None:
+def test_admin_asset_carries_the_schema_and_grants_the_local_stack_applies(synth) -> None:
     admin = _code_dir(synth, synth.stack.functions.reconcile)
-    assert _files(admin) == {"reconcile.py", "schema.sql"}
+    assert _files(admin) == {"reconcile.py", "schema.sql", "grants.sql"}
     assert (admin / "schema.sql").read_text() == assets.SCHEMA.read_text()
+    assert (admin / "grants.sql").read_text() == assets.GRANTS.read_text()
 
 
 def test_layer_has_the_dependencies_at_the_versions_tested_here(layer_dir) -> None:

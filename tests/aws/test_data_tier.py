@@ -77,21 +77,25 @@ def test_secret_carries_the_database_name_and_rotates(synth) -> None:
     )
 
 
-def test_proxy_requires_tls_uses_the_secret_and_targets_the_cluster(synth) -> None:
+def test_proxy_requires_tls_knows_only_the_application_role_and_targets_the_cluster(synth) -> None:
+    """Its one secret is the application role's: nobody logs in as the master through it."""
     stack = synth.stack
     synth.template.has_resource_properties(
         "AWS::RDS::DBProxy",
         {
             "EngineFamily": "POSTGRESQL",
             "RequireTLS": True,
-            "Auth": [
-                Match.object_like(
-                    {
-                        "AuthScheme": "SECRETS",
-                        "SecretArn": {"Ref": synth.logical_id(stack.database.secret)},
-                    }
-                )
-            ],
+            "Auth": Match.exact(
+                [
+                    Match.object_like(
+                        {
+                            "AuthScheme": "SECRETS",
+                            "IAMAuth": "DISABLED",
+                            "SecretArn": {"Ref": synth.logical_id(stack.database.app_secret)},
+                        }
+                    )
+                ]
+            ),
         },
     )
     synth.template.has_resource_properties(

@@ -117,7 +117,7 @@ def test_consumer_environment_is_exactly_what_it_reads(synth) -> None:
     variables = consumer["Environment"]["Variables"]
     fis = ("AWS_FIS_", "AWS_LAMBDA_EXEC_WRAPPER")
     assert {k: v for k, v in variables.items() if not k.startswith(fis)} == {
-        "DB_SECRET_ID": {"Ref": synth.logical_id(stack.database.secret)},
+        "DB_SECRET_ID": {"Ref": synth.logical_id(stack.database.app_secret)},
         "DB_PROXY_HOST": {"Fn::GetAtt": [synth.logical_id(stack.proxy.proxy), "Endpoint"]},
         "DB_PROXY_PORT": "5432",
         "DB_SSLMODE": "require",

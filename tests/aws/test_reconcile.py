@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
+from aws import assets
 from aws.functions import reconcile
 
 
@@ -38,8 +39,8 @@ class Rows:
     def fetchall(self) -> list[tuple]:
         return self.rows
 
-    def fetchone(self) -> tuple:
-        return self.rows[0]
+    def fetchone(self) -> tuple | None:
+        return self.rows[0] if self.rows else None
 
 
 class Connection:
@@ -109,38 +110,71 @@ def refused(times: int, then: Connection) -> tuple[list[bool], Callable[..., Con
     return calls, connect
 
 
-def test_the_migration_retries_a_refused_connection_with_backoff(monkeypatch) -> None:
-    conn = Connection([(False,)])  # the table is there already
+APP_SECRET = {"username": "app", "password": "it's new", "dbname": "orders"}
+
+
+@pytest.fixture
+def app_secret(monkeypatch) -> list[str]:
+    """The application role's secret, as the migration reads it (never from a cache)."""
+    monkeypatch.setenv("APP_SECRET_ID", "arn:app")
+    read: list[str] = []
+
+    def get_secret(name: str, *, transform: str, force_fetch: bool) -> dict[str, str]:
+        assert transform == "json" and force_fetch
+        read.append(name)
+        return APP_SECRET
+
+    monkeypatch.setattr(reconcile.parameters, "get_secret", get_secret)
+    # Staged beside reconcile.py in the function's code; here, read where they live.
+    monkeypatch.setattr(reconcile, "SCHEMA", assets.SCHEMA)
+    monkeypatch.setattr(reconcile, "GRANTS", assets.GRANTS)
+    return read
+
+
+def test_the_migration_retries_a_refused_connection_with_backoff(monkeypatch, app_secret) -> None:
+    conn = Connection([(False,)])  # the table is there already, and the role
     fresh, connect = refused(2, conn)
     monkeypatch.setattr(reconcile, "connect", connect)
     slept: list[float] = []
     retrying = reconcile.connect_with_retries
     monkeypatch.setattr(reconcile, "connect_with_retries", lambda: retrying(sleep=slept.append))
-    assert reconcile.migrate({}, Context()) == {"created": False}
+    assert reconcile.migrate({}, Context()) == {"created": False, "role_created": False}
     assert slept == [1.0, 2.0]
     assert fresh == [True, True, True]  # the secret read again each time
-    assert conn.executed[-1] == reconcile.AURORA_NODE
+    assert reconcile.AURORA_NODE in conn.executed
 
 
-def test_the_migration_gives_up_after_its_last_attempt(monkeypatch) -> None:
-    fresh, connect = refused(99, Connection([]))
-    monkeypatch.setattr(reconcile, "connect", connect)
-    slept: list[float] = []
-    with pytest.raises(psycopg.OperationalError, match="refused"):
-        reconcile.connect_with_retries(sleep=slept.append)
-    assert slept == list(reconcile.RETRY_DELAYS_SECONDS)
-    assert len(fresh) == len(reconcile.RETRY_DELAYS_SECONDS) + 1
+def statements(conn: Connection) -> list[str]:
+    return [q if isinstance(q, str) else q.as_string() for q in conn.executed]
 
 
-def test_only_an_unreachable_database_is_retried(monkeypatch) -> None:
-    def broken_secret(*, fresh: bool = False) -> None:
-        raise KeyError("host")
+def test_the_migration_creates_the_role_with_its_own_secrets_password(
+    monkeypatch, app_secret
+) -> None:
+    """The master's secret logs in (``connect``); the role's password comes from its own."""
 
-    monkeypatch.setattr(reconcile, "connect", broken_secret)
-    slept: list[float] = []
-    with pytest.raises(KeyError):
-        reconcile.connect_with_retries(sleep=slept.append)
-    assert slept == []
+    class NoRoleYet(Connection):
+        def execute(self, query: str, params: tuple = ()) -> Rows:
+            self.executed.append(query)
+            return Rows([] if query == reconcile.ROLE_EXISTS else [(True,)])
+
+    conn = NoRoleYet([])
+    monkeypatch.setattr(reconcile, "connect_with_retries", lambda: conn)
+    assert reconcile.migrate({}, Context()) == {"created": True, "role_created": True}
+    assert app_secret == ["arn:app"]
+    done = statements(conn)
+    assert """CREATE ROLE "app" LOGIN PASSWORD 'it''s new'""" in done
+    assert done[-1] == reconcile.GRANTS.read_text().format(app='"app"', db='"orders"')
+
+
+def test_an_existing_role_keeps_its_password_and_gets_the_grants(monkeypatch, app_secret) -> None:
+    """Its password is the rotation's: a migration must not put back the one it read."""
+    conn = Connection([(False,)])
+    monkeypatch.setattr(reconcile, "connect_with_retries", lambda: conn)
+    assert reconcile.migrate({}, Context())["role_created"] is False
+    done = statements(conn)
+    assert not any(q.startswith("CREATE ROLE") for q in done)
+    assert 'GRANT SELECT, INSERT ON orders TO "app";' in done[-1]
 
 
 def test_every_attempt_fits_in_the_migrate_functions_timeout(synth) -> None:

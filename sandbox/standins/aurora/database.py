@@ -199,10 +199,16 @@ def init_writer(state: StackState, name: str) -> None:
             ).unique_order_id:  # the sample's table: a redelivery, a row
                 conn.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
                 conn.execute("CREATE INDEX orders_order_id ON orders (order_id)")
-            conn.execute(f"GRANT SELECT, INSERT ON orders TO {state.db_user}")
-            conn.execute(f"GRANT SELECT ON customers TO {state.db_user}")
+            conn.execute(grants(state.db_user, state.db_name))
     finally:  # also after a start that failed half-way: "no server running" is no error then
         process.run([*ctl, "-m", "fast", "stop"], user=user, check=False, timeout=180)
+
+
+def grants(user: str, dbname: str) -> sql.Composed:
+    """The application role's privileges, the least the functions need (``grants.sql``, which
+    the AWS migration applies too)."""
+    text = files("sandbox.spec").joinpath("grants.sql").read_text()
+    return sql.SQL(text).format(app=sql.Identifier(user), db=sql.Identifier(dbname))
 
 
 #: How long a reader's prepare waits for the writer it clones or rewinds from.
