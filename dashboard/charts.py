@@ -37,6 +37,7 @@ MARKED: dict[str, tuple[str, list[int]]] = {
     "reader-rejoined": (SKY, DOTTED),
     "proxy-restarted": (BLUE, DASH_DOT),
     "consumer-crashed": (ORANGE, DOTTED),
+    "secret-rotated": (BLUE, DOTTED),
     # what the control plane noticed and did about a fault nobody announced
     "fault": (BLACK, SOLID),
     "writer-lost": (VERMILION, DASHED),

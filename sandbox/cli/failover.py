@@ -178,3 +178,17 @@ def fault_consumer_crash() -> None:
     """Kill the consumer runner with SIGKILL mid-batch, then start it again."""
     faults.consumer_crash(load())
     console.print("consumer runner killed and restarted")
+
+
+@fault_app.command("secret-rotated")
+def fault_secret_rotated() -> None:
+    """Rotate the application role's password as Secrets Manager does (database, secret, proxy),
+    then drop the proxy's client connections: the functions log in again with the password they
+    cached, are refused, and read the secret again."""
+    state = load()
+    faults.secret_rotated(state)
+    console.print(
+        f"password of {state.db_user} rotated in the database, the secret and the proxy; "
+        f"the proxy's clients dropped: watch `{hint('status')}` and `{hint('events')}`",
+        soft_wrap=True,
+    )

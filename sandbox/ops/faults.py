@@ -1,10 +1,11 @@
 """Faults other than a failover, each a CLI command and a drill fault.
 
-Two kinds. The announced ones (`hang`, `lock_stall`, `proxy_restart`, `consumer_crash`) are done
-by the sandbox, which knows it did them. The unannounced ones (`unannounced`) are done to a process
-from outside, as an OOM kill, a crashed host or a broken switch would: a signal to its pid, or
-(on the Compose profile) its container cut off the network while it runs, and nothing else: no
-failover code runs, no state changes, and the control plane has to notice and repair on its own.
+Two kinds. The announced ones (`hang`, `lock_stall`, `proxy_restart`, `consumer_crash`,
+`secret_rotated`) are done by the sandbox, which knows it did them. The unannounced ones
+(`unannounced`) are done to a process from outside, as an OOM kill, a crashed host or a broken
+switch would: a signal to its pid, or (on the Compose profile) its container cut off the network
+while it runs, and nothing else: no failover code runs, no state changes, and the control plane
+has to notice and repair on its own.
 """
 
 from __future__ import annotations
@@ -216,6 +217,41 @@ def consumer_crash(state: StackState) -> None:
     events.record(state, "consumer-crashed", "consumer runner killed (SIGKILL)")
     time.sleep(1)
     stack.start(state, "consumer")
+
+
+def secret_rotated(state: StackState) -> None:
+    """The application role's password changes as Secrets Manager's single-user rotation changes
+    it: in PostgreSQL (on the writer; the reader has it by replication), then in the secret, then
+    in PgBouncer's auth file, as RDS Proxy reads the secret (and the state file, so a proxy or
+    LocalStack started again later keeps it). Connections already open stay open, as a rotation
+    leaves them; then PgBouncer drops its clients' connections, as RDS Proxy drops idle ones (its
+    idle client timeout) but all at once, so each function instance logs in again now rather
+    than in minutes, with the password it cached: refused, it reads the secret again and
+    reconnects, with no restart. A statement in flight at the drop fails, as in a proxy restart,
+    and its record comes back from the queue."""
+    import secrets
+
+    from psycopg import sql
+
+    from sandbox.standins import localstack, rds_proxy, secrets_manager
+    from sandbox.standins.aurora import cluster, database
+
+    # Under the cluster lock: a failover meanwhile would rewrite PgBouncer's config too.
+    with cluster.exclusive(state, "rotating the application role's password"):
+        state.db_password = secrets.token_hex(16)
+        with database.connect(state, state.writer.name) as conn:
+            role = sql.Identifier(state.db_user)
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, state.db_password))
+        state.save()
+        secrets_manager.ensure_secret(localstack.client(state, "secretsmanager"), state)
+        rds_proxy.write_config(state)
+        rds_proxy.command(state, "RELOAD")
+        # PgBouncer 1.18 drops clients only with their servers (KILL), and then holds new ones.
+        rds_proxy.command(state, f"KILL {state.db_name}")
+        rds_proxy.command(state, f"RESUME {state.db_name}")
+    events.record(
+        state, "secret-rotated", f"password of {state.db_user} rotated; proxy clients dropped"
+    )
 
 
 def retry_budget_spent(state: StackState) -> Until:

@@ -39,6 +39,7 @@ Fault = Literal[
     "proxy-restart",
     "consumer-crash",
     "lagging-crash",
+    "secret-rotated",
     # unannounced: a signal to a process, and the control plane has to notice
     "writer-killed",
     "writer-frozen",

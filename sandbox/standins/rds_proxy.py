@@ -34,7 +34,10 @@ def config_path(state: StackState) -> Path:
 
 
 def write_config(state: StackState) -> None:
-    """Write pgbouncer.ini pointing at the current writer (atomically: RELOAD never sees half)."""
+    """Write pgbouncer.ini pointing at the current writer (atomically: RELOAD never sees half),
+    and the auth file with the application role's password as the state file has it now (a
+    process that read it before a rotation, `faults.secret_rotated`, would write the old one)."""
+    state.refresh()
     root = Path(state.data_root)
     userlist = root / "userlist.txt"
     userlist.write_text(

@@ -25,7 +25,9 @@ def rds_secret(state: StackState) -> dict[str, Any]:
 
 def ensure_secret(secretsmanager: Any, state: StackState) -> None:
     """Create (or update) the DB secret. The functions read it by name (`state.secret_id`):
-    its ARN ends in a random suffix that a LocalStack started again would change."""
+    its ARN ends in a random suffix that a LocalStack started again would change. The password is
+    the state file's as it is now: it may have been rotated since this copy read it."""
+    state.refresh()
     value = json.dumps(rds_secret(state))
     try:
         secretsmanager.create_secret(Name=SECRET_NAME, SecretString=value)

@@ -54,6 +54,9 @@ UNSUPPORTED = {
     "long-outage": "Aurora decides how long a failover takes",
     "proxy-restart": "RDS Proxy has no restart API",
     "lagging-crash": "Aurora's replicas share the writer's storage: none falls behind on commits",
+    "secret-rotated": "a rotation is Secrets Manager's, not an FIS action: rotate the functions' "
+    "secret by hand (aws secretsmanager rotate-secret --secret-id <AppSecretArn>) during a "
+    "--fault none drill",
     "writer-killed": "no AWS API kills an Aurora instance (--fault crash is FIS's failover)",
     "writer-frozen": "no AWS API freezes an Aurora writer",
     "reader-killed": "no AWS API kills an Aurora reader",

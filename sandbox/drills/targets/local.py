@@ -116,6 +116,9 @@ class LocalTarget:
         if fault == "consumer-crash":
             faults.consumer_crash(state)
             return at, time.time()
+        if fault == "secret-rotated":
+            faults.secret_rotated(state)
+            return at, time.time()
         if fault in faults.UNANNOUNCED:
             return self._unannounced(fault)
         raise ValueError(f"unknown fault {fault!r}")

@@ -33,6 +33,7 @@ CODES = {
     "reader-lagging": "SANDBOX-LAG",
     "proxy-restarted": "SANDBOX-PROXY",
     "consumer-crashed": "SANDBOX-CONSUMER",
+    "secret-rotated": "SANDBOX-SECRET",
     "replication-changed": "SANDBOX-REPLICATION",
 }
 
