@@ -24,8 +24,9 @@ STORED = "SELECT payload FROM orders WHERE order_id = %s"  # the order this id a
 _instance = threading.local()
 
 
-#: How PostgreSQL, RDS Proxy and PgBouncer refuse a password (SQLSTATE 28P01). psycopg gets no
-#: SQLSTATE for a connection that failed (psycopg issue 1188), so the server's words say it.
+#: How a password is refused (SQLSTATE 28P01): PostgreSQL's words (RDS Proxy's taken to be the
+#: same: unverified without an account) and PgBouncer's. psycopg gets no SQLSTATE for a failed
+#: connection (psycopg issue 1188), so the words say it.
 REFUSED_PASSWORD = ("password authentication failed", "SASL authentication failed")
 
 
