@@ -167,7 +167,8 @@ def experiments(stack: OrdersStack) -> tuple[Accepted, ...]:
         Accepted(
             "AwsSolutions-IAM5[Resource::*]",
             "tag:GetResources (FIS's Lambda actions), cloudwatch:GetMetricWidgetImage (the "
-            "experiment report) and rds:DescribeEvents (the drill) have no resource-level "
+            "experiment report), rds:DescribeEvents and cloudwatch:GetMetricData (the drill: "
+            "the cluster's events, whether the consumer fault landed) have no resource-level "
             "permissions; every other statement names its resources.",
             lambda stack: [stack.experiments.role, stack.experiments.drill_policy],
         ),

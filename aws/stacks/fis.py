@@ -17,7 +17,9 @@ The Lambda actions work through the FIS extension, a layer on the function that 
 configurations FIS writes to S3 (FIS user guide, "Use the AWS FIS aws:lambda:function actions"):
 the layer's ARN is AWS's public SSM parameter, and the function needs
 ``AWS_FIS_CONFIGURATION_LOCATION`` (an S3 ARN ending in ``/``) and
-``AWS_LAMBDA_EXEC_WRAPPER=/opt/aws-fis/bootstrap``. The functions run in isolated subnets with no
+``AWS_LAMBDA_EXEC_WRAPPER=/opt/aws-fis/bootstrap``; this stack also sets how often it polls and
+how long an invocation waits for a poll in flight (`SLOW_POLL_SECONDS`,
+`POLL_MAX_WAIT_MILLISECONDS`). The functions run in isolated subnets with no
 NAT, so the extension reaches S3 through a gateway endpoint, whose policy admits this bucket only.
 """
 
@@ -50,14 +52,27 @@ CONFIG_PREFIX = "FisConfigs/"
 REPORT_PREFIX = "reports"
 EXEC_WRAPPER = "/opt/aws-fis/bootstrap"
 #: How often the extension polls S3 while no experiment runs: AWS's default is 60 s (faults take
-#: up to that long to reach every invocation); 20 s is the least the extension accepts. The drill
-#: holds its traffic this long after the experiment is running
-#: (`sandbox.drills.targets.aws.RAMP_UP_SECONDS`, equal by test).
+#: up to that long to reach every invocation); 20 s is the least the extension accepts.
 SLOW_POLL_SECONDS = 20
-#: The consumer fault: every invocation in the window fails after its batch ran. It lasts the
-#: ramp-up and then some: short next to the queue's retry budget (visibility x maxReceiveCount),
-#: so no order runs out of receives because of it (checked by test).
-CONSUMER_FAULT_SECONDS = 60
+#: How long an invocation waits for the extension's poll in flight before the fault is decided
+#: (``AWS_FIS_POLL_MAX_WAIT_MILLISECONDS``; default 0: never waits). The extension polls only
+#: while the function runs, so without it a poll that has not finished when a short invocation
+#: ends finishes in a later one, and the fault starts only from there (FIS user guide, "Use the
+#: AWS FIS aws:lambda:function actions", "Special considerations for fast infrequent functions"
+#: and "AWS FIS Lambda environment variables",
+#: https://docs.aws.amazon.com/fis/latest/userguide/use-lambda-actions.html). 2 s: the value the
+#: FIS actions reference gives as its example, some 30 times the 70 ms the guide gives as an
+#: average poll (room for S3 through the gateway endpoint on a cold path), and short next to the
+#: consumer's 10 s timeout (`sandbox.spec.timings.AWS`), which keeps 8 s for its batch; it is
+#: paid only by invocations that find a poll in flight.
+POLL_MAX_WAIT_MILLISECONDS = 2000
+#: The consumer fault: every invocation in the window fails after its batch ran. 180 s: the
+#: drill's ramp-up (`sandbox.drills.targets.aws.RAMP_UP_SECONDS`, 60 s: three slow polls, AWS's
+#: documented worst case at its default interval), then two of the queue's 60 s visibility timeouts
+#: of the held traffic meeting the fault, so a batch failed by it is received again, and fails
+#: again, inside it (checked by test). Still short next to the queue's retry budget
+#: (visibility x maxReceiveCount, 600 s): no order runs out of receives because of it.
+CONSUMER_FAULT_SECONDS = 180
 #: How much of the dashboard before and after the experiment its report shows: five of its
 #: one-minute periods each side, enough to see the stack settle.
 REPORT_WINDOW = "PT5M"
@@ -169,6 +184,9 @@ class Experiments(Construct):
         )
         consumer.add_environment("AWS_LAMBDA_EXEC_WRAPPER", EXEC_WRAPPER)
         consumer.add_environment("AWS_FIS_SLOW_POLL_INTERVAL_SECONDS", str(SLOW_POLL_SECONDS))
+        consumer.add_environment(
+            "AWS_FIS_POLL_MAX_WAIT_MILLISECONDS", str(POLL_MAX_WAIT_MILLISECONDS)
+        )
         consumer.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
@@ -295,6 +313,9 @@ class Experiments(Construct):
             (["fis:GetExperiment", "fis:StopExperiment"], [experiments]),
             # Which stop condition fired.
             (["cloudwatch:DescribeAlarms"], [a.alarm_arn for a in self.stop_alarms]),
+            # Whether the consumer fault landed: the consumer's Errors and Invocations over the
+            # experiment (GetMetricData has no resource-level form).
+            (["cloudwatch:GetMetricData"], ["*"]),
             (["s3:GetObject"], [self.bucket.arn_for_objects(f"{REPORT_PREFIX}/*")]),
             # DescribeEvents has no resource-level form.
             (["rds:DescribeEvents"], ["*"]),

@@ -5,7 +5,9 @@ Timeouts. The consumer's timeout is the deployed set's (`sandbox.spec.timings.AW
 cold start's secret, a TLS connection through the proxy and a batch), not the local drills' 1 s;
 synth refuses timings that break the rule both sets keep (`Timings.problems`: a visibility
 timeout >= 6x the function's, a retry budget covering Aurora's failover, the proxy's borrow
-timeout under the function's).
+timeout under the function's). The consumer also carries the FIS extension (``aws/stacks/fis.py``),
+which may hold an invocation up to 2 s for its poll in flight (AWS_FIS_POLL_MAX_WAIT_MILLISECONDS):
+that comes out of the same 10 s.
 """
 
 from __future__ import annotations

@@ -81,7 +81,14 @@ def test_the_consumer_fault_stays_well_inside_the_queues_retry_budget(synth) -> 
     settings = synth.stack.queues.settings
     budget = settings.visibility_timeout_seconds * settings.max_receive_count
     assert budget >= 2 * fis.CONSUMER_FAULT_SECONDS
-    assert fis.CONSUMER_FAULT_SECONDS > fis.SLOW_POLL_SECONDS  # the fault outlasts its ramp-up
+
+
+def test_the_held_traffic_meets_the_fault_for_two_visibility_timeouts(synth) -> None:
+    """After the drill's ramp-up the fault lasts two visibility timeouts: a batch it fails comes
+    back, and fails again, inside it."""
+    visibility = synth.stack.queues.settings.visibility_timeout_seconds
+    assert aws_target.RAMP_UP_SECONDS + 2 * visibility <= fis.CONSUMER_FAULT_SECONDS
+    assert aws_target.EXPERIMENT_TIMEOUT_SECONDS > fis.CONSUMER_FAULT_SECONDS  # a bound, not a cut
 
 
 @pytest.mark.parametrize("which", ["failover", "consumer_fault"])
@@ -165,6 +172,11 @@ def test_the_consumer_carries_the_fis_extension_and_its_configuration(synth) -> 
     variables = consumer["Environment"]["Variables"]
     assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/aws-fis/bootstrap"
     assert variables["AWS_FIS_SLOW_POLL_INTERVAL_SECONDS"] == str(fis.SLOW_POLL_SECONDS)
+    # An invocation waits for a poll in flight (the default, 0, never does: the fault then starts
+    # only in a later invocation), within the consumer's timeout with room for its batch.
+    wait = int(variables["AWS_FIS_POLL_MAX_WAIT_MILLISECONDS"])
+    assert wait == fis.POLL_MAX_WAIT_MILLISECONDS > 0
+    assert wait / 1000 <= consumer["Timeout"] / 5
     location = variables["AWS_FIS_CONFIGURATION_LOCATION"]  # an S3 ARN ending in the folder's /
     assert location == {"Fn::Join": ["", [_arn(synth, stack.experiments.bucket), "/FisConfigs/"]]}
 
@@ -265,7 +277,7 @@ def test_the_drill_policy_covers_what_the_drill_calls_on_this_stack_only(synth) 
     # FIS fails the cluster over with its own role: the drill cannot, except through a template.
     assert not any(a.startswith("rds:Failover") for actions in found for a in actions)
     unscoped = {actions for actions, s in found.items() if s["Resource"] == "*"}
-    assert unscoped == {("rds:DescribeEvents",)}
+    assert unscoped == {("rds:DescribeEvents",), ("cloudwatch:GetMetricData",)}
 
 
 def test_the_drill_reads_only_outputs_the_stack_declares(synth) -> None:
@@ -281,8 +293,14 @@ def test_the_drill_reads_only_outputs_the_stack_declares(synth) -> None:
     assert outputs["DrillPolicyArn"]["Value"] == {"Ref": synth.logical_id(experiments.drill_policy)}
 
 
-def test_the_drill_waits_out_the_extensions_poll_before_the_rest_of_its_traffic() -> None:
-    assert aws_target.RAMP_UP_SECONDS == fis.SLOW_POLL_SECONDS
+def test_the_drill_waits_three_polls_and_aws_documented_ramp_up_before_the_rest() -> None:
+    """Not "one poll interval reaches every invocation": an environment reads the configuration
+    at its next poll (up to one interval), a poll due while it sat frozen runs only in its next
+    invocation, and one that outlasts the invocation's wait finishes in a later one. The drill
+    waits three intervals, and no less than the 60 s AWS documents at the default interval; then
+    it reads from CloudWatch whether the fault landed (tests/unit/test_aws_drill.py)."""
+    assert aws_target.RAMP_UP_SECONDS >= 3 * fis.SLOW_POLL_SECONDS
+    assert aws_target.RAMP_UP_SECONDS >= 60
 
 
 @pytest.mark.parametrize("which", ["failover", "consumer_fault"])

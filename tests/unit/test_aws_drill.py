@@ -480,17 +480,123 @@ def test_the_consumer_fault_holds_the_traffic_until_it_has_reached_every_invocat
     stack_described(stubs)
     started(stubs, "EXTconsumer")
     polled(stubs, experiment("initiating"))  # T0
+    polled(stubs, experiment("running", action="pending"))  # T0 + 2: no fault configuration yet
     ramp = int(aws_target.RAMP_UP_SECONDS / target.poll_seconds)
-    polled(stubs, *[experiment("running", action="running")] * (ramp + 1))  # T0 + 2 ... + 22
-    polled(stubs, experiment("completed", action="completed", end=T0 + 70))
+    polled(stubs, *[experiment("running", action="running")] * (ramp + 1))  # T0 + 4 ... + 64
+    polled(stubs, experiment("completed", action="completed", end=T0 + 190))
     begun: list[float] = []
     assert target.inject("consumer-crash", None, PREFIX, begun=lambda: begun.append(clock.now)) == (
         T0,
-        T0 + 70,
+        T0 + 190,
     )
-    running_since = T0 + target.poll_seconds
-    assert begun and begun[0] == running_since + aws_target.RAMP_UP_SECONDS
+    action_running_since = T0 + 2 * target.poll_seconds  # counted from the action, not the start
+    assert begun and begun[0] == action_running_since + aws_target.RAMP_UP_SECONDS
     assert any("aws:lambda:invocation-error" in note for note in target._fault_notes)
+
+
+def consumer_faulted(stubs: Stubs, target: AwsTarget) -> None:
+    """A consumer-crash drill's fault from start to end: T0 + 0.5 to T0 + 190 (AWS's clock)."""
+    stack_described(stubs)
+    started(stubs, "EXTconsumer")
+    polled(stubs, experiment("running", action="running"))
+    polled(stubs, experiment("completed", action="completed", end=T0 + 190))
+    assert target.inject("consumer-crash", None, PREFIX) == (T0, T0 + 190)
+
+
+def consumer_metrics(stubs: Stubs, until: int = 17, **sums: list[float]) -> None:
+    """GetMetricData's answer for the consumer's Errors and Invocations over the experiment's
+    whole minutes: T0 + 0.5 is 22:13:20.5 UTC, T0 + 190 is 22:16:30 (``until`` 22:17)."""
+    queries = [
+        {
+            "Id": key,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/Lambda",
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "FunctionName", "Value": "NearZeroRpo-Consumer"}],
+                },
+                "Period": 60,
+                "Stat": "Sum",
+            },
+            "ReturnData": True,
+        }
+        for key, metric in (("errors", "Errors"), ("invocations", "Invocations"))
+    ]
+    minutes = [datetime(2023, 11, 14, 22, m, tzinfo=UTC) for m in (13, 14, 15, 16)]
+    stubs["cloudwatch"].add_response(
+        "get_metric_data",
+        {
+            "MetricDataResults": [
+                {
+                    "Id": key,
+                    "Timestamps": minutes[: len(values)],
+                    "Values": values,
+                    "StatusCode": "Complete",
+                }
+                for key, values in sums.items()
+            ]
+        },
+        {
+            "MetricDataQueries": queries,
+            "StartTime": datetime(2023, 11, 14, 22, 13, tzinfo=UTC),
+            "EndTime": datetime(2023, 11, 14, 22, until, tzinfo=UTC),
+        },
+    )
+
+
+def test_a_consumer_fault_that_failed_invocations_is_reported_as_landed(stubs, target) -> None:
+    consumer_faulted(stubs, target)
+    consumer_metrics(stubs, errors=[0.0, 12.0, 30.0, 9.0], invocations=[20.0, 12.0, 30.0, 15.0])
+    polled(stubs, experiment("completed", end=T0 + 190, report={"state": {"status": "pending"}}))
+    notes = target.notes
+    assert notes[0] == (
+        "the consumer fault landed: 51 of the consumer's 77 invocations failed between 22:13:20 "
+        "and 22:16:30 UTC (CloudWatch AWS/Lambda Errors and Invocations, Sum, FunctionName "
+        "NearZeroRpo-Consumer)"
+    )
+    assert notes[1 : 1 + len(aws_target.NOTES)] == aws_target.NOTES
+    assert not any("NO FAULT" in note for note in notes)
+    assert target.notes == notes  # CloudWatch read once (a second read is unstubbed)
+
+
+def test_a_consumer_fault_that_failed_no_invocation_says_no_fault_landed(stubs, target) -> None:
+    consumer_faulted(stubs, target)
+    consumer_metrics(stubs, errors=[0.0, 0.0, 0.0, 0.0], invocations=[20.0, 12.0, 30.0, 15.0])
+    polled(stubs, experiment("completed", end=T0 + 190, report={"state": {"status": "pending"}}))
+    first = target.notes[0]
+    assert first.startswith(
+        "NO FAULT LANDED: none of the consumer's 77 invocations failed between 22:13:20 and "
+        "22:16:30 UTC"
+    )
+    assert "this drill is one without a consumer crash" in first
+    assert not any("fault landed:" in note for note in target.notes)
+
+
+def test_a_consumer_fault_with_no_metrics_yet_is_not_taken_as_landed(stubs, target) -> None:
+    """Lambda publishes nothing for minutes without invocations, and publishes late."""
+    consumer_faulted(stubs, target)
+    consumer_metrics(stubs, errors=[], invocations=[])
+    polled(stubs, experiment("completed", end=T0 + 190, report={"state": {"status": "pending"}}))
+    first = target.notes[0]
+    assert first.startswith("NO FAULT SEEN TO LAND: CloudWatch had no consumer invocation")
+    assert "Lambda's metrics had not arrived yet" in first
+
+
+def test_a_failed_metrics_read_is_said_not_raised(stubs, target) -> None:
+    consumer_faulted(stubs, target)
+    stubs["cloudwatch"].add_client_error(
+        "get_metric_data", service_error_code="AccessDenied", service_message="not allowed"
+    )
+    polled(stubs, experiment("completed", end=T0 + 190, report={"state": {"status": "pending"}}))
+    first = target.notes[0]
+    assert first.startswith("NO FAULT SEEN TO LAND: whether any consumer invocation failed")
+    assert "AccessDenied" in first
+
+
+def test_a_failover_drill_reads_no_consumer_metrics(stubs, target) -> None:
+    failed_over(stubs, target)
+    polled(stubs, experiment("completed", end=T0 + 3, report={"state": {"status": "pending"}}))
+    assert target.notes[: len(aws_target.NOTES)] == aws_target.NOTES  # no get_metric_data queued
 
 
 def test_a_stop_condition_ends_the_fault_and_the_report_names_its_alarm(stubs, target) -> None:
@@ -501,6 +607,7 @@ def test_a_stop_condition_ends_the_fault_and_the_report_names_its_alarm(stubs, t
     polled(stubs, experiment("stopped", action="stopped", reason=reason, end=T0 + 9))
     alarms_described(stubs, firing="NearZeroRpo-DlqNotEmpty")
     assert target.inject("consumer-crash", None, PREFIX) == (T0, T0 + 9)  # the drill goes on
+    consumer_metrics(stubs, until=14, errors=[3.0], invocations=[3.0])
     polled(stubs, experiment("stopped", end=T0 + 9, report={"state": {"status": "running"}}))
     assert (
         "FIS experiment EXP1 was stopped (stop condition in ALARM: NearZeroRpo-DlqNotEmpty; "

@@ -19,7 +19,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sandbox.drills.targets import Commit
@@ -74,11 +74,19 @@ UNSUPPORTED = {
     "reader-partitioned": "FIS cuts network by subnet (aws:network:disrupt-connectivity), which "
     "would cut the functions too: no template for it",
 }
-#: How long the consumer fault takes to reach every invocation after the experiment is running:
-#: the FIS extension's poll interval while idle, set on the consumer
-#: (``aws/stacks/fis.py``: SLOW_POLL_SECONDS, equal by test). The rest of the drill's traffic
-#: waits this long, so it meets the fault.
-RAMP_UP_SECONDS = 20.0
+#: How long the rest of the drill's traffic waits once FIS's consumer action is running (FIS has
+#: then written the fault configuration): three of the extension's slow polls
+#: (``aws/stacks/fis.py``: SLOW_POLL_SECONDS, 20 s; the rule is tested there). An execution
+#: environment reads the configuration at its next poll, up to one interval later; a poll due
+#: while the environment sat frozen between invocations runs only in its next invocation, and one
+#: that outlasts the invocation's wait for it (POLL_MAX_WAIT_MILLISECONDS) finishes in a later
+#: one: two more intervals of margin. 60 s is also the ramp-up AWS documents at its default
+#: interval ("up to 60s": FIS user guide, "Use the AWS FIS aws:lambda:function actions",
+#: "Understanding polling"). None of this is measured here: whether the fault landed is read
+#: from CloudWatch after it (`AwsTarget.notes`).
+RAMP_UP_SECONDS = 60.0
+#: The consumer's metrics whose sums over the experiment say whether the fault landed.
+LANDING_METRICS = {"errors": "Errors", "invocations": "Invocations"}
 #: ``describe_events`` returns the message, not the event id; these are the documented messages
 #: of the Aurora DB cluster failover events.
 RDS_EVENTS = (
@@ -114,9 +122,9 @@ FAULT_NOTES = {
         "consumer-crash is FIS's aws:lambda:invocation-error: for the template's duration every "
         "consumer invocation fails after its batch ran, so the batch comes back after the "
         "visibility timeout though it committed",
-        f"the drill's traffic after the first third waited {RAMP_UP_SECONDS:.0f} s after the "
-        "experiment was running (the FIS extension's poll); recovered_at is the experiment's "
-        "end (AWS's clock)",
+        f"the drill's traffic after the first third waited {RAMP_UP_SECONDS:.0f} s after FIS's "
+        "action was running (three of the FIS extension's polls); recovered_at is the "
+        "experiment's end (AWS's clock)",
     ),
 }
 
@@ -158,6 +166,8 @@ class AwsTarget:
         self._api: Api | None = None
         self._experiment: Experiment | None = None  # the drill's fault, once started
         self._fault_notes: list[str] = []
+        self._landing: str | None = None  # whether the consumer fault landed, once read
+        self._check_landing = False  # a consumer fault: read it
 
     @property
     def outputs(self) -> StackOutputs:
@@ -195,12 +205,99 @@ class AwsTarget:
     @property
     def notes(self) -> tuple[str, ...]:
         """Every report's caveats, then the experiment's: which fault it was, whether a stop
-        condition fired, and where its report is."""
+        condition fired, and where its report is. A consumer fault's first note says whether it
+        landed (`_landed`): FIS running is not a fault injected."""
         experiment = self._experiment
         if experiment is None:
             return NOTES
+        landing: tuple[str, ...] = ()
+        if self._check_landing:
+            if self._landing is None:
+                self._landing = self._landed(experiment)
+            landing = (self._landing,)
         stopped = () if experiment.stop_note is None else (experiment.stop_note,)
-        return (*NOTES, *self._fault_notes, *stopped, experiment.report())
+        return (*landing, *NOTES, *self._fault_notes, *stopped, experiment.report())
+
+    def _landed(self, experiment: Experiment) -> str:
+        """Whether any consumer invocation failed while the experiment ran: the consumer's
+        Errors and Invocations (AWS/Lambda, by FunctionName, Sum) over the experiment's minutes,
+        from CloudWatch.
+
+        Said in the report, not raised: the account of every order is as exact without the fault
+        as with it, and raising would throw it away; and Lambda's metrics reach CloudWatch a
+        minute or so late, so an empty read can be a fault that landed. The note says which it
+        is, first among the notes, in capitals when no failure is seen."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        name = self.outputs.consumer_function
+        window = experiment.window()
+        if window is None:
+            return (
+                "NO FAULT SEEN TO LAND: FIS gave no start and end for the experiment, so the "
+                f"consumer's errors during it were not read ({name})"
+            )
+        start, end = window
+        try:
+            sums = self._metric_sums(name, start, end)
+        except (BotoCoreError, ClientError) as error:
+            return (
+                "NO FAULT SEEN TO LAND: whether any consumer invocation failed during the "
+                f"experiment is unknown: CloudWatch GetMetricData failed: {error}"
+            )
+        errors, invocations = sums["errors"], sums["invocations"]
+        where = (
+            f"between {start:%H:%M:%S} and {end:%H:%M:%S} UTC (CloudWatch AWS/Lambda Errors and "
+            f"Invocations, Sum, FunctionName {name})"
+        )
+        if errors > 0:
+            return (
+                f"the consumer fault landed: {errors:.0f} of the consumer's {invocations:.0f} "
+                f"invocations failed {where}"
+            )
+        if invocations > 0:
+            return (
+                f"NO FAULT LANDED: none of the consumer's {invocations:.0f} invocations failed "
+                f"{where}: FIS ran, but this drill is one without a consumer crash, and its "
+                "account, latency and RTO say nothing about one (the consumer's log shows what "
+                "the FIS extension read: its lines start 'AWS FIS EXTENSION')"
+            )
+        return (
+            f"NO FAULT SEEN TO LAND: CloudWatch had no consumer invocation {where} when the "
+            f"drill read it at {datetime.fromtimestamp(self._now(), tz=UTC):%H:%M:%S} UTC: "
+            "either no batch ran during the fault, or Lambda's metrics had not arrived yet; "
+            "until Errors shows failures in that window this is not a consumer-crash drill"
+        )
+
+    def _metric_sums(self, function: str, start: datetime, end: datetime) -> dict[str, float]:
+        """Each of `LANDING_METRICS` summed over the whole minutes from ``start`` to ``end``."""
+        first = start.replace(second=0, microsecond=0)
+        last = end.replace(second=0, microsecond=0)
+        if last < end:
+            last += timedelta(minutes=1)
+        queries = [
+            {
+                "Id": key,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/Lambda",
+                        "MetricName": metric,
+                        "Dimensions": [{"Name": "FunctionName", "Value": function}],
+                    },
+                    "Period": 60,
+                    "Stat": "Sum",
+                },
+                "ReturnData": True,
+            }
+            for key, metric in LANDING_METRICS.items()
+        ]
+        sums = dict.fromkeys(LANDING_METRICS, 0.0)
+        pages = self._cloudwatch.get_paginator("get_metric_data").paginate(
+            MetricDataQueries=queries, StartTime=first, EndTime=last
+        )
+        for page in pages:
+            for result in page.get("MetricDataResults", []):
+                sums[result["Id"]] += sum(result.get("Values", []))
+        return sums
 
     def inject(
         self,
@@ -223,6 +320,7 @@ class AwsTarget:
         )
         if template == "failover_template":
             return self._failover(experiment, begun)
+        self._check_landing, self._landing = True, None
         return self._consumer_fault(experiment, begun)
 
     def _start(self, experiment: Experiment) -> float:
@@ -265,8 +363,9 @@ class AwsTarget:
         self, experiment: Experiment, begun: Callable[[], None]
     ) -> tuple[float, float]:
         """Every invocation fails for the template's duration. The rest of the traffic goes once
-        the fault can have reached every invocation (`RAMP_UP_SECONDS` of running); recovered
-        is the experiment's end."""
+        the fault can have reached every invocation (`RAMP_UP_SECONDS` after FIS's action was
+        seen running); recovered is the experiment's end. Whether it landed is read after it
+        (`notes`)."""
         at = self._start(experiment)
         running_since: float | None = None
         with experiment.stopped_if_left():
@@ -274,7 +373,7 @@ class AwsTarget:
                 status = experiment.poll()
                 if status in ENDED:
                     return at, experiment.end(self._now())
-                if status == "running" and running_since is None:
+                if status == "running" and experiment.acting() and running_since is None:
                     running_since = self._now()
                 if running_since is not None and self._now() - running_since >= RAMP_UP_SECONDS:
                     begun()

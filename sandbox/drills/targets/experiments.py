@@ -63,6 +63,17 @@ class Experiment:
         actions = self.last.get("actions", {}).values()
         return any(a.get("state", {}).get("status") in ACTED for a in actions)
 
+    def acting(self) -> bool:
+        """Whether an action is running now: FIS has written its fault configuration."""
+        actions = self.last.get("actions", {}).values()
+        return any(a.get("state", {}).get("status") == "running" for a in actions)
+
+    def window(self) -> tuple[datetime, datetime] | None:
+        """Its start and end (AWS's clock), once FIS has given both."""
+        start: datetime | None = self.last.get("startTime")
+        end: datetime | None = self.last.get("endTime")
+        return None if start is None or end is None else (start, end)
+
     def end(self, fallback: float) -> float:
         """Its end (AWS's clock), or ``fallback`` if FIS has not said yet."""
         end: datetime | None = self.last.get("endTime")
