@@ -169,7 +169,10 @@ def experiments(stack: OrdersStack) -> tuple[Accepted, ...]:
             "tag:GetResources (FIS's Lambda actions), cloudwatch:GetMetricWidgetImage (the "
             "experiment report), rds:DescribeEvents and cloudwatch:GetMetricData (the drill: "
             "the cluster's events, whether the consumer fault landed) have no resource-level "
-            "permissions; every other statement names its resources.",
+            "permissions. rds:DescribeDBClusters and rds:DescribeDBInstances are read-only and on "
+            "* as in AWS's managed AWSFaultInjectionSimulatorRDSAccess: FIS may call them without "
+            "an identifier while it resolves targets. Every other statement names its resources; "
+            "rds:FailoverDBCluster is on this cluster only.",
             lambda stack: [stack.experiments.role, stack.experiments.drill_policy],
         ),
         Accepted(

@@ -226,8 +226,13 @@ class Experiments(Construct):
         )
         configs = self.bucket.arn_for_objects(f"{CONFIG_PREFIX}*")
         statements = [
-            # aws:rds:failover-db-cluster (AWSFaultInjectionSimulatorRDSAccess, scoped).
-            (["rds:FailoverDBCluster", "rds:DescribeDBClusters"], [cluster_arn]),
+            # aws:rds:failover-db-cluster: the failover on this cluster only. The describe calls
+            # are read-only and on "*", as in AWS's managed AWSFaultInjectionSimulatorRDSAccess:
+            # FIS may call DescribeDBClusters and DescribeDBInstances without an identifier while
+            # it resolves targets, and a call without one is authorized against "*", which a
+            # cluster-scoped grant would refuse.
+            (["rds:FailoverDBCluster"], [cluster_arn]),
+            (["rds:DescribeDBClusters", "rds:DescribeDBInstances"], ["*"]),
             # aws:lambda:invocation-error: FIS reads the function's configuration, then writes
             # and deletes fault configurations where its extension looks.
             (["lambda:GetFunction"], [consumer.function_arn]),

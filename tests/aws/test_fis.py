@@ -148,14 +148,26 @@ def test_the_experiment_role_may_touch_this_cluster_consumer_and_bucket_only(syn
         if p["Properties"]["Roles"] == [{"Ref": synth.logical_id(stack.experiments.role)}]
     ]
     found = _statements(policy["PolicyDocument"])
-    cluster = found[("rds:DescribeDBClusters", "rds:FailoverDBCluster")]["Resource"]
+    # The one call that changes anything is on this cluster only.
+    cluster = found[("rds:FailoverDBCluster",)]["Resource"]
     assert _mentions(cluster, f"'Ref': '{synth.logical_id(stack.database.cluster)}'")
+    assert _mentions(cluster, ":cluster:")
+    failover = [a for actions in found for a in actions if a.startswith("rds:Failover")]
+    assert failover == ["rds:FailoverDBCluster"]
     assert found[("lambda:GetFunction",)]["Resource"] == _arn(synth, stack.functions.consumer)
     assert _mentions(found[("s3:DeleteObject", "s3:PutObject")]["Resource"], "/FisConfigs/*")
     assert _mentions(found[("s3:GetObject", "s3:PutObject")]["Resource"], "/reports/*")
     # The only wildcards: calls with no resource-level permissions.
     unscoped = {actions for actions, s in found.items() if s["Resource"] == "*"}
-    assert unscoped == {("tag:GetResources",), ("cloudwatch:GetMetricWidgetImage",)}
+    assert unscoped == {
+        ("tag:GetResources",),
+        ("cloudwatch:GetMetricWidgetImage",),
+        # Read-only, as in AWSFaultInjectionSimulatorRDSAccess: FIS may describe without an
+        # identifier while it resolves targets, which a grant on the cluster would refuse.
+        ("rds:DescribeDBClusters", "rds:DescribeDBInstances"),
+    }
+    # Nothing on "*" can change a resource.
+    assert all(a.split(":")[1].startswith(("Describe", "Get")) for acts in unscoped for a in acts)
 
 
 def test_the_consumer_carries_the_fis_extension_and_its_configuration(synth) -> None:
