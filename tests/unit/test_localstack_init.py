@@ -45,6 +45,12 @@ class Dispatcher:
         self.sent.append(args)
 
 
+def set_close_connection_header(_chain, context, response):
+    """LocalStack's: ``Connection: close`` on every answer unless keep-alive was asked for."""
+    if context.request.headers.get("Connection", "").lower() != "keep-alive":
+        response.headers.setdefault("Connection", "close")
+
+
 @pytest.fixture
 def localstack(monkeypatch):
     """Fake ``localstack.services.sqs`` modules, then the hook run as LocalStack runs it."""
@@ -52,18 +58,34 @@ def localstack(monkeypatch):
     models = types.SimpleNamespace(FifoQueue=FifoQueue)
     provider = types.SimpleNamespace(CloudwatchDispatcher=Dispatcher)
     sqs = types.SimpleNamespace(constants=constants, models=models, provider=provider)
+    legacy = types.SimpleNamespace(set_close_connection_header=set_close_connection_header)
     for name, module in {
         "localstack": types.SimpleNamespace(),
+        "localstack.aws": types.SimpleNamespace(),
+        "localstack.aws.handlers": types.SimpleNamespace(legacy=legacy),
+        "localstack.aws.handlers.legacy": legacy,
         "localstack.services": types.SimpleNamespace(sqs=sqs),
         "localstack.services.sqs": sqs,
     }.items():
         monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(
+        set_close_connection_header, "__code__", set_close_connection_header.__code__
+    )
     monkeypatch.setattr(FifoQueue, "put", FifoQueue.put)
     monkeypatch.setattr(Dispatcher, "dispatch_sqs_metric", Dispatcher.dispatch_sqs_metric)
     clock = types.SimpleNamespace(now=1000.0)
     monkeypatch.setattr("time.time", lambda: clock.now)
     exec(INIT_HOOK.read_text(), {})  # as LocalStack's init runner does
     return clock
+
+
+def test_connections_are_kept_open_whatever_the_client_asked(localstack):
+    chain = set_close_connection_header  # the function object the gateway's chain holds
+    for asked in ({}, {"Connection": "close"}, {"Connection": "keep-alive"}):
+        response = types.SimpleNamespace(headers={})
+        context = types.SimpleNamespace(request=types.SimpleNamespace(headers=asked))
+        chain(None, context, response)
+        assert response.headers == {}, asked
 
 
 def test_sqs_per_request_metrics_are_not_dispatched(localstack):
