@@ -12,21 +12,29 @@ SINGLE_USER = "applications/SecretsManagerRDSPostgreSQLRotationSingleUser"
 
 
 def readers_of(synth, secret: Any) -> set[str]:
-    """The roles whose policies allow reading ``secret``'s value."""
+    """The roles whose policies allow reading ``secret``'s value: named by its own reference,
+    by an attachment's (whose Ref is the secret's ARN too), or by a wildcard."""
     ref = {"Ref": synth.logical_id(secret)}
+    names = [ref, "*"] + [
+        {"Ref": logical_id}
+        for logical_id, attachment in synth.of_type(
+            "AWS::SecretsManager::SecretTargetAttachment"
+        ).items()
+        if attachment["Properties"]["SecretId"] == ref
+    ]
     return {
         role["Ref"]
         for policy in synth.of_type("AWS::IAM::Policy").values()
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if "secretsmanager:GetSecretValue" in statement["Action"]
-        and ref
-        in (
-            statement["Resource"]
-            if isinstance(statement["Resource"], list)
-            else [statement["Resource"]]
-        )
+        if {"secretsmanager:GetSecretValue", "secretsmanager:*", "*"}
+        & set(_listed(statement["Action"]))
+        and any(name in _listed(statement["Resource"]) for name in names)
         for role in policy["Properties"]["Roles"]
     }
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def role_of(synth, construct: Any) -> str:
