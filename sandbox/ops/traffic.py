@@ -60,8 +60,7 @@ def stats(state: StackState) -> dict[str, Any] | None:
 
 
 def running(state: StackState) -> bool:
-    report = stats(state)
-    return bool(report and report["running"])
+    return running_rate(stats(state)) is not None
 
 
 def running_rate(report: dict[str, Any] | None) -> float | None:
