@@ -1,9 +1,11 @@
-"""Consumer function: SQS -> Aurora through RDS Proxy, one idempotent insert per message.
+"""Consumer function: SQS -> Aurora through RDS Proxy, each order committed once, idempotently.
 
-A record that fails (database down, proxy paused, unknown customer, an order id that already
-holds a different order) is reported back as a batch item failure: SQS makes it visible again
-after the visibility timeout, and after ``maxReceiveCount`` receives moves it to the DLQ.
-Nothing is lost while the database fails over.
+A batch is first committed whole, in one transaction: one wait for the synchronous replica for
+all its orders. If that fails (database down, proxy paused, an unknown customer, an order already
+committed, an id holding a different order), nothing of it was committed, and each order is taken
+alone: one that fails is reported back as a batch item failure, SQS makes it visible again after
+the visibility timeout, and after ``maxReceiveCount`` receives moves it to the DLQ. Nothing is
+lost while the database fails over.
 """
 
 from __future__ import annotations
@@ -21,11 +23,28 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sandbox.functions.database import insert_order
+from sandbox.functions.database import insert_new_orders, insert_order
 from sandbox.functions.orders import QueuedOrder
 
 logger = Logger(service="consumer")
 processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        orders = [
+            QueuedOrder.model_validate_json(r["body"], strict=False) for r in event["Records"]
+        ]
+        insert_new_orders(orders)  # all in one transaction, or none
+    except Exception as error:
+        logger.info("batch taken order by order", error=str(error).strip())
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    for order in orders:
+        logger.info("order committed", order_id=order.order_id)
+    return {"batchItemFailures": []}
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -48,10 +67,3 @@ def _order_id(body: str) -> str:
     with contextlib.suppress(ValueError, AttributeError):
         return str(json.loads(body).get("order_id", "?"))
     return "?"
-
-
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )

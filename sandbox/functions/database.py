@@ -1,5 +1,6 @@
 """The functions' side of the database: one connection per function instance, through the proxy,
-with credentials from Secrets Manager, and the one idempotent insert both write paths use."""
+with credentials from Secrets Manager, the idempotent insert both write paths use, and the
+consumer's way to commit a whole batch of them in one transaction."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ INSERT = """
     VALUES (%(order_id)s, %(customer_id)s, %(payload)s, %(accepted_at)s)
     ON CONFLICT (order_id) DO NOTHING
 """
+#: A whole batch in one statement: the same insert, its columns as arrays, one row per order.
+INSERT_ALL = """
+    INSERT INTO orders (order_id, customer_id, payload, accepted_at)
+    SELECT * FROM unnest(%(order_id)s::text[], %(customer_id)s::bigint[],
+                         %(payload)s::jsonb[], %(accepted_at)s::timestamptz[])
+    ON CONFLICT (order_id) DO NOTHING
+"""
+INSERT_COLUMNS = ("order_id", "customer_id", "payload", "accepted_at")
 STORED = "SELECT payload FROM orders WHERE order_id = %s"  # the order this id already holds
 # One Lambda instance serves one request at a time; the local gateway serves several on threads,
 # so "per instance" is "per thread" here, and the same thing in AWS.
@@ -77,6 +86,12 @@ def row(order: QueuedOrder) -> dict[str, Any]:
     return order.model_dump() | {"payload": Jsonb(order.model_dump(mode="json"))}
 
 
+def batch_params(orders: list[QueuedOrder]) -> dict[str, list[Any]]:
+    """`INSERT_ALL`'s parameters: each column's values, an order's in the same place in each."""
+    rows = [row(order) for order in orders]
+    return {name: [r[name] for r in rows] for name in INSERT_COLUMNS}
+
+
 class OrderConflict(ValueError):
     """The order id is already committed with a different order: the first one stands."""
 
@@ -91,3 +106,18 @@ def insert_order(order: QueuedOrder) -> bool:
     if stored is None or not order.same_as(stored):
         raise OrderConflict(f"order {order.order_id} already holds a different order")
     return False
+
+
+class NotAllNew(Exception):
+    """Some order of a batch already has a row (a redelivery, or a different order under its
+    id): the batch is undone, for each order to be taken alone."""
+
+
+def insert_new_orders(orders: list[QueuedOrder]) -> None:
+    """Commit every order of ``orders``, each new, in one transaction (one wait for the replica
+    instead of one an order), or none of them: raises `NotAllNew` or the database's error."""
+    conn = connection()
+    with conn.transaction():
+        inserted = conn.execute(INSERT_ALL, batch_params(orders)).rowcount
+        if inserted != len(orders):
+            raise NotAllNew(f"{len(orders) - inserted} of {len(orders)} orders already had a row")

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.types.json import Jsonb
 
-from sandbox.functions.database import INSERT
+from sandbox.functions.database import INSERT, INSERT_ALL, batch_params
 from sandbox.functions.orders import NOTE_MAX_CHARS, InvalidOrder, Order, accepted, parse_order
 from sandbox.standins import localstack
 from sandbox.standins.api_gateway import openapi
@@ -127,8 +127,9 @@ def test_every_order_the_api_accepts_can_be_queued_and_stored(store, candidate):
 
 
 def queue_and_store(store, order: Order) -> dict:
-    """What the producer sends (its group and dedup ids) and the consumer's very insert (the
-    temporary table comes first on the search path); returns the row's payload."""
+    """What the producer sends (its group and dedup ids) and the consumer's very inserts, one
+    order's and a batch's (the temporary table comes first on the search path); returns the
+    row's payload, the same from both."""
     conn, sqs, queue = store
     queued = accepted(order, 1_700_000_000_000)
     sqs.send_message(  # SQS carries it: its character set, its size limit
@@ -140,7 +141,12 @@ def queue_and_store(store, order: Order) -> dict:
     params = queued.model_dump() | {"payload": Jsonb(queued.model_dump(mode="json"))}
     with conn.transaction(force_rollback=True):
         conn.execute(INSERT, params)
-        return conn.execute("SELECT payload FROM orders").fetchone()[0]
+        (alone,) = conn.execute("SELECT payload FROM orders").fetchone()
+    with conn.transaction(force_rollback=True):
+        conn.execute(INSERT_ALL, batch_params([queued]))
+        (batched,) = conn.execute("SELECT payload FROM orders").fetchone()
+    assert batched == alone
+    return alone
 
 
 def test_the_largest_order_the_model_allows_is_queued_and_stored(store):
