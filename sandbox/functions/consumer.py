@@ -33,18 +33,20 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        orders = [
-            QueuedOrder.model_validate_json(r["body"], strict=False) for r in event["Records"]
-        ]
-        insert_new_orders(orders)  # all in one transaction, or none
+        commit_all(event["Records"])  # the whole batch in one transaction, or none of it
     except Exception as error:
         logger.info("batch taken order by order", error=str(error).strip())
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
+    return {"batchItemFailures": []}
+
+
+def commit_all(records: list[dict[str, Any]]) -> None:
+    orders = [QueuedOrder.model_validate_json(record["body"], strict=False) for record in records]
+    insert_new_orders(orders)
     for order in orders:
         logger.info("order committed", order_id=order.order_id)
-    return {"batchItemFailures": []}
 
 
 def record_handler(record: SQSRecord) -> None:

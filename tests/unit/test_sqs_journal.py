@@ -4,6 +4,7 @@ which messages go back to the queue, which to the DLQ, which stay away."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -98,6 +99,21 @@ def test_concurrent_appends_share_a_flush_and_each_returns_once_its_own_is_on_di
     bodies = sorted(e["body"] for e in journal.read(run_dir).messages.values())
     assert bodies == sorted(["first", *(f"m{i}" for i in range(15))])
     assert writes == [1, 15]  # two writes and two flushes for 16 records
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_appends_through_a_writer_of_its_own(tmp_path):
+    """The runner forks its instances: a child inherits the writers but not their threads."""
+    run_dir = str(tmp_path)
+    journal.append(run_dir, {"body": "parent"})  # this process's writer and thread exist now
+    child = multiprocessing.get_context("fork").Process(
+        target=journal.append, args=(run_dir, {"body": "child"})
+    )
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0, "the child's append never returned"
+    bodies = sorted(e["body"] for e in journal.read(run_dir).messages.values())
+    assert bodies == ["child", "parent"]
 
 
 def test_a_failed_flush_fails_every_send_of_its_batch(tmp_path, monkeypatch):
