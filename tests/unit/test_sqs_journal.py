@@ -4,8 +4,6 @@ which messages go back to the queue, which to the DLQ, which stay away."""
 from __future__ import annotations
 
 import json
-import multiprocessing
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +13,6 @@ from botocore.stub import Stubber
 
 from sandbox.spec.queue import QueueSettings
 from sandbox.standins.sqs import journal, restore
-from tests.conftest import wait_for
 
 
 def fake_state(run_dir: Path) -> SimpleNamespace:
@@ -65,76 +62,6 @@ def test_a_send_is_on_disk_before_it_leaves_and_a_failed_write_stops_it(tmp_path
             sqs.send_message(QueueUrl=url, MessageBody='{"order_id": "b"}', MessageGroupId="b")
         with pytest.raises(AssertionError):  # its answer is still waiting: it never went
             stub.assert_no_pending_responses()
-
-
-def test_concurrent_appends_share_a_flush_and_each_returns_once_its_own_is_on_disk(
-    tmp_path, monkeypatch
-):
-    run_dir, writes, release = str(tmp_path), [], threading.Event()
-    real_write = journal._write
-
-    def write(run_dir: str, data: bytes) -> None:
-        writes.append(data.count(b"\n"))
-        if len(writes) == 1:
-            release.wait(30)  # the first flush is slow: every other record waits for the next
-        real_write(run_dir, data)
-
-    monkeypatch.setattr(journal, "_write", write)
-    first = threading.Thread(target=journal.append, args=(run_dir, {"body": "first"}))
-    first.start()
-    wait_for(lambda: writes, "the first record's flush begun", interval=0.01)
-    rest = [
-        threading.Thread(target=journal.append, args=(run_dir, {"body": f"m{i}"}))
-        for i in range(15)
-    ]
-    for thread in rest:
-        thread.start()
-    writer = journal._writers[run_dir]
-    wait_for(lambda: len(writer.pending) == 15, "15 records waiting", interval=0.01)
-    assert all(t.is_alive() for t in [first, *rest])  # none returned: nothing is on disk yet
-    assert journal.read(run_dir).messages == {}
-    release.set()
-    for thread in [first, *rest]:
-        thread.join(30)
-    bodies = sorted(e["body"] for e in journal.read(run_dir).messages.values())
-    assert bodies == sorted(["first", *(f"m{i}" for i in range(15))])
-    assert writes == [1, 15]  # two writes and two flushes for 16 records
-
-
-@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-def test_a_forked_child_appends_through_a_writer_of_its_own(tmp_path):
-    """The runner forks its instances: a child inherits the writers but not their threads."""
-    run_dir = str(tmp_path)
-    journal.append(run_dir, {"body": "parent"})  # this process's writer and thread exist now
-    child = multiprocessing.get_context("fork").Process(
-        target=journal.append, args=(run_dir, {"body": "child"})
-    )
-    child.start()
-    child.join(60)
-    assert child.exitcode == 0, "the child's append never returned"
-    bodies = sorted(e["body"] for e in journal.read(run_dir).messages.values())
-    assert bodies == ["child", "parent"]
-
-
-def test_a_failed_flush_fails_every_send_of_its_batch(tmp_path, monkeypatch):
-    def write(run_dir: str, data: bytes) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(journal, "_write", write)
-    errors: list[BaseException] = []
-
-    def send(i: int) -> None:
-        try:
-            journal.append(str(tmp_path), {"body": f"m{i}"})
-        except OSError as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert len(errors) == 8 and all(e.errno == 28 for e in errors)
 
 
 def test_a_record_cut_short_by_a_crash_costs_that_record_alone(tmp_path):

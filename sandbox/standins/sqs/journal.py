@@ -28,10 +28,8 @@ import fcntl
 import hashlib
 import json
 import os
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,57 +62,10 @@ def locked(run_dir: str, exclusive: bool) -> Iterator[None]:
 
 
 def append(run_dir: str, entry: dict[str, Any], at: float | None = None) -> None:
-    """One record, on a line of its own, flushed to the disk before this returns; raises if any
-    of it is missing (a short write: the disk is full). The sends of one process share the
-    writes and flushes of its `_Writer`."""
+    """One record, on a line of its own, in one write, flushed to the disk before this returns;
+    raises if any of it is missing (a short write: the disk is full)."""
     record = {"t": time.time() if at is None else at, **entry}
     data = ("\n" + json.dumps(record, separators=(",", ":"))).encode()
-    with _starting:
-        if run_dir not in _writers:
-            _writers[run_dir] = _Writer(run_dir)
-        writer = _writers[run_dir]
-    writer.submit(data).result()
-
-
-class _Writer:
-    """The journal's one writer in this process, on a thread of its own: it writes what every
-    sender gave while its last flush ran in one write and one ``fdatasync`` (a group commit, as a
-    database's WAL writer does), so concurrent sends don't queue for the disk one by one."""
-
-    def __init__(self, run_dir: str) -> None:
-        self.run_dir = run_dir
-        self.pending: list[tuple[bytes, Future[None]]] = []
-        self.wake = threading.Condition()
-        threading.Thread(target=self._run, name="sqs-journal", daemon=True).start()
-
-    def submit(self, data: bytes) -> Future[None]:
-        done: Future[None] = Future()
-        with self.wake:
-            self.pending.append((data, done))
-            self.wake.notify()
-        return done
-
-    def _run(self) -> None:
-        while True:
-            with self.wake:
-                self.wake.wait_for(lambda: self.pending)
-                batch, self.pending = self.pending, []
-            try:
-                _write(self.run_dir, b"".join(data for data, _ in batch))
-            except Exception as error:  # each send of the batch raises it
-                for _, done in batch:
-                    done.set_exception(error)
-            else:
-                for _, done in batch:
-                    done.set_result(None)
-
-
-_starting = threading.Lock()
-_writers: dict[str, _Writer] = {}  # run dir -> its writer
-os.register_at_fork(after_in_child=_writers.clear)  # a forked child has none of the threads
-
-
-def _write(run_dir: str, data: bytes) -> None:
     with locked(run_dir, exclusive=False):
         fd = os.open(path(run_dir), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
