@@ -1,11 +1,12 @@
 """Consumer function: SQS -> Aurora through RDS Proxy, each order committed once, idempotently.
 
-A batch is first committed whole, in one transaction: one wait for the synchronous replica for
-all its orders. If that fails (database down, proxy paused, an unknown customer, an order already
-committed, an id holding a different order), nothing of it was committed, and each order is taken
-alone: one that fails is reported back as a batch item failure, SQS makes it visible again after
-the visibility timeout, and after ``maxReceiveCount`` receives moves it to the DLQ. Nothing is
-lost while the database fails over.
+A batch delivered for the first time is committed whole, in one transaction: one wait for the
+synchronous replica for all its orders. If it cannot be (the database down or failing over, an
+unknown customer, an order already committed, an id holding a different order, a body that is
+not an order), the transaction is undone and each order is taken alone, as every order of a
+redelivered batch is at once: one that fails is reported back as a batch item failure, SQS makes
+it visible again after the visibility timeout, and after ``maxReceiveCount`` receives moves it to
+the DLQ. Nothing is lost while the database fails over.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import json
 from typing import Any
 
+import psycopg
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -22,8 +24,9 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
-from sandbox.functions.database import insert_new_orders, insert_order
+from sandbox.functions.database import NotAllNew, insert_new_orders, insert_order
 from sandbox.functions.orders import QueuedOrder
 
 logger = Logger(service="consumer")
@@ -32,14 +35,16 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    try:
-        commit_all(event["Records"])  # the whole batch in one transaction, or none of it
-    except Exception as error:
-        logger.info("batch taken order by order", error=str(error).strip())
-        return process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
-    return {"batchItemFailures": []}
+    records = event["Records"]
+    if all(r["attributes"].get("ApproximateReceiveCount") == "1" for r in records):
+        try:
+            commit_all(records)  # the whole batch in one transaction, or none of it
+            return {"batchItemFailures": []}
+        except (NotAllNew, psycopg.Error, ValidationError) as error:
+            logger.info("batch taken order by order", error=str(error).strip())
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
 
 
 def commit_all(records: list[dict[str, Any]]) -> None:

@@ -87,8 +87,9 @@ def row(order: QueuedOrder) -> dict[str, Any]:
 
 
 def batch_params(orders: list[QueuedOrder]) -> dict[str, list[Any]]:
-    """`INSERT_ALL`'s parameters: each column's values, an order's in the same place in each."""
-    rows = [row(order) for order in orders]
+    """`INSERT_ALL`'s parameters: each column's values, an order's in the same place in each,
+    the orders by id (two batches holding the same ids lock them in one order: no deadlock)."""
+    rows = [row(order) for order in sorted(orders, key=lambda order: order.order_id)]
     return {name: [r[name] for r in rows] for name in INSERT_COLUMNS}
 
 
@@ -115,7 +116,8 @@ class NotAllNew(Exception):
 
 def insert_new_orders(orders: list[QueuedOrder]) -> None:
     """Commit every order of ``orders``, each new, in one transaction (one wait for the replica
-    instead of one an order), or none of them: raises `NotAllNew` or the database's error."""
+    instead of one an order), or none of them: raises `NotAllNew` or the database's error (if
+    only the commit's answer was lost, the orders are committed: each is found there later)."""
     conn = connection()
     with conn.transaction():
         inserted = conn.execute(INSERT_ALL, batch_params(orders)).rowcount

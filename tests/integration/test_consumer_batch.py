@@ -1,21 +1,27 @@
 """The consumer function on the live stack's proxy and database, called as Lambda calls it: a
 batch of new orders commits in one transaction; a batch with anything else in it (an order
-already committed, a poison order, a different order under a used id) is taken order by order,
-and only what fails is reported back to SQS. Counted on the writer, row by row."""
+already committed, a poison order, a different order under a used id) is undone and taken order
+by order, and only what fails is reported back to SQS; a redelivered batch goes order by order at
+once. Counted on the writer, row by row and transaction by transaction, and read in its log."""
 
 from __future__ import annotations
 
+import io
+import json
+import threading
 import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from sandbox.functions import consumer
+from sandbox.functions import consumer, database
 from sandbox.functions.orders import QueuedOrder
 from sandbox.ops.load import poison_customer
-from sandbox.standins.aurora import database
+from sandbox.standins.aurora import database as aurora
 from tests.conftest import committed
 
 CONTEXT = SimpleNamespace(
@@ -26,28 +32,48 @@ CONTEXT = SimpleNamespace(
 )
 
 
+@dataclass
+class Invoked:
+    failed: list[str]  # the order ids the function reported back as failed
+    logged: list[tuple[str, str]]  # (message, order id) of its log lines, in order
+
+
 @pytest.fixture
-def invoke(live, monkeypatch):
-    """Call the handler in this process with the functions' environment (the proxy, the secret)."""
+def invoke(live, monkeypatch) -> Iterator[Callable[..., Invoked]]:
+    """Call the handler in this process as a new instance would, with the functions'
+    environment (the proxy, the secret), reading its log lines."""
     for name, value in live.function_env().items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setattr(database, "_instance", threading.local())  # a connection of its own
+    handler = consumer.logger.registered_handler
 
-    def call(*orders: QueuedOrder) -> list[str]:
-        """The batch's order ids the function reported as failed."""
-        event = {"Records": [record(order) for order in orders]}
-        response = consumer.handler(event, CONTEXT)
-        ids = {r["messageId"]: r["body"] for r in event["Records"]}
-        return [ids[f["itemIdentifier"]] for f in response["batchItemFailures"]]
+    def call(*orders: QueuedOrder, receives: int = 1) -> Invoked:
+        event = {"Records": [record(order, receives) for order in orders]}
+        lines = io.StringIO()
+        previous = handler.setStream(lines)
+        try:
+            response = consumer.handler(event, CONTEXT)
+        finally:
+            handler.setStream(previous)
+        ids = {r["messageId"]: json.loads(r["body"])["order_id"] for r in event["Records"]}
+        logged = [json.loads(line) for line in lines.getvalue().splitlines()]
+        return Invoked(
+            [ids[f["itemIdentifier"]] for f in response["batchItemFailures"]],
+            [(entry["message"], entry.get("order_id", "")) for entry in logged],
+        )
 
-    return call
+    yield call
+    conn = getattr(database._instance, "conn", None)
+    if conn is not None:
+        conn.close()
 
 
-def record(order: QueuedOrder) -> dict[str, Any]:
+def record(order: QueuedOrder, receives: int) -> dict[str, Any]:
     return {
         "messageId": str(uuid.uuid4()),
         "receiptHandle": "handle",
         "body": order.model_dump_json(),
-        "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": order.order_id},
+        "attributes": {"ApproximateReceiveCount": str(receives), "MessageGroupId": order.order_id},
         "messageAttributes": {},
         "md5OfBody": "",
         "eventSource": "aws:sqs",
@@ -67,31 +93,58 @@ def order(prefix: str, n: int, customer: int = 7, amount: str = "9.50") -> Queue
 
 def transactions(live, prefix: str) -> int:
     """How many transactions committed the rows of ``prefix`` (each row's ``xmin``)."""
-    with database.connect(live, live.writer.name) as conn:
+    with aurora.connect(live, live.writer.name) as conn:
         query = "SELECT count(DISTINCT xmin::text) FROM orders WHERE order_id LIKE %s"
         return conn.execute(query, (f"{prefix}%",)).fetchone()[0]
 
 
-def test_a_batch_of_new_orders_commits_once_in_one_transaction(live, invoke):
+def stored_amount(live, order_id: str) -> str:
+    with aurora.connect(live, live.writer.name) as conn:
+        query = "SELECT payload->>'amount' FROM orders WHERE order_id = %s"
+        return conn.execute(query, (order_id,)).fetchone()[0]
+
+
+def test_a_new_batch_commits_once_in_one_transaction(live, invoke):
     prefix = f"batch-{uuid.uuid4().hex[:6]}-"
-    assert invoke(*(order(prefix, n) for n in range(10))) == []
+    done = invoke(*(order(prefix, n) for n in range(10)))
+    assert done.failed == []
     assert committed(live, prefix) == {f"{prefix}{n}": 1 for n in range(10)}
     assert transactions(live, prefix) == 1
+    assert done.logged == [("order committed", f"{prefix}{n}") for n in range(10)]
 
 
-def test_a_batch_with_a_redelivery_a_poison_and_a_conflict_is_taken_order_by_order(live, invoke):
+def test_a_batch_with_a_retry_and_a_conflict_is_undone_and_taken_order_by_order(live, invoke):
     prefix = f"mixed-{uuid.uuid4().hex[:6]}-"
     again, clash = order(prefix, 0), order(prefix, 1)
-    assert invoke(again, clash) == []  # committed before: what comes next meets them
-    poison = order(prefix, 2, customer=poison_customer())
-    different = order(prefix, 1, amount="10.00")  # another order under a used id
-    new = [order(prefix, n) for n in (3, 4)]
+    assert invoke(again, clash).failed == []  # committed before: what comes next meets them
+    new, different = order(prefix, 2), order(prefix, 1, amount="10.00")  # another order, same id
 
-    failed = invoke(new[0], again, poison, different, new[1])
+    done = invoke(new, again, different)
 
-    assert sorted(failed) == sorted([poison.model_dump_json(), different.model_dump_json()])
-    assert committed(live, prefix) == {f"{prefix}{n}": 1 for n in (0, 1, 3, 4)}
-    assert transactions(live, prefix) == 1 + 2  # the first batch, then each new order alone
-    with database.connect(live, live.writer.name) as conn:
-        query = "SELECT payload->>'amount' FROM orders WHERE order_id = %s"
-        assert conn.execute(query, (clash.order_id,)).fetchone()[0] == "9.50"  # the first stands
+    assert done.failed == [different.order_id]
+    assert committed(live, prefix) == {f"{prefix}{n}": 1 for n in range(3)}
+    assert transactions(live, prefix) == 1 + 1  # the first batch, then the new order alone
+    assert stored_amount(live, clash.order_id) == "9.50"  # the first order under the id stands
+    assert done.logged == [
+        ("batch taken order by order", ""),
+        ("order committed", new.order_id),
+        ("duplicate ignored", again.order_id),
+        ("order failed", different.order_id),
+    ]
+
+
+def test_a_poison_order_fails_alone(live, invoke):
+    prefix = f"poison-{uuid.uuid4().hex[:6]}-"
+    poison = order(prefix, 1, customer=poison_customer())
+    done = invoke(order(prefix, 0), poison, order(prefix, 2))
+    assert done.failed == [poison.order_id]
+    assert committed(live, prefix) == {f"{prefix}0": 1, f"{prefix}2": 1}
+    assert ("order failed", poison.order_id) in done.logged
+
+
+def test_a_redelivered_batch_is_taken_order_by_order_at_once(live, invoke):
+    prefix = f"again-{uuid.uuid4().hex[:6]}-"
+    done = invoke(*(order(prefix, n) for n in range(3)), receives=2)
+    assert done.failed == []
+    assert transactions(live, prefix) == 3  # no try of the whole batch first
+    assert done.logged == [("order committed", f"{prefix}{n}") for n in range(3)]
