@@ -166,8 +166,9 @@ class AwsTarget:
         self._api: Api | None = None
         self._experiment: Experiment | None = None  # the drill's fault, once started
         self._fault_notes: list[str] = []
-        self._landing: str | None = None  # whether the consumer fault landed, once read
-        self._check_landing = False  # a consumer fault: read it
+        self._landing: str | None = (
+            None  # whether the experiment's consumer fault landed, once read
+        )
 
     @property
     def outputs(self) -> StackOutputs:
@@ -211,7 +212,7 @@ class AwsTarget:
         if experiment is None:
             return NOTES
         landing: tuple[str, ...] = ()
-        if self._check_landing:
+        if experiment.template_id == self.outputs.consumer_fault_template:
             if self._landing is None:
                 self._landing = self._landed(experiment)
             landing = (self._landing,)
@@ -320,14 +321,13 @@ class AwsTarget:
         )
         if template == "failover_template":
             return self._failover(experiment, begun)
-        self._check_landing, self._landing = True, None
         return self._consumer_fault(experiment, begun)
 
     def _start(self, experiment: Experiment) -> float:
         """StartExperiment; returns when it was requested (this machine's clock)."""
         at = self._now()
         experiment.start()
-        self._experiment = experiment
+        self._experiment, self._landing = experiment, None
         return at
 
     def _failover(self, experiment: Experiment, begun: Callable[[], None]) -> tuple[float, float]:
