@@ -6,6 +6,7 @@ once. Counted on the writer, row by row and transaction by transaction, and read
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import threading
@@ -13,7 +14,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,14 +22,12 @@ from sandbox.functions import consumer, database
 from sandbox.functions.orders import QueuedOrder
 from sandbox.ops.load import poison_customer
 from sandbox.standins.aurora import database as aurora
+from sandbox.standins.aws_lambda.event import sqs_event
+from sandbox.standins.aws_lambda.invoke import invoke as invoke_function
 from tests.conftest import committed
 
-CONTEXT = SimpleNamespace(
-    function_name="consumer",
-    memory_limit_in_mb=128,
-    invoked_function_arn="arn:aws:lambda:us-east-1:000000000000:function:consumer",
-    aws_request_id="test",
-)
+#: How long an invocation may run here: generous, so a slow machine never times a batch out.
+TIMEOUT_SECONDS = 60.0
 
 
 @dataclass
@@ -40,22 +38,28 @@ class Invoked:
 
 @pytest.fixture
 def invoke(live, monkeypatch) -> Iterator[Callable[..., Invoked]]:
-    """Call the handler in this process as a new instance would, with the functions'
-    environment (the proxy, the secret), reading its log lines."""
+    """Invoke the handler in this process as the runner does (its event, its context and
+    deadline) on a new instance, with the functions' environment (the proxy, the secret),
+    reading its log lines."""
     for name, value in live.function_env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(database, "_instance", threading.local())  # a connection of its own
     handler = consumer.logger.registered_handler
 
     def call(*orders: QueuedOrder, receives: int = 1) -> Invoked:
-        event = {"Records": [record(order, receives) for order in orders]}
+        messages = [received(order, receives) for order in orders]
+        event = sqs_event(
+            messages,
+            f"arn:aws:sqs:{live.region}:000000000000:{live.queue_url.rsplit('/', 1)[-1]}",
+            live.region,
+        )
         lines = io.StringIO()
         previous = handler.setStream(lines)
         try:
-            response = consumer.handler(event, CONTEXT)
+            response = invoke_function(consumer.handler, event, "consumer", TIMEOUT_SECONDS)
         finally:
             handler.setStream(previous)
-        ids = {r["messageId"]: json.loads(r["body"])["order_id"] for r in event["Records"]}
+        ids = {m["MessageId"]: o.order_id for m, o in zip(messages, orders, strict=True)}
         logged = [json.loads(line) for line in lines.getvalue().splitlines()]
         return Invoked(
             [ids[f["itemIdentifier"]] for f in response["batchItemFailures"]],
@@ -68,17 +72,15 @@ def invoke(live, monkeypatch) -> Iterator[Callable[..., Invoked]]:
         conn.close()
 
 
-def record(order: QueuedOrder, receives: int) -> dict[str, Any]:
+def received(order: QueuedOrder, receives: int) -> dict[str, Any]:
+    """The order as ReceiveMessage returns it to the runner, on its ``receives``-th receive."""
+    body = order.model_dump_json()
     return {
-        "messageId": str(uuid.uuid4()),
-        "receiptHandle": "handle",
-        "body": order.model_dump_json(),
-        "attributes": {"ApproximateReceiveCount": str(receives), "MessageGroupId": order.order_id},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:orders.fifo",
-        "awsRegion": "us-east-1",
+        "MessageId": str(uuid.uuid4()),
+        "ReceiptHandle": "handle",
+        "Body": body,
+        "MD5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "Attributes": {"ApproximateReceiveCount": str(receives), "MessageGroupId": order.order_id},
     }
 
 
