@@ -33,8 +33,11 @@ def api(live) -> Iterator[httpx.Client]:
         yield client
 
 
-def raw(live, request: bytes, *, read_until_close: bool = True) -> tuple[int, dict, bytes]:
-    """Send ``request`` as bytes; the status, headers and body of the (first) answer."""
+def raw(
+    live, request: bytes, *, read_until_close: bool = True
+) -> tuple[int, httpx.Headers, bytes]:
+    """Send ``request`` as bytes; the status, headers (their names in any case, as HTTP has them)
+    and body of the (first) answer."""
     with socket.create_connection(("127.0.0.1", live.ports["api"]), timeout=30) as conn:
         conn.sendall(request)
         if read_until_close:
@@ -47,7 +50,7 @@ def raw(live, request: bytes, *, read_until_close: bool = True) -> tuple[int, di
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
+    headers = httpx.Headers([tuple(line.split(": ", 1)) for line in lines[1:]])
     return int(lines[0].split()[1]), headers, body
 
 

@@ -1,6 +1,6 @@
 """The API Gateway + Cognito authorizer stand-in's HTTP server (``python -m`` this module).
 
-uvicorn serves it (`sandbox.standins.api_gateway.protocol`: h11 reads the requests, an event loop
+uvicorn serves it (`sandbox.standins.api_gateway.protocol`: llhttp reads the requests, an event loop
 holds the connections, so an idle or slow client holds nothing but its own socket). What is left
 here is the gateway: it routes by the OpenAPI document, checks the bearer token, turns the request
 into an API Gateway (REST, proxy integration) event, invokes the function with it as Lambda would
@@ -31,7 +31,7 @@ from sandbox.spec import profiles
 from sandbox.standins import cognito
 from sandbox.standins.api_gateway import openapi
 from sandbox.standins.api_gateway.event import proxy_event
-from sandbox.standins.api_gateway.protocol import MAX_HEAD, GatewayProtocol
+from sandbox.standins.api_gateway.protocol import GatewayProtocol
 from sandbox.standins.aws_lambda.invoke import Handler, LambdaContext, load_handler
 from sandbox.standins.sqs import journal
 
@@ -125,7 +125,7 @@ class Authorizer:
 
 @dataclass(frozen=True)
 class Request:
-    """What the gateway reads of a request's ASGI scope (h11 gives header names in lower case)."""
+    """What the gateway reads of a request's ASGI scope (header names come in lower case)."""
 
     scope: Scope
 
@@ -229,23 +229,20 @@ class Gateway:
 
 
 def check_head(request: Request) -> None:
-    """What h11 reads but the gateway refuses: too many headers, an HTTP version other than 1.x,
-    and a body whose framing is ambiguous or whose size is over the limit (refused before any of
-    it is read, so before ``100 Continue``)."""
+    """What llhttp reads but the gateway refuses: too many headers, an HTTP version other than
+    1.x, and a body over the size limit (refused before any of it is read, so before
+    ``100 Continue``). A body framed both ways llhttp refuses itself (`protocol.refusal`)."""
     if request.scope["http_version"] not in ("1.0", "1.1"):
         raise Refused(505, f"HTTP/{request.scope['http_version']} is not supported", close=True)
     if len(request.scope["headers"]) > MAX_HEADERS:
         raise Refused(431, f"more than {MAX_HEADERS} headers", close=True)
     length = request.header("content-length")
-    if length is not None and request.header("transfer-encoding") is not None:
-        # h11 would take the chunks; a proxy in front might take the length: refused, never guessed
-        raise Refused(400, "send either Content-Length or chunked, not both", close=True)
-    if length is not None and int(length) > MAX_PAYLOAD_BYTES:  # h11 checked it is a number
+    if length is not None and int(length) > MAX_PAYLOAD_BYTES:  # llhttp checked it is a number
         raise Refused(413, f"body over {MAX_PAYLOAD_BYTES} bytes", close=True)
 
 
 async def read_body(receive: Receive) -> str:
-    """The request body (Content-Length or chunked, which h11 decodes) as UTF-8 text."""
+    """The request body (Content-Length or chunked, which llhttp decodes) as UTF-8 text."""
     body = bytearray()
     while True:
         message = await receive()
@@ -334,7 +331,7 @@ def serve(state: StackState) -> None:
         host=state.bind_host,
         port=state.ports["api"],
         http=GatewayProtocol,
-        h11_max_incomplete_event_size=MAX_HEAD,
+        ws="none",  # API Gateway's REST APIs switch to no other protocol
         interface="asgi3",
         lifespan="off",
         proxy_headers=False,  # the client's address is the peer's, as API Gateway's sourceIp
