@@ -33,9 +33,7 @@ def api(live) -> Iterator[httpx.Client]:
         yield client
 
 
-def raw(
-    live, request: bytes, *, read_until_close: bool = True
-) -> tuple[int, httpx.Headers, bytes]:
+def raw(live, request: bytes, *, read_until_close: bool = True) -> tuple[int, httpx.Headers, bytes]:
     """Send ``request`` as bytes; the status, headers (their names in any case, as HTTP has them)
     and body of the (first) answer."""
     with socket.create_connection(("127.0.0.1", live.ports["api"]), timeout=30) as conn:

@@ -1,107 +1,14 @@
-"""The gateway's own parts without a stack: what each request its HTTP protocol refuses is
-answered with, and the authorizer's cache of verified tokens."""
+"""The gateway's authorizer without a stack: its cache of verified tokens (its HTTP connections:
+test_gateway_protocol.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 
 import pytest
-import uvicorn
-from uvicorn.server import ServerState
 
 from sandbox.standins import cognito
-from sandbox.standins.api_gateway.protocol import SLICE, GatewayProtocol
 from sandbox.standins.api_gateway.server import AUTH_CACHE_SECONDS, Authorizer
-
-HEAD = b"POST /orders HTTP/1.1\r\nHost: x\r\n"
-CHUNKED = HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
-
-
-class Transport(asyncio.Transport):
-    """A client connection's server end: what the protocol writes, and whether it closed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.written, self.closed = b"", False
-
-    def get_extra_info(self, name, default=None):
-        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 80)}.get(name, default)
-
-    def write(self, data) -> None:
-        self.written += bytes(data)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-
-async def never_called(scope, receive, send) -> None:
-    raise AssertionError("a refused request reached the gateway")
-
-
-def refused(data: bytes) -> tuple[int, str]:
-    """Send ``data`` to the gateway's protocol as reads of a socket (a slice at a time, as a
-    slow client's would arrive) until it answers: the status and message of its answer."""
-
-    async def connection() -> Transport:
-        config = uvicorn.Config(never_called, http=GatewayProtocol, ws="none", log_config=None)
-        protocol = GatewayProtocol(config, ServerState(), {}, asyncio.get_running_loop())
-        transport = Transport()
-        protocol.connection_made(transport)
-        for start in range(0, len(data), 4 * SLICE):
-            if not transport.closed:
-                protocol.data_received(data[start : start + 4 * SLICE])
-        await asyncio.sleep(0)  # a request that was not refused would reach the application
-        return transport
-
-    transport = asyncio.run(connection())
-    assert transport.closed
-    head, _, body = transport.written.partition(b"\r\n\r\n")
-    assert b"Content-Type: application/json" in head
-    return int(head.split()[1]), json.loads(body)["message"]
-
-
-@pytest.mark.parametrize(
-    ("data", "status", "says"),
-    [
-        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, "request line over"),
-        (HEAD + b"X-Padding: " + b"a" * 70_000 + b"\r\n\r\n", 431, "headers over"),
-        (HEAD + b"Transfer-Encoding: gzip\r\n\r\n{}", 501, "not supported"),
-        (HEAD + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501, "not supported"),
-        (HEAD + b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}", 400, "not both"),
-        (CHUNKED + b"zz\r\n{}\r\n0\r\n\r\n", 400, "malformed chunked"),
-        (CHUNKED + b"2\r\n{}XX0\r\n\r\n", 400, "malformed chunked"),
-        (HEAD + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400, "twice"),
-        (HEAD + b"Content-Length: -1\r\n\r\n{}", 400, "not a length"),
-        (b"hello\r\n\r\n", 400, "not an HTTP/1.1 request"),
-    ],
-    ids=[
-        "line",
-        "headers",
-        "gzip",
-        "gzip+chunked",
-        "both",
-        "chunk size",
-        "chunk end",
-        "two lengths",
-        "length",
-        "not http",
-    ],
-)
-def test_each_request_refused_before_the_gateway_gets_its_status_and_why(data, status, says):
-    got, message = refused(data)
-    assert got == status
-    assert says in message
 
 
 class Counting:

@@ -6,18 +6,22 @@ those refusals with a plain-text 400. The gateway's clients get what its other e
 instead: JSON, the status the refusal deserves (414, 431, 501 or 400) and a message saying why
 (`refusal`). Three bounds besides, which uvicorn leaves out:
 
-- a request's head is at most `MAX_HEAD` bytes (llhttp has no bound of its own): it is fed a
-  slice at a time while it is read, and refused once it outgrows the bound;
+- a request's head is at most `MAX_HEAD` bytes (llhttp has no bound of its own): each read is
+  fed a slice at a time, and a head is refused once it outgrows the bound;
 - a Transfer-Encoding other than plain ``chunked`` is refused (llhttp reads ``gzip, chunked`` as
   chunked, leaving the gzip to the application; API Gateway does not decode it either);
 - a connection that sends nothing for ``timeout_keep_alive`` seconds since it opened, or in the
   middle of a request, is closed (uvicorn times out only the wait between two requests).
 
 And a client that shuts its side down once its request is sent (a half-close) still gets the
-answer, as from any HTTP/1.1 server (uvicorn would close the connection at once).
+answer, as from any HTTP/1.1 server (uvicorn would close the connection at once); a request that
+asks to switch protocols (``Upgrade``, none offered) is answered as HTTP/1.1, then the connection
+closes (llhttp leaves what follows its head to the new protocol).
 
-Why httptools rather than h11: llhttp is C; at 8 keep-alive connections h11's pure-Python parsing
-was a tenth of the gateway's time a request (README, "Measured figures").
+Why httptools rather than h11: llhttp is C. h11, pure Python, and uvicorn's protocol around it
+were 17 % of the gateway's CPU a request under load (`py-spy record --gil`); on llhttp the accept
+rate at 8 keep-alive connections went from 0.71-0.84x raw SendMessage to 0.78-0.81x (README,
+"Measured figures").
 """
 
 from __future__ import annotations
@@ -25,15 +29,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from enum import Enum
 from http import HTTPStatus
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn._types import ASGI3Application
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 #: The largest request head (request line and headers) read: past it, 414 or 431.
 MAX_HEAD = 64 * 1024
-SLICE = 1024  # how much of a head llhttp gets at a time: MAX_HEAD holds to within this
+SLICE = 1024  # how much of a read llhttp gets at a time: MAX_HEAD holds to within this
 log = logging.getLogger("gateway")
 
 
@@ -55,12 +61,19 @@ class Refusal(Exception):
 
 
 class GatewayProtocol(HttpToolsProtocol):
-    """One client connection (`uvicorn.Config`'s ``http``)."""
+    """One client connection (`uvicorn.Config`'s ``http``).
+
+    llhttp reads every request a read holds, so pipelined requests are parsed before the ones
+    ahead of them are answered (uvicorn queues them in ``pipeline``); a refusal of a later one
+    waits for those answers (``held``), as a client reads answers in the order it sent."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.reading = Reading.NOTHING
         self.head_bytes = 0  # of the request being read, while its head is
+        self.running: RequestResponseCycle | None = None  # the request being answered
+        self.held: tuple[int, str] | None = None  # a refusal waiting for the answers before it
+        self.switching = False  # a request asked to switch protocols: nothing after it is read
         self.client_done = False  # the client has shut its side down: it sends nothing more
         self._await_client()
 
@@ -73,28 +86,36 @@ class GatewayProtocol(HttpToolsProtocol):
         for name, value in self.headers:
             if name == b"transfer-encoding" and value.strip().lower() != b"chunked":
                 raise Refusal(501, "a Transfer-Encoding other than chunked is not supported")
-        self.reading = Reading.BODY
         super().on_headers_complete()
+        self.reading = Reading.BODY  # its cycle is made: `self.cycle`
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        answered = self.cycle is not None and self.cycle.response_complete  # before its body
+        answered = self.cycle.response_complete  # early, before its body was read
         self.reading = Reading.NOTHING if answered else Reading.WHOLE
 
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        self.running = cycle
+        super()._start_asgi_task(cycle, app)
+
     def data_received(self, data: bytes) -> None:
+        if self.held or self.switching:
+            return  # the connection closes once the answers before it are sent
         self._unset_keepalive_if_required()
         try:
             view = memoryview(data)
-            while len(view) > SLICE and self.reading is not Reading.BODY:
+            while len(view) > SLICE:  # a body may end and a head begin anywhere in a read
                 self._feed(view[:SLICE])
                 view = view[SLICE:]
             self._feed(view)
         except (httptools.HttpParserError, Refusal) as error:
-            self.refuse(*refusal(error))
+            own = self.cycle if self.reading is Reading.BODY else None  # a refused body
+            self.refuse(*refusal(error), own)
             return
-        except httptools.HttpParserUpgrade:  # llhttp reads nothing after it: the request is whole
+        except httptools.HttpParserUpgrade:
             self._answer_without_upgrade()
-        if self.reading is not Reading.WHOLE and not self.transport.is_closing():
+            return
+        if self.reading is not Reading.WHOLE:
             self._await_client()  # a request is begun, or none: the client owes the next byte
 
     def _feed(self, data: memoryview) -> None:
@@ -107,30 +128,44 @@ class GatewayProtocol(HttpToolsProtocol):
                 raise Refusal(431, f"request headers over {MAX_HEAD} bytes in all")
 
     def _answer_without_upgrade(self) -> None:
-        """A request to switch protocols (none is offered) is answered as it is, then the
-        connection is closed: what follows its head is not HTTP/1.1."""
-        if self.cycle is not None and not self.cycle.response_complete:
+        """A request to switch protocols: none is offered, so it is answered as HTTP/1.1, then
+        the connection closes. llhttp read its head only (what follows is the new protocol's),
+        so one that declares a body is refused rather than answered without it."""
+        self.switching = True
+        declared = dict(self.headers)
+        if declared.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in declared:
+            self.refuse(400, "a request with a body cannot ask to switch protocols", self.cycle)
+        else:
             self.cycle.keep_alive = False
-            self.cycle.more_body = False
-            self.cycle.message_event.set()
-        self.reading = Reading.WHOLE
+
+    def _awaiting_answer(self, besides: RequestResponseCycle | None = None) -> bool:
+        """Whether a request read whole or in part, other than ``besides``, is still to be
+        answered."""
+        cycles = [cycle for cycle, _ in self.pipeline] + ([self.running] if self.running else [])
+        return any(cycle is not besides and not cycle.response_complete for cycle in cycles)
 
     # The connection's ends.
     def eof_received(self) -> bool:
-        """The client sends nothing more: answer the request it sent (or whose answer needs no
-        more of it), then close; with none begun, close now."""
+        """The client sends nothing more: answer the requests it sent (or whose answer needs no
+        more of them), then close; with none to answer, close now."""
         self.client_done = True
-        if self.reading in (Reading.NOTHING, Reading.HEAD) and not self.pipeline:
+        if not self._awaiting_answer():
             self.transport.close()
-        return True  # keep the connection open for the answer
+        return True  # keep the connection open for the answers
 
     def on_response_complete(self) -> None:
         following = self.pipeline[-1][0] if self.pipeline else None  # the next one to answer
         super().on_response_complete()
+        if self.transport.is_closing():
+            return
         if following is None and self.reading is Reading.WHOLE:
             self.reading = Reading.NOTHING  # the latest request is answered
-        if self.client_done and (following is None or following.more_body):
+        if self.held and not self._awaiting_answer():
+            self._write_refusal(*self.held)
+        elif self.client_done and (following is None or following.more_body):
             self.transport.close()  # no other whole request from it to answer
+        elif self.reading is not Reading.WHOLE:
+            self._await_client()  # none awaits an answer: the client owes the next byte
 
     def _await_client(self) -> None:
         """Close the connection unless the client sends something within the idle timeout."""
@@ -139,22 +174,34 @@ class GatewayProtocol(HttpToolsProtocol):
             self.timeout_keep_alive, self.transport.close
         )
 
-    def refuse(self, status: int, message: str) -> None:
-        """Answer a request refused before it reached the gateway, in JSON, and close."""
+    def refuse(self, status: int, message: str, own: RequestResponseCycle | None) -> None:
+        """Answer a request the gateway never gets to answer, in JSON, and close: at once, or
+        once the requests before it are answered. ``own``: its cycle, if its head was read (the
+        gateway may have begun to answer it: then the answer is cut short, nothing added)."""
         log.info(json.dumps({"status": status, "refused": message}))
-        answering = self.cycle is not None and self.cycle.response_started
-        if self.cycle is not None and not self.cycle.response_complete:
-            self.cycle.disconnected = True  # the request is over: its function never runs
-            self.cycle.message_event.set()
-        if not answering:  # else an answer had begun: it is cut short
-            body = json.dumps({"message": message}).encode()
-            self.transport.write(
-                b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode())
-                + b"Content-Type: application/json\r\n"
-                + b"Content-Length: %d\r\n" % len(body)
-                + b"Connection: close\r\n\r\n"
-                + body
-            )
+        if own is not None:
+            if not own.response_complete:
+                own.disconnected = True  # the request is over: its function never runs
+                own.message_event.set()
+            self.pipeline = deque(queued for queued in self.pipeline if queued[0] is not own)
+            if own.response_started:
+                self.transport.close()
+                return
+        if self._awaiting_answer(besides=own):
+            self.held = (status, message)
+            self.flow.pause_reading()
+        else:
+            self._write_refusal(status, message)
+
+    def _write_refusal(self, status: int, message: str) -> None:
+        body = json.dumps({"message": message}).encode()
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode())
+            + b"Content-Type: application/json\r\n"
+            + b"Content-Length: %d\r\n" % len(body)
+            + b"Connection: close\r\n\r\n"
+            + body
+        )
         self.transport.close()
 
 
