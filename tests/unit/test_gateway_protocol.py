@@ -20,11 +20,12 @@ from sandbox.standins.api_gateway.protocol import MAX_HEAD, SLICE, GatewayProtoc
 HEAD = b"POST /orders HTTP/1.1\r\nHost: x\r\n"
 CHUNKED = HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
 GET = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+SLOW = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"  # answered once the test opens the gate
 BOUND = 10.0  # seconds a condition may take before the test fails: generous, never a timing
 
 
-def post(length: int) -> bytes:
-    return HEAD + b"Content-Length: %d\r\n\r\n" % length
+def post(length: int, path: bytes = b"/orders") -> bytes:
+    return HEAD.replace(b"/orders", path) + b"Content-Length: %d\r\n\r\n" % length
 
 
 class Transport(asyncio.Transport):
@@ -56,12 +57,13 @@ class Transport(asyncio.Transport):
 
 class Connection:
     """One client connection to the protocol, and the application behind it: it reads each
-    request's body whole and answers 200 with the body's length, once ``gate`` is open."""
+    request's body whole and answers 200 with the body's length (and the names of its headers);
+    on a path beginning ``/slow``, once ``gate`` is open."""
 
     def __init__(self, idle_seconds: float = 30) -> None:
         self.requests: list[tuple[str, str, bytes]] = []
+        self.headers: list[list[bytes]] = []
         self.gate = asyncio.Event()
-        self.gate.set()
         config = uvicorn.Config(
             self.app, http=GatewayProtocol, ws="none", log_config=None, interface="asgi3",
             timeout_keep_alive=idle_seconds,
@@ -79,7 +81,9 @@ class Connection:
         else:
             return  # the client went away, or the request was refused
         self.requests.append((scope["method"], scope["path"], body))
-        await self.gate.wait()
+        self.headers.append([name for name, _ in scope["headers"]])
+        if scope["path"].startswith("/slow"):
+            await self.gate.wait()
         answer = json.dumps({"length": len(body)}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -164,14 +168,13 @@ def test_a_refusal_on_a_kept_connection_after_an_answer_is_json_too():
 def test_a_refused_pipelined_request_is_answered_after_the_ones_before_it():
     async def test() -> None:
         conn = Connection()
-        conn.gate.clear()
-        conn.send(GET + post(2) + b"{}" + b"hello\r\n\r\n")  # two requests, then not HTTP
+        conn.send(SLOW + post(2) + b"{}" + b"hello\r\n\r\n")  # two requests, then not HTTP
         await until(lambda: len(conn.requests) == 1, "the first request reached the application")
         assert (conn.transport.written, conn.transport.closed) == (b"", False)
         conn.gate.set()
         await until(lambda: conn.transport.closed, "the connection closed after the refusal")
         assert conn.statuses() == [200, 200, 400]
-        assert [path for _, path, _ in conn.requests] == ["/health", "/orders"]
+        assert [path for _, path, _ in conn.requests] == ["/slow", "/orders"]
         assert conn.refusal() == (400, "not an HTTP/1.1 request: Invalid method encountered")
 
     run(test)
@@ -190,8 +193,7 @@ def test_a_request_stalled_behind_a_pipelined_one_is_closed_after_the_idle_timeo
 def test_a_whole_request_awaiting_its_answer_is_never_timed_out():
     async def test() -> None:
         conn = Connection(idle_seconds=0.01)
-        conn.gate.clear()
-        conn.send(post(2) + b"{}")
+        conn.send(post(2, b"/slow") + b"{}")
         await until(lambda: conn.requests, "the request reached the application")
         await asyncio.sleep(0.1)  # ten idle timeouts
         assert not conn.transport.closed
@@ -205,8 +207,7 @@ def test_a_whole_request_awaiting_its_answer_is_never_timed_out():
 def test_a_half_close_after_a_request_gets_its_answer_then_the_connection_closes(then):
     async def test() -> None:
         conn = Connection()
-        conn.gate.clear()
-        conn.send(GET + then)
+        conn.send(SLOW + then)
         assert conn.protocol.eof_received() is True  # the transport stays open for the answer
         await until(lambda: conn.requests, "the request reached the application")
         assert not conn.transport.closed
@@ -259,10 +260,90 @@ def test_a_request_to_switch_protocols_is_answered_as_http_then_closed():
         conn.send(GET.replace(b"\r\n\r\n", b"\r\n" + upgrade + b"\r\n") + GET)
         await until(lambda: conn.transport.closed, "the connection closed after the answer")
         assert conn.statuses() == [200]  # what followed it is never read as a request
+        empty = Connection()
+        empty.send(
+            post(0)
+            .replace(b"Length: 0", b"Length: 00")
+            .replace(b"\r\n\r\n", b"\r\n" + upgrade + b"\r\n")
+        )
+        await until(lambda: empty.transport.closed, "the empty one answered, then closed")
+        assert empty.statuses() == [200]
         body = Connection()
         body.send(post(2).replace(b"\r\n\r\n", b"\r\n" + upgrade + b"\r\n") + b"{}")
         await asyncio.sleep(0)
         assert body.refusal() == (400, "a request with a body cannot ask to switch protocols")
         assert body.requests == []
+
+    run(test)
+
+
+def test_a_connection_owed_answers_is_not_timed_out_behind_a_held_refusal_or_a_half_close():
+    async def test() -> None:
+        held, half = Connection(idle_seconds=0.01), Connection(idle_seconds=0.01)
+        held.send(GET + SLOW + b"hello\r\n\r\n")  # answered, owed, then refused
+        half.send(SLOW + b"GET /hea")
+        half.protocol.eof_received()
+        await until(lambda: len(held.requests) == 2 and half.requests, "both slow requests read")
+        await asyncio.sleep(0.1)  # ten idle timeouts
+        assert (held.transport.closed, half.transport.closed) == (False, False)
+        held.gate.set()
+        half.gate.set()
+        await until(lambda: held.transport.closed and half.transport.closed, "both closed")
+        assert held.statuses() == [200, 200, 400]
+        assert half.statuses() == [200]
+
+    run(test)
+
+
+def test_a_server_stopping_still_sends_a_held_refusal_after_the_answer_before_it():
+    async def test() -> None:
+        conn = Connection()
+        conn.send(SLOW + b"hello\r\n\r\n")
+        await until(lambda: conn.requests, "the slow request read")
+        conn.protocol.shutdown()
+        conn.gate.set()
+        await until(lambda: conn.transport.closed, "the connection closed")
+        assert conn.statuses() == [200, 400]
+
+    run(test)
+
+
+def test_a_body_left_unfinished_by_a_half_close_closes_the_connection_at_once():
+    async def test() -> None:
+        conn = Connection()
+        conn.send(post(10) + b"abcd")
+        conn.protocol.eof_received()
+        await asyncio.sleep(0)  # the application learns the client is gone
+        assert (conn.transport.closed, conn.transport.written, conn.requests) == (True, b"", [])
+
+    run(test)
+
+
+@pytest.mark.parametrize(
+    "then",
+    [b"X-T: " + b"a" * (2 * MAX_HEAD) + b"\r\n\r\n", b"X-T: a\r\n" * (MAX_HEAD // 4)],
+    ids=["one trailer", "many trailers"],
+)
+def test_a_chunked_bodys_trailers_are_bounded_and_never_taken_for_headers(then):
+    async def test() -> None:
+        conn = Connection()
+        conn.send(CHUNKED + b"2\r\n{}\r\n0\r\nX-Sum: 1\r\n\r\n")
+        await until(lambda: conn.statuses() == [200], "the request with a trailer answered")
+        assert b"x-sum" not in conn.headers[0]
+        conn.send(CHUNKED + b"2\r\n{}\r\n0\r\n" + then)
+        await until(lambda: conn.transport.closed, "the connection closed")
+        assert conn.refusal() == (431, f"chunk framing or trailers over {MAX_HEAD} bytes")
+        assert len(conn.requests) == 1
+
+    run(test)
+
+
+def test_a_body_of_many_small_chunks_is_read_whole():
+    async def test() -> None:
+        conn = Connection()
+        chunks = b"1\r\na\r\n" * (2 * MAX_HEAD // 6)
+        conn.send(CHUNKED + chunks + b"0\r\n\r\n")
+        await until(lambda: conn.statuses() == [200], "the request answered")
+        assert len(conn.requests[0][2]) == 2 * MAX_HEAD // 6
 
     run(test)

@@ -7,7 +7,9 @@ instead: JSON, the status the refusal deserves (414, 431, 501 or 400) and a mess
 (`refusal`). Three bounds besides, which uvicorn leaves out:
 
 - a request's head is at most `MAX_HEAD` bytes (llhttp has no bound of its own): each read is
-  fed a slice at a time, and a head is refused once it outgrows the bound;
+  fed a slice at a time, and a head is refused once it outgrows the bound; so is a chunked
+  body's framing between two pieces of the body (chunk sizes and extensions, its trailers,
+  which are dropped, never added to the request's headers: its event has no place for them);
 - a Transfer-Encoding other than plain ``chunked`` is refused (llhttp reads ``gzip, chunked`` as
   chunked, leaving the gzip to the application; API Gateway does not decode it either);
 - a connection that sends nothing for ``timeout_keep_alive`` seconds since it opened, or in the
@@ -44,12 +46,11 @@ log = logging.getLogger("gateway")
 
 
 class Reading(Enum):
-    """Where the client is in its latest request."""
+    """Where llhttp is in the client's latest request."""
 
-    NOTHING = "no request begun, or the last one answered"
+    NOTHING = "between requests"
     HEAD = "its request line and headers"
-    BODY = "its body"
-    WHOLE = "a whole request awaits its answer"
+    BODY = "its body (chunked: its chunks' sizes and its trailers too)"
 
 
 class Refusal(Exception):
@@ -65,12 +66,16 @@ class GatewayProtocol(HttpToolsProtocol):
 
     llhttp reads every request a read holds, so pipelined requests are parsed before the ones
     ahead of them are answered (uvicorn queues them in ``pipeline``); a refusal of a later one
-    waits for those answers (``held``), as a client reads answers in the order it sent."""
+    waits for those answers (``held``), as a client reads answers in the order it sent. The
+    idle timer runs whenever no whole request awaits its answer (`_owed`): then the client owes
+    the next byte."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.reading = Reading.NOTHING
         self.head_bytes = 0  # of the request being read, while its head is
+        self.framing_bytes = 0  # read in its body since the last of the body itself
+        self.body_read = False  # some of the body itself was in the slice just fed
         self.running: RequestResponseCycle | None = None  # the request being answered
         self.held: tuple[int, str] | None = None  # a refusal waiting for the answers before it
         self.switching = False  # a request asked to switch protocols: nothing after it is read
@@ -87,12 +92,19 @@ class GatewayProtocol(HttpToolsProtocol):
             if name == b"transfer-encoding" and value.strip().lower() != b"chunked":
                 raise Refusal(501, "a Transfer-Encoding other than chunked is not supported")
         super().on_headers_complete()
-        self.reading = Reading.BODY  # its cycle is made: `self.cycle`
+        self.reading, self.framing_bytes = Reading.BODY, 0  # its cycle is made: `self.cycle`
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.reading is not Reading.BODY:  # a chunked body's trailers are not its headers
+            super().on_header(name, value)
+
+    def on_body(self, body: bytes) -> None:
+        self.body_read = True
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        answered = self.cycle.response_complete  # early, before its body was read
-        self.reading = Reading.NOTHING if answered else Reading.WHOLE
+        self.reading = Reading.NOTHING  # its answer is its cycle's to give
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         self.running = cycle
@@ -115,57 +127,49 @@ class GatewayProtocol(HttpToolsProtocol):
         except httptools.HttpParserUpgrade:
             self._answer_without_upgrade()
             return
-        if self.reading is not Reading.WHOLE:
-            self._await_client()  # a request is begun, or none: the client owes the next byte
+        self._watch()
 
     def _feed(self, data: memoryview) -> None:
+        self.body_read = False
         self.parser.feed_data(data)
         if self.reading is Reading.HEAD:
             self.head_bytes += len(data)  # the slice's bytes before the request began too
             if self.head_bytes > MAX_HEAD:
-                if len(self.url) + SLICE >= self.head_bytes:  # all of it but the method
+                # The slice's bytes before the request began, and its method, are counted too.
+                if len(self.url) + SLICE + len("OPTIONS ") >= self.head_bytes:
                     raise Refusal(414, f"request line over {MAX_HEAD} bytes")
                 raise Refusal(431, f"request headers over {MAX_HEAD} bytes in all")
+        elif self.reading is Reading.BODY:  # chunk sizes, extensions, trailers: a head's worth
+            self.framing_bytes = 0 if self.body_read else self.framing_bytes + len(data)
+            if self.framing_bytes > MAX_HEAD:
+                raise Refusal(431, f"chunk framing or trailers over {MAX_HEAD} bytes")
 
     def _answer_without_upgrade(self) -> None:
         """A request to switch protocols: none is offered, so it is answered as HTTP/1.1, then
         the connection closes. llhttp read its head only (what follows is the new protocol's),
         so one that declares a body is refused rather than answered without it."""
         self.switching = True
-        declared = dict(self.headers)
-        if declared.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in declared:
+        declared = dict(self.headers)  # llhttp checked the length is digits
+        if int(declared.get(b"content-length", b"0")) or b"transfer-encoding" in declared:
             self.refuse(400, "a request with a body cannot ask to switch protocols", self.cycle)
         else:
             self.cycle.keep_alive = False
 
-    def _awaiting_answer(self, besides: RequestResponseCycle | None = None) -> bool:
-        """Whether a request read whole or in part, other than ``besides``, is still to be
-        answered."""
+    def _owed(self) -> bool:
+        """Whether a request read whole is still to be answered (the gateway owes the next
+        byte)."""
         cycles = [cycle for cycle, _ in self.pipeline] + ([self.running] if self.running else [])
-        return any(cycle is not besides and not cycle.response_complete for cycle in cycles)
+        return any(
+            not (cycle.more_body or cycle.response_complete or cycle.disconnected)
+            for cycle in cycles
+        )
 
-    # The connection's ends.
-    def eof_received(self) -> bool:
-        """The client sends nothing more: answer the requests it sent (or whose answer needs no
-        more of them), then close; with none to answer, close now."""
-        self.client_done = True
-        if not self._awaiting_answer():
-            self.transport.close()
-        return True  # keep the connection open for the answers
-
-    def on_response_complete(self) -> None:
-        following = self.pipeline[-1][0] if self.pipeline else None  # the next one to answer
-        super().on_response_complete()
-        if self.transport.is_closing():
-            return
-        if following is None and self.reading is Reading.WHOLE:
-            self.reading = Reading.NOTHING  # the latest request is answered
-        if self.held and not self._awaiting_answer():
-            self._write_refusal(*self.held)
-        elif self.client_done and (following is None or following.more_body):
-            self.transport.close()  # no other whole request from it to answer
-        elif self.reading is not Reading.WHOLE:
-            self._await_client()  # none awaits an answer: the client owes the next byte
+    def _watch(self) -> None:
+        """Run the idle timer exactly when no answer is owed: the client owes the next byte."""
+        if self._owed():
+            self._unset_keepalive_if_required()
+        else:
+            self._await_client()
 
     def _await_client(self) -> None:
         """Close the connection unless the client sends something within the idle timeout."""
@@ -174,22 +178,59 @@ class GatewayProtocol(HttpToolsProtocol):
             self.timeout_keep_alive, self.transport.close
         )
 
+    # The connection's ends.
+    def eof_received(self) -> bool:
+        """The client sends nothing more: the requests it sent whole are answered, then the
+        connection closes; a body it left unfinished is over (its request is never answered);
+        with nothing to answer, it closes now."""
+        self.client_done = True
+        if self.reading is Reading.BODY:
+            self._abandon(self.cycle)
+        if self._owed():
+            self._unset_keepalive_if_required()  # the answers are owed; nothing more from it
+        else:
+            self.transport.close()
+        return True  # keep the connection open for the answers
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.transport.is_closing():
+            return
+        if self.held and not self._owed():
+            self._write_refusal(*self.held)
+        elif self.client_done and not self._owed():
+            self.transport.close()
+        else:
+            self._watch()
+
+    def shutdown(self) -> None:
+        """The server stops: a held refusal still follows the answers before it (it closes the
+        connection itself)."""
+        if not self.held:
+            super().shutdown()
+
+    def _abandon(self, cycle: RequestResponseCycle) -> None:
+        """The request of ``cycle`` is over unanswered: its function never runs, or its answer
+        is dropped."""
+        if not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self.pipeline = deque(queued for queued in self.pipeline if queued[0] is not cycle)
+
     def refuse(self, status: int, message: str, own: RequestResponseCycle | None) -> None:
         """Answer a request the gateway never gets to answer, in JSON, and close: at once, or
         once the requests before it are answered. ``own``: its cycle, if its head was read (the
         gateway may have begun to answer it: then the answer is cut short, nothing added)."""
         log.info(json.dumps({"status": status, "refused": message}))
         if own is not None:
-            if not own.response_complete:
-                own.disconnected = True  # the request is over: its function never runs
-                own.message_event.set()
-            self.pipeline = deque(queued for queued in self.pipeline if queued[0] is not own)
+            self._abandon(own)
             if own.response_started:
                 self.transport.close()
                 return
-        if self._awaiting_answer(besides=own):
+        if self._owed():
             self.held = (status, message)
             self.flow.pause_reading()
+            self._unset_keepalive_if_required()
         else:
             self._write_refusal(status, message)
 
