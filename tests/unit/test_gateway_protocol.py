@@ -63,6 +63,7 @@ class Connection:
     def __init__(self, idle_seconds: float = 30) -> None:
         self.requests: list[tuple[str, str, bytes]] = []
         self.headers: list[list[bytes]] = []
+        self.heard: list[str] = []  # what an application listening after the body heard
         self.gate = asyncio.Event()
         config = uvicorn.Config(
             self.app, http=GatewayProtocol, ws="none", log_config=None, interface="asgi3",
@@ -82,6 +83,9 @@ class Connection:
             return  # the client went away, or the request was refused
         self.requests.append((scope["method"], scope["path"], body))
         self.headers.append([name for name, _ in scope["headers"]])
+        if scope["path"] == "/listen":  # an application that waits to hear the client has gone
+            self.heard.append((await receive())["type"])
+            return
         if scope["path"].startswith("/slow"):
             await self.gate.wait()
         answer = json.dumps({"length": len(body)}).encode()
@@ -123,6 +127,9 @@ def run(test: Callable[[], Awaitable[None]]) -> None:
     ("data", "status", "says"),
     [
         (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, "request line over"),
+        (b"GET /" + b"a" * 65_546 + b" HTTP/1.1\r\n\r\n", 414, "request line over"),
+        # A slice's end within the method (llhttp skips line ends between requests).
+        (b"\n" * 1023 + b"PROPPATCH /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, "line over"),
         (HEAD + b"X-Padding: " + b"a" * 70_000 + b"\r\n\r\n", 431, "headers over"),
         (HEAD + b"Transfer-Encoding: gzip\r\n\r\n{}", 501, "not supported"),
         (HEAD + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501, "not supported"),
@@ -135,7 +142,8 @@ def run(test: Callable[[], Awaitable[None]]) -> None:
         (b"GET /\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "not an HTTP/1.1 request"),
     ],
     ids=[
-        "line", "headers", "gzip", "gzip+chunked", "both", "chunk size", "chunk end",
+        "line", "line ending past the bound", "line of a long method",
+        "headers", "gzip", "gzip+chunked", "both", "chunk size", "chunk end",
         "two lengths", "length", "not http", "not ascii",
     ],
 )  # fmt: skip
@@ -345,5 +353,16 @@ def test_a_body_of_many_small_chunks_is_read_whole():
         conn.send(CHUNKED + chunks + b"0\r\n\r\n")
         await until(lambda: conn.statuses() == [200], "the request answered")
         assert len(conn.requests[0][2]) == 2 * MAX_HEAD // 6
+
+    run(test)
+
+
+def test_a_client_gone_is_heard_by_the_request_being_answered_not_only_the_latest():
+    async def test() -> None:
+        conn = Connection()
+        conn.send(GET.replace(b"/health", b"/listen") + GET)  # the second one waits its turn
+        await until(lambda: conn.requests, "the first request reached the application")
+        conn.protocol.connection_lost(ConnectionResetError())
+        await until(lambda: conn.heard == ["http.disconnect"], "the application heard it")
 
     run(test)

@@ -34,6 +34,7 @@ import logging
 from collections import deque
 from enum import Enum
 from http import HTTPStatus
+from itertools import chain
 
 import httptools
 from uvicorn._types import ASGI3Application
@@ -76,7 +77,7 @@ class GatewayProtocol(HttpToolsProtocol):
         self.head_bytes = 0  # of the request being read, while its head is
         self.framing_bytes = 0  # read in its body since the last of the body itself
         self.body_read = False  # some of the body itself was in the slice just fed
-        self.running: RequestResponseCycle | None = None  # the request being answered
+        self.running: RequestResponseCycle | None = None  # the request started last
         self.held: tuple[int, str] | None = None  # a refusal waiting for the answers before it
         self.switching = False  # a request asked to switch protocols: nothing after it is read
         self.client_done = False  # the client has shut its side down: it sends nothing more
@@ -88,6 +89,8 @@ class GatewayProtocol(HttpToolsProtocol):
         self.reading, self.head_bytes = Reading.HEAD, 0
 
     def on_headers_complete(self) -> None:
+        if len(self.url) > 0xFFFF:  # httptools reads no longer URL: one that ends in the last slice
+            raise Refusal(414, f"request line over {MAX_HEAD} bytes")
         for name, value in self.headers:
             if name == b"transfer-encoding" and value.strip().lower() != b"chunked":
                 raise Refusal(501, "a Transfer-Encoding other than chunked is not supported")
@@ -135,8 +138,9 @@ class GatewayProtocol(HttpToolsProtocol):
         if self.reading is Reading.HEAD:
             self.head_bytes += len(data)  # the slice's bytes before the request began too
             if self.head_bytes > MAX_HEAD:
-                # The slice's bytes before the request began, and its method, are counted too.
-                if len(self.url) + SLICE + len("OPTIONS ") >= self.head_bytes:
+                # The slice's bytes before the request began, and its method (llhttp's longest:
+                # UNSUBSCRIBE), are counted too.
+                if len(self.url) + SLICE + len("UNSUBSCRIBE ") >= self.head_bytes:
                     raise Refusal(414, f"request line over {MAX_HEAD} bytes")
                 raise Refusal(431, f"request headers over {MAX_HEAD} bytes in all")
         elif self.reading is Reading.BODY:  # chunk sizes, extensions, trailers: a head's worth
@@ -158,7 +162,11 @@ class GatewayProtocol(HttpToolsProtocol):
     def _owed(self) -> bool:
         """Whether a request read whole is still to be answered (the gateway owes the next
         byte)."""
-        cycles = [cycle for cycle, _ in self.pipeline] + ([self.running] if self.running else [])
+        # Newest first: all but the newest are whole, so this stops within two (however many
+        # requests a client pipelines, each answer and read asks it again).
+        cycles = chain(
+            (cycle for cycle, _ in self.pipeline), [self.running] if self.running else []
+        )
         return any(
             not (cycle.more_body or cycle.response_complete or cycle.disconnected)
             for cycle in cycles
@@ -202,6 +210,13 @@ class GatewayProtocol(HttpToolsProtocol):
             self.transport.close()
         else:
             self._watch()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """uvicorn tells the latest request its client is gone; the one being answered is told
+        too (its application may be waiting to hear it)."""
+        super().connection_lost(exc)
+        if self.running is not None:
+            self._abandon(self.running)
 
     def shutdown(self) -> None:
         """The server stops: a held refusal still follows the answers before it (it closes the
