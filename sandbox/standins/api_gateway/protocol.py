@@ -23,7 +23,7 @@ closes (llhttp leaves what follows its head to the new protocol).
 Why httptools rather than h11: llhttp is C. h11, pure Python, and uvicorn's protocol around it
 were 17 % of the gateway's CPU a request under load (`py-spy record --gil`), llhttp and uvicorn
 2 %; the accept rate at 8 keep-alive connections went from 0.71-0.84x raw SendMessage (median
-0.76x) to 0.77-0.88x (median 0.79x) (README, "Measured figures").
+0.76x) to 0.74-0.88x (median 0.78x) (README, "Measured figures").
 """
 
 from __future__ import annotations
