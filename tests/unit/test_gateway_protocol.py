@@ -133,6 +133,7 @@ def run(test: Callable[[], Awaitable[None]]) -> None:
         (HEAD + b"X-Padding: " + b"a" * 70_000 + b"\r\n\r\n", 431, "headers over"),
         (HEAD + b"Transfer-Encoding: gzip\r\n\r\n{}", 501, "not supported"),
         (HEAD + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501, "not supported"),
+        (HEAD + b"Transfer-Encoding: chunked, gzip\r\n\r\n{}", 501, "not supported"),
         (HEAD + b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}", 400, "not both"),
         (CHUNKED + b"zz\r\n{}\r\n0\r\n\r\n", 400, "malformed chunked"),
         (CHUNKED + b"2\r\n{}XX0\r\n\r\n", 400, "malformed chunked"),
@@ -143,7 +144,7 @@ def run(test: Callable[[], Awaitable[None]]) -> None:
     ],
     ids=[
         "line", "line ending past the bound", "line of a long method",
-        "headers", "gzip", "gzip+chunked", "both", "chunk size", "chunk end",
+        "headers", "gzip", "gzip+chunked", "chunked+gzip", "both", "chunk size", "chunk end",
         "two lengths", "length", "not http", "not ascii",
     ],
 )  # fmt: skip

@@ -74,9 +74,7 @@ class GatewayProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.reading = Reading.NOTHING
-        self.head_bytes = 0  # of the request being read, while its head is
-        self.framing_bytes = 0  # read in its body since the last of the body itself
-        self.body_read = False  # some of the body itself was in the slice just fed
+        self.framing = 0  # bytes read since its head began, or since the last of its body
         self.running: RequestResponseCycle | None = None  # the request started last
         self.held: tuple[int, str] | None = None  # a refusal waiting for the answers before it
         self.switching = False  # a request asked to switch protocols: nothing after it is read
@@ -86,7 +84,7 @@ class GatewayProtocol(HttpToolsProtocol):
     # What llhttp reads, as it reads it.
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.reading, self.head_bytes = Reading.HEAD, 0
+        self.reading, self.framing = Reading.HEAD, 0
 
     def on_headers_complete(self) -> None:
         if len(self.url) > 0xFFFF:  # httptools reads no longer URL: one that ends in the last slice
@@ -95,14 +93,14 @@ class GatewayProtocol(HttpToolsProtocol):
             if name == b"transfer-encoding" and value.strip().lower() != b"chunked":
                 raise Refusal(501, "a Transfer-Encoding other than chunked is not supported")
         super().on_headers_complete()
-        self.reading, self.framing_bytes = Reading.BODY, 0  # its cycle is made: `self.cycle`
+        self.reading, self.framing = Reading.BODY, 0  # its cycle is made: `self.cycle`
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.reading is not Reading.BODY:  # a chunked body's trailers are not its headers
             super().on_header(name, value)
 
     def on_body(self, body: bytes) -> None:
-        self.body_read = True
+        self.framing = 0
         super().on_body(body)
 
     def on_message_complete(self) -> None:
@@ -133,20 +131,21 @@ class GatewayProtocol(HttpToolsProtocol):
         self._watch()
 
     def _feed(self, data: memoryview) -> None:
-        self.body_read = False
+        """Feed one slice; refuse a head, or a chunked body's framing between two pieces of it
+        (chunk sizes and extensions, trailers), once it outgrows `MAX_HEAD`."""
         self.parser.feed_data(data)
-        if self.reading is Reading.HEAD:
-            self.head_bytes += len(data)  # the slice's bytes before the request began too
-            if self.head_bytes > MAX_HEAD:
-                # The slice's bytes before the request began, and its method (llhttp's longest:
-                # UNSUBSCRIBE), are counted too.
-                if len(self.url) + SLICE + len("UNSUBSCRIBE ") >= self.head_bytes:
-                    raise Refusal(414, f"request line over {MAX_HEAD} bytes")
-                raise Refusal(431, f"request headers over {MAX_HEAD} bytes in all")
-        elif self.reading is Reading.BODY:  # chunk sizes, extensions, trailers: a head's worth
-            self.framing_bytes = 0 if self.body_read else self.framing_bytes + len(data)
-            if self.framing_bytes > MAX_HEAD:
-                raise Refusal(431, f"chunk framing or trailers over {MAX_HEAD} bytes")
+        if self.reading is Reading.NOTHING:
+            return
+        self.framing += len(data)  # the whole slice: to within SLICE of what it was
+        if self.framing <= MAX_HEAD:
+            return
+        if self.reading is Reading.BODY:
+            raise Refusal(431, f"chunk framing or trailers over {MAX_HEAD} bytes")
+        # The slice's bytes before the request began, and its method (llhttp's longest:
+        # UNSUBSCRIBE), are counted too.
+        if len(self.url) + SLICE + len("UNSUBSCRIBE ") >= self.framing:
+            raise Refusal(414, f"request line over {MAX_HEAD} bytes")
+        raise Refusal(431, f"request headers over {MAX_HEAD} bytes in all")
 
     def _answer_without_upgrade(self) -> None:
         """A request to switch protocols: none is offered, so it is answered as HTTP/1.1, then
