@@ -166,9 +166,8 @@ class AwsTarget:
         self._api: Api | None = None
         self._experiment: Experiment | None = None  # the drill's fault, once started
         self._fault_notes: list[str] = []
-        self._landing: str | None = (
-            None  # whether the experiment's consumer fault landed, once read
-        )
+        # Whether the experiment's consumer fault landed, once read.
+        self._landing: str | None = None
 
     @property
     def outputs(self) -> StackOutputs:
