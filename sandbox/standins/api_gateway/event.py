@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from sandbox.standins.aws_lambda.invoke import request_id
 
 
 def proxy_event(
@@ -34,7 +35,7 @@ def proxy_event(
             "httpMethod": method,
             "path": url.path,
             "stage": "local",
-            "requestId": str(uuid.uuid4()),
+            "requestId": request_id(),
             "requestTimeEpoch": now_ms,
             "identity": {"sourceIp": source_ip},
             "authorizer": {"claims": claims},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import random
 import signal
 import time
 import uuid
@@ -22,6 +23,13 @@ class FunctionTimeout(BaseException):
     """The invocation ran past the function timeout."""
 
 
+def request_id() -> str:
+    """A random UUID, as AWS gives each request. Not `uuid.uuid4`: that reads the kernel's random
+    source, a system call that hands the GIL to the gateway's other threads (two a request, this
+    id and API Gateway's); an id must be unique, not secret."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+
+
 @dataclass
 class LambdaContext:
     """The context object a handler receives (the parts Powertools and handlers use)."""
@@ -29,7 +37,7 @@ class LambdaContext:
     function_name: str
     timeout_seconds: float
     memory_limit_in_mb: int = 128
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    aws_request_id: str = field(default_factory=request_id)
     function_version: str = "$LATEST"
     started: float = field(default_factory=time.monotonic)
 
