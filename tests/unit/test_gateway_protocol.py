@@ -34,6 +34,7 @@ class Transport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.written, self.closed = b"", False
+        self.sends: list[bytes] = []  # each write: a send on a socket
 
     def get_extra_info(self, name, default=None):
         return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 80)}.get(name, default)
@@ -41,6 +42,7 @@ class Transport(asyncio.Transport):
     def write(self, data) -> None:
         assert not self.closed, "written after the connection closed"
         self.written += bytes(data)
+        self.sends.append(bytes(data))
 
     def close(self) -> None:
         self.closed = True
@@ -91,6 +93,8 @@ class Connection:
         answer = json.dumps({"length": len(body)}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if scope["path"] == "/broken":  # an application that fails once its answer has begun
+            raise RuntimeError("the application failed mid-answer")
         await send({"type": "http.response.body", "body": answer})
 
     def send(self, data: bytes) -> None:
@@ -365,5 +369,39 @@ def test_a_client_gone_is_heard_by_the_request_being_answered_not_only_the_lates
         await until(lambda: conn.requests, "the first request reached the application")
         conn.protocol.connection_lost(ConnectionResetError())
         await until(lambda: conn.heard == ["http.disconnect"], "the application heard it")
+
+    run(test)
+
+
+def test_an_answer_leaves_in_one_send_and_a_head_answer_at_once():
+    """uvicorn writes an answer's head and body apart: two system calls, two packets."""
+
+    async def test() -> None:
+        connection = Connection()
+        connection.send(GET)
+        await until(lambda: len(connection.transport.sends) == 1, "the answer")
+        head, _, body = connection.transport.sends[0].partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body) == {"length": 0}
+        connection.send(GET.replace(b"GET", b"HEAD"))  # no body follows its head: never held
+        await until(lambda: len(connection.transport.sends) == 2, "the answer to HEAD")
+        assert connection.transport.sends[1].endswith(b"\r\n\r\n")
+        connection.send(GET)
+        await until(lambda: connection.statuses() == [200, 200, 200], "the next answer")
+
+    run(test)
+
+
+def test_a_100_continue_leaves_before_the_answer_and_a_failed_answer_sends_its_head():
+    async def test() -> None:
+        connection = Connection()
+        connection.send(post(2).replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n"))
+        await until(lambda: connection.transport.sends, "the 100 Continue")
+        assert connection.transport.sends == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+        connection.send(b"{}")
+        await until(lambda: len(connection.transport.sends) == 2, "the answer")
+        assert json.loads(connection.transport.sends[1].partition(b"\r\n\r\n")[2]) == {"length": 2}
+        connection.send(GET.replace(b"/health", b"/broken"))
+        await until(lambda: connection.transport.closed, "the failed answer's close")
+        assert connection.transport.sends[2].startswith(b"HTTP/1.1 200 ")  # as it began
 
     run(test)

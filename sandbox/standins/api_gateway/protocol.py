@@ -109,6 +109,7 @@ class GatewayProtocol(HttpToolsProtocol):
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         self.running = cycle
+        cycle.transport = OneSend(cycle)  # type: ignore[assignment]
         super()._start_asgi_task(cycle, app)
 
     def data_received(self, data: bytes) -> None:
@@ -258,6 +259,40 @@ class GatewayProtocol(HttpToolsProtocol):
             + body
         )
         self.transport.close()
+
+
+class OneSend:
+    """The connection as a request's answer sees it: the answer's head waits for its body, so an
+    answer leaves in one send (one system call, one packet), where uvicorn writes the two apart.
+
+    The head is the first write once the answer has started (``100 Continue`` is written before);
+    a body write always follows it, an empty one too, except for a HEAD request's answer, whose
+    head leaves at once. A connection closed in between (the application failed) sends the head
+    first, as it would have been."""
+
+    def __init__(self, cycle: RequestResponseCycle) -> None:
+        self.cycle, self.transport = cycle, cycle.transport
+        self.head: bytes | None = None
+        self.started = False
+
+    def write(self, data: bytes) -> None:
+        if self.cycle.response_started and not self.started:
+            self.started = True
+            if self.cycle.scope["method"] != "HEAD":
+                self.head = data
+                return
+        if self.head is not None:
+            data, self.head = self.head + data, None
+        self.transport.write(data)
+
+    def close(self) -> None:
+        if self.head is not None:
+            self.transport.write(self.head)
+            self.head = None
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> object:  # the rest is the connection's own
+        return getattr(self.transport, name)
 
 
 def refusal(error: Exception) -> tuple[int, str]:
