@@ -3,7 +3,9 @@ which messages go back to the queue, which to the DLQ, which stay away."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -140,3 +142,46 @@ def test_what_a_purge_saw_in_the_dlq_is_forgotten_but_a_later_send_of_it_is_kept
     assert journal.forget(run_dir, {"parked"}, before=150.0) == 1
     assert set(journal.read(run_dir).messages) == {("queued", "d"), ("parked", "again")}
     assert journal.forget(run_dir, {"gone"}, before=150.0) == 0
+
+
+def test_a_compaction_drops_what_committed_and_keeps_what_was_sent_while_it_asked(
+    tmp_path, monkeypatch
+):
+    """The writer is asked without the journal's lock: a send may land meanwhile, and stays."""
+    state = fake_state(tmp_path)
+    for order in ("committed", "pending"):
+        journal.append(state.run_dir, message(order))
+
+    def committed(_, messages):
+        assert set(messages) == {("committed", "d"), ("pending", "d")}
+        assert sends_go(state.run_dir), "a send waits while the writer is asked"
+        journal.append(state.run_dir, message("sent meanwhile"))
+        return {("committed", "d")}
+
+    monkeypatch.setattr(restore, "_committed", committed)
+    assert restore.compact(state) == 1
+    assert set(journal.read(state.run_dir).messages) == {("pending", "d"), ("sent meanwhile", "d")}
+
+
+def test_a_compaction_that_finds_nothing_committed_never_holds_the_sends_back(
+    tmp_path, monkeypatch
+):
+    """The writer is away: nothing commits, the journal grows, and no send waits on it."""
+    state = fake_state(tmp_path)
+    journal.append(state.run_dir, message("pending"))
+    monkeypatch.setattr(restore, "_committed", lambda *_: set())
+    monkeypatch.setattr(journal, "locked", lambda *_, **__: pytest.fail("the lock was taken"))
+    assert restore.compact(state) == 0
+    assert set(journal.read(state.run_dir).messages) == {("pending", "d")}
+
+
+def sends_go(run_dir: str) -> bool:
+    """Whether an append could take the journal's lock now (asked without waiting for it)."""
+    fd = os.open(journal.directory(run_dir) / "journal.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)

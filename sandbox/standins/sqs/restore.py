@@ -93,14 +93,20 @@ def restore(sqs: Any, state: StackState) -> Restored | None:
 
 def compact(state: StackState) -> int:
     """Drop the committed messages from the journal (a restore then has less to read); returns
-    how many (none if the writer does not answer)."""
+    how many (none if the writer does not answer).
+
+    The journal is read and the writer asked without the lock, which every send waits for: while
+    the writer is away nothing commits, the journal grows, and reading it under the lock held
+    the API's sends back for as long as it took, every minute. Only the rewrite holds the lock,
+    with what was appended meanwhile (a message committed stays committed)."""
+    done = _committed(state, journal.read(state.run_dir).messages)
+    if not done:
+        return 0
     with journal.locked(state.run_dir, exclusive=True):
         held = journal.read(state.run_dir)
-        done = _committed(state, held.messages)
-        if done:
-            keep = {key: e for key, e in held.messages.items() if key not in done}
-            journal.rewrite(state.run_dir, journal.Journal(keep, held.marks))
-    return len(done)
+        keep = {key: e for key, e in held.messages.items() if key not in done}
+        journal.rewrite(state.run_dir, journal.Journal(keep, held.marks))
+    return len(held.messages) - len(keep)
 
 
 def _committed(state: StackState, messages: dict[journal.Key, dict]) -> set[journal.Key]:
