@@ -31,7 +31,7 @@ from bench.model import Figure, Section, Tick
 from sandbox import stack
 from sandbox.drills.stats import latency
 from sandbox.platform.state import StackState
-from sandbox.standins import cognito
+from sandbox.standins import cognito, localstack
 
 HEALTH_SECONDS = 5
 WIDE = 64  # the second concurrency of the accept runs: many clients at once
@@ -139,21 +139,24 @@ def _accept(
     urls = {side: sqs.create_queue(state, f"bench-{side}-{prefix}") for side in ("s", "d", "j")}
     token = cognito.issue_token(state)
     sdk, jour, direct, orders = [], [], [], []
-    for turn in range(ROUNDS):
-        tag = f"{prefix}-{turn}"
-        sdk.append(_loop(partial(sqs.sender, state, urls["s"], f"{tag}-s"), count, width))
-        step()
-        seconds = max(1, math.ceil(sdk[-1].elapsed))
-        settings = {"WRK_QUEUE": urls["d"], "WRK_REGION": state.region, "WRK_PREFIX": f"{tag}-d"}
-        direct.append(wrk.run(state.aws_endpoint, width, seconds, mode="sqs", env=settings))
-        step()
-        settings = {"WRK_TOKEN": token, "WRK_PREFIX": f"{tag}-o"}
-        orders.append(wrk.run(state.api_url, width, seconds, mode="orders", env=settings))
-        step()
-        if journalled:
-            sender = partial(sqs.journalled_sender, state, urls["j"], f"{tag}-j")
-            jour.append(_loop(sender, count, width))
+    raw = localstack.client(state, "sqs")
+    with sqs.journalling_client(state) as journalling:
+        for turn in range(ROUNDS):
+            tag = f"{prefix}-{turn}"
+            sdk.append(_loop(partial(sqs.sender, raw, urls["s"], f"{tag}-s"), count, width))
             step()
+            seconds = max(1, math.ceil(sdk[-1].elapsed))
+            settings = {"WRK_QUEUE": urls["d"], "WRK_REGION": state.region}
+            settings["WRK_PREFIX"] = f"{tag}-d"
+            direct.append(wrk.run(state.aws_endpoint, width, seconds, mode="sqs", env=settings))
+            step()
+            settings = {"WRK_TOKEN": token, "WRK_PREFIX": f"{tag}-o"}
+            orders.append(wrk.run(state.api_url, width, seconds, mode="orders", env=settings))
+            step()
+            if journalled:
+                sender = partial(sqs.sender, journalling, urls["j"], f"{tag}-j")
+                jour.append(_loop(sender, count, width))
+                step()
     return Accept(
         width,
         Sends(sdk),

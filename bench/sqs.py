@@ -40,18 +40,20 @@ def message(url: str, order_id: str) -> dict[str, Any]:
 
 
 @contextmanager
-def sender(state: StackState, url: str, prefix: str) -> Iterator[Worker]:
-    """A worker that sends one message per call with SendMessage, as the producer does."""
-    sqs = localstack.client(state, "sqs")
+def sender(sqs: Any, url: str, prefix: str) -> Iterator[Worker]:
+    """A worker that sends one message per call through the client ``sqs`` (shared by the
+    loop's threads, as the gateway's functions share theirs), as the producer does."""
     yield lambda index: bool(
         sqs.send_message(QueueUrl=url, **message(url, f"{prefix}-{index:06d}"))["MessageId"]
     )
 
 
 @contextmanager
-def journalled_sender(state: StackState, url: str, prefix: str) -> Iterator[Worker]:
-    """`sender` through a client of its own that journals each send first, as the gateway's
-    does (`sandbox.standins.sqs.journal`), into a journal of its own (not the stack's)."""
+def journalling_client(state: StackState) -> Iterator[Any]:
+    """A client of its own that journals each send first, as the gateway's does
+    (`sandbox.standins.sqs.journal`), into a journal of its own (not the stack's). Made before
+    the loop that uses it: making a client takes a boto3 session's load of its models, CPU that
+    a loop making one per thread spent in its own timed window."""
     sqs = boto3.Session().client(
         "sqs",
         endpoint_url=state.aws_endpoint,
@@ -62,9 +64,7 @@ def journalled_sender(state: StackState, url: str, prefix: str) -> Iterator[Work
     # Beside the stack's own journal (the same disk; /tmp may be a tmpfs, where a flush is free).
     with tempfile.TemporaryDirectory(prefix="bench-journal-", dir=state.run_dir) as directory:
         journal.watch(sqs.meta.events, directory)
-        yield lambda index: bool(
-            sqs.send_message(QueueUrl=url, **message(url, f"{prefix}-{index:06d}"))["MessageId"]
-        )
+        yield sqs
 
 
 @contextmanager
