@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -185,3 +186,48 @@ def sends_go(run_dir: str) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+def test_no_append_is_lost_to_rewrites_while_threads_append(tmp_path):
+    """Each thread keeps its journal open between appends: a rewrite puts a new journal in its
+    place, which the next append must find (and the lock keeps the rewrite's read whole). Every
+    thread appends before a rewrite and after it, then during more."""
+    import threading
+
+    run_dir = str(tmp_path)
+    threads, each = 8, 60
+    rewritten = threading.Barrier(threads + 1)
+
+    def rewrite() -> None:
+        with journal.locked(run_dir, exclusive=True):
+            journal.rewrite(run_dir, journal.read(run_dir))  # keeps all: a compaction's shape
+
+    def sender(n: int) -> None:
+        for i in range(each):
+            if i == each // 2:
+                rewritten.wait()  # all have appended: the rewrite
+                rewritten.wait()  # it is done
+            journal.append(run_dir, message(f"t{n}-{i}"))
+
+    senders = [threading.Thread(target=sender, args=(n,)) for n in range(threads)]
+    for thread in senders:
+        thread.start()
+    rewritten.wait()
+    rewrite()
+    rewritten.wait()
+    while any(thread.is_alive() for thread in senders):
+        rewrite()
+    for thread in senders:
+        thread.join()
+    assert len(journal.read(run_dir).messages) == threads * each
+
+
+def test_an_append_after_the_run_dirs_journal_is_removed_opens_and_locks_the_new_one(tmp_path):
+    """`sandbox down` removes ``sqs/``; a thread that appended before opens the new files."""
+    run_dir = str(tmp_path)
+    journal.append(run_dir, message("before"))
+    shutil.rmtree(journal.directory(run_dir))
+    journal.append(run_dir, message("after"))
+    assert set(journal.read(run_dir).messages) == {("after", "d")}
+    lock = journal.directory(run_dir) / "journal.lock"
+    assert os.fstat(journal._open.files.lock).st_ino == lock.stat().st_ino
