@@ -239,7 +239,7 @@ def _accept_figures(accept: Accept) -> list[Figure]:
                 accept.journalled.rate,
                 "msg/s",
                 {sdk_name: stats.ratio(accept.journalled.rate, sdk.rate)},
-                note=f"each on disk (fdatasync) before it is sent; {accept.journalled.note()}",
+                note=f"each on disk (O_DSYNC) before it is sent; {accept.journalled.note()}",
             )
         )
     return figures
