@@ -191,7 +191,7 @@ def sends_go(run_dir: str) -> bool:
 def test_no_append_is_lost_to_rewrites_while_threads_append(tmp_path):
     """Each thread keeps its journal open between appends: a rewrite puts a new journal in its
     place, which the next append must find (and the lock keeps the rewrite's read whole). Every
-    thread appends before a rewrite and after it, then during more."""
+    thread appends before a rewrite and after it, and during more."""
     import threading
 
     run_dir = str(tmp_path)
@@ -215,7 +215,7 @@ def test_no_append_is_lost_to_rewrites_while_threads_append(tmp_path):
     rewritten.wait()
     rewrite()
     rewritten.wait()
-    while any(thread.is_alive() for thread in senders):
+    for _ in range(3):  # a few more, while they append (not in a loop: it starves the appends)
         rewrite()
     for thread in senders:
         thread.join()
@@ -231,3 +231,32 @@ def test_an_append_after_the_run_dirs_journal_is_removed_opens_and_locks_the_new
     assert set(journal.read(run_dir).messages) == {("after", "d")}
     lock = journal.directory(run_dir) / "journal.lock"
     assert os.fstat(journal._open.files.lock).st_ino == lock.stat().st_ino
+
+
+def test_an_append_that_fails_lets_the_lock_go(tmp_path, monkeypatch):
+    """Its files are kept open: a lock left taken would hold every rewrite back for good."""
+    run_dir = str(tmp_path)
+    journal.append(run_dir, message("a"))
+
+    def fails(_):
+        raise KeyboardInterrupt  # as a signal's handler may raise anywhere
+
+    monkeypatch.setattr(journal._Open, "replaced", fails)
+    with pytest.raises(KeyboardInterrupt):
+        journal.append(run_dir, message("b"))
+    fd = os.open(journal.directory(run_dir) / "journal.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the append kept it
+    finally:
+        os.close(fd)
+
+
+# The child only exits: the other threads' locks it might inherit are never taken in it.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_opens_files_of_its_own(tmp_path):
+    """A child sharing its parent's open lock file would unlock the parent's appends."""
+    journal.append(str(tmp_path), message("parent"))
+    child = os.fork()
+    if child == 0:  # the child: exit 0 if it holds none of its parent's files
+        os._exit(0 if getattr(journal._open, "files", None) is None else 1)
+    assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0

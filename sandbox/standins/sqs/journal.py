@@ -100,6 +100,8 @@ def _close(*fds: int) -> None:
 
 
 _open = threading.local()
+# A child process must not share its parent's open lock file: its unlock would be the parent's.
+os.register_at_fork(after_in_child=lambda: _open.__dict__.pop("files", None))
 
 
 def append(run_dir: str, entry: dict[str, Any], at: float | None = None) -> None:
@@ -111,11 +113,11 @@ def append(run_dir: str, entry: dict[str, Any], at: float | None = None) -> None
     if files is None or files.run_dir != run_dir:
         files = _open.files = _Open(run_dir)
     fcntl.flock(files.lock, fcntl.LOCK_SH)
-    while files.replaced():  # open them again (the lock file too: the run dir may be new)
-        fcntl.flock(files.lock, fcntl.LOCK_UN)
-        files = _open.files = _Open(run_dir)
-        fcntl.flock(files.lock, fcntl.LOCK_SH)
-    try:
+    try:  # whatever raises (a signal's handler too), the lock is let go: it is kept open
+        while files.replaced():  # open them again (the lock file too: the run dir may be new)
+            fcntl.flock(files.lock, fcntl.LOCK_UN)
+            files = _open.files = _Open(run_dir)
+            fcntl.flock(files.lock, fcntl.LOCK_SH)
         if os.write(files.journal, data) != len(data):
             raise OSError(f"the SQS journal took part of a record ({path(run_dir)})")
     finally:
