@@ -80,3 +80,33 @@ def test_a_function_throttles_beyond_its_instances_and_is_not_waited_for_past_it
         return said
 
     assert asyncio.run(scenario()) == ["busy after the timeout: 2", "done"]
+
+
+def test_a_function_that_fails_after_its_timeout_has_its_error_logged(monkeypatch, caplog):
+    """Its request was answered 504: nobody reads its result, so the gateway logs its error."""
+    import asyncio
+    import threading
+
+    from sandbox.standins.api_gateway import server
+
+    monkeypatch.setattr(server, "FUNCTION_TIMEOUT", 0.05)
+    release = threading.Event()
+
+    def handler(event, context):
+        release.wait(30)
+        raise RuntimeError("failed late")
+
+    function = server.Function("producer", handler)
+
+    async def scenario() -> None:
+        with pytest.raises(TimeoutError):
+            await function.invoke({})
+        release.set()
+        while function.running:  # the instance ends its invocation
+            await asyncio.sleep(0.01)
+
+    with caplog.at_level("ERROR", logger="gateway"):
+        asyncio.run(scenario())
+    assert [r.getMessage() for r in caplog.records] == [
+        "function producer failed after its 0.05 s timeout: RuntimeError('failed late')"
+    ]

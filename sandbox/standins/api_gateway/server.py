@@ -97,11 +97,17 @@ class Function:
         done = asyncio.get_running_loop().run_in_executor(self.instances, run)
         done.add_done_callback(self._ended)
         if not (await asyncio.wait((done,), timeout=FUNCTION_TIMEOUT))[0]:
+            done.add_done_callback(self._late)  # nobody reads its result now: it logs its error
             raise TimeoutError  # the instance runs on: `wait` never cancels what it waits for
         return done.result()
 
     def _ended(self, _: asyncio.Future[Any]) -> None:
         self.running -= 1
+
+    def _late(self, done: asyncio.Future[Any]) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            log.error("function %s failed after its %g s timeout: %r", self.name,
+                      FUNCTION_TIMEOUT, done.exception())  # fmt: skip
 
 
 class Authorizer:
