@@ -31,7 +31,7 @@ from bench.model import Figure, Section, Tick
 from sandbox import stack
 from sandbox.drills.stats import latency
 from sandbox.platform.state import StackState
-from sandbox.standins import cognito, localstack
+from sandbox.standins import cognito
 
 HEALTH_SECONDS = 5
 WIDE = 64  # the second concurrency of the accept runs: many clients at once
@@ -139,8 +139,8 @@ def _accept(
     urls = {side: sqs.create_queue(state, f"bench-{side}-{prefix}") for side in ("s", "d", "j")}
     token = cognito.issue_token(state)
     sdk, jour, direct, orders = [], [], [], []
-    raw = localstack.client(state, "sqs")
-    with sqs.journalling_client(state) as journalling:
+    raw = sqs.client(state, width)
+    with sqs.journalling_client(state, width) as journalling:
         for turn in range(ROUNDS):
             tag = f"{prefix}-{turn}"
             sdk.append(_loop(partial(sqs.sender, raw, urls["s"], f"{tag}-s"), count, width))

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from bench.loops import Worker
 from sandbox.functions.orders import accepted, parse_order
@@ -48,19 +49,27 @@ def sender(sqs: Any, url: str, prefix: str) -> Iterator[Worker]:
     )
 
 
-@contextmanager
-def journalling_client(state: StackState) -> Iterator[Any]:
-    """A client of its own that journals each send first, as the gateway's does
-    (`sandbox.standins.sqs.journal`), into a journal of its own (not the stack's). Made before
-    the loop that uses it: making a client takes a boto3 session's load of its models, CPU that
-    a loop making one per thread spent in its own timed window."""
-    sqs = boto3.Session().client(
+def client(state: StackState, clients: int) -> Any:
+    """A client of its own for ``clients`` threads: a connection each in its pool, as the
+    gateway's functions' client has (boto3's default pool of 10 would make the threads beyond
+    it open a new connection a send)."""
+    return boto3.Session().client(
         "sqs",
         endpoint_url=state.aws_endpoint,
         region_name=state.region,
         aws_access_key_id="test",
         aws_secret_access_key="test",
+        config=Config(max_pool_connections=clients),
     )
+
+
+@contextmanager
+def journalling_client(state: StackState, clients: int) -> Iterator[Any]:
+    """`client`, journalling each send first, as the gateway's does
+    (`sandbox.standins.sqs.journal`), into a journal of its own (not the stack's). Made before
+    the loop that uses it: making a client takes a boto3 session's load of its models, CPU that
+    a loop making one per thread spent in its own timed window."""
+    sqs = client(state, clients)
     # Beside the stack's own journal (the same disk; /tmp may be a tmpfs, where a flush is free).
     with tempfile.TemporaryDirectory(prefix="bench-journal-", dir=state.run_dir) as directory:
         journal.watch(sqs.meta.events, directory)
